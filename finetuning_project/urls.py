@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(("finetunings.api.urls", "api"), namespace="api")),
+]
+
+handler404 = "finetunings.api.exceptions.page_not_found"
+handler500 = "finetunings.api.exceptions.server_error"

@@ -1,0 +1,46 @@
+import django_filters
+
+from finetunings.models import (
+    DatabaseConnection,
+    Dialect,
+    Finetuning,
+    FinetuningStatus,
+    GoldenRecord,
+)
+
+
+class DatabaseConnectionFilter(django_filters.FilterSet):
+    dialect = django_filters.ChoiceFilter(choices=Dialect.choices)
+
+    class Meta:
+        model = DatabaseConnection
+        fields = ["dialect"]
+
+
+class GoldenRecordFilter(django_filters.FilterSet):
+    db_connection_id = django_filters.CharFilter(field_name="db_connection_id")
+    search = django_filters.CharFilter(
+        field_name="question", lookup_expr="icontains", help_text="Text in the question."
+    )
+
+    class Meta:
+        model = GoldenRecord
+        fields = ["db_connection_id", "search"]
+
+
+class FinetuningFilter(django_filters.FilterSet):
+    db_connection_id = django_filters.CharFilter(field_name="db_connection_id")
+    status = django_filters.MultipleChoiceFilter(
+        choices=FinetuningStatus.choices, help_text="Repeat to match any of several statuses."
+    )
+    model_provider = django_filters.CharFilter()
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
+    )
+
+    class Meta:
+        model = Finetuning
+        fields = ["db_connection_id", "status", "model_provider", "created_after", "created_before"]

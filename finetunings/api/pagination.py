@@ -1,0 +1,42 @@
+from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
+
+
+class CreatedAtCursorPagination(CursorPagination):
+    """Newest first, ``limit`` items a page, with ``next``/``previous`` links.
+
+    A cursor keeps pages stable while jobs are being created, and costs the same on the
+    millionth page as on the first (no OFFSET, no COUNT).
+    """
+
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"limit": [f"Must be a whole number from 1 to {self.max_page_size}."]}
+            )
+        return limit
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound:
+            # DRF answers 404 for a cursor it cannot decode; it is a bad parameter.
+            raise exceptions.ValidationError(
+                {"cursor": ["Invalid cursor: use the next or previous link as given."]}
+            ) from None
+
+
+class OldestFirstCursorPagination(CreatedAtCursorPagination):
+    ordering = ("created_at", "id")

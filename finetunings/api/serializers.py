@@ -1,0 +1,251 @@
+"""Request and response shapes of the REST API.
+
+Serializers check types and formats only; business rules (limits, existence, ranges,
+SQL that parses) are the services' job, so the admin and the API enforce the same ones.
+"""
+
+from urllib.parse import urlsplit
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from finetunings.models import (
+    DatabaseConnection,
+    Dialect,
+    Finetuning,
+    FinetuningEvent,
+    FinetuningStatus,
+    GoldenRecord,
+)
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would quietly turn 42 into "42"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MetadataField(serializers.DictField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault(
+            "help_text",
+            "String keys to string values: at most 16 keys, keys up to 64 characters, "
+            "values up to 512.",
+        )
+        super().__init__(child=StrictCharField(allow_blank=True, trim_whitespace=False), **kwargs)
+
+
+# --- Errors (documentation of the one error shape) ---------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="A sentence saying what was wrong.")
+    code = serializers.CharField(help_text="A stable machine-readable code.")
+
+
+class ValidationErrorSerializer(ErrorSerializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='Messages per field; nested fields are dotted ("base_llm.model_name").',
+    )
+
+
+class NotCancellableErrorSerializer(ErrorSerializer):
+    status = serializers.ChoiceField(
+        choices=FinetuningStatus.choices, help_text="The job's status now."
+    )
+
+
+# --- Database connections -----------------------------------------------------------------
+
+
+class DatabaseConnectionSerializer(serializers.ModelSerializer):
+    alias = StrictCharField(max_length=100)
+    dialect = serializers.ChoiceField(choices=Dialect.choices)
+    connection_uri = StrictCharField(
+        write_only=True,
+        max_length=2000,
+        help_text="Encrypted at rest and never returned; see masked_connection_uri.",
+    )
+    masked_connection_uri = serializers.CharField(
+        read_only=True, help_text="The connection URI with its password masked."
+    )
+    schema = StrictCharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The tables the model must know (DDL and descriptions).",
+    )
+    metadata = MetadataField()
+
+    class Meta:
+        model = DatabaseConnection
+        fields = [
+            "id",
+            "alias",
+            "dialect",
+            "connection_uri",
+            "masked_connection_uri",
+            "schema",
+            "metadata",
+            "created_at",
+        ]
+
+    def validate_connection_uri(self, value: str) -> str:
+        parts = urlsplit(value)
+        if not parts.scheme or not (parts.netloc or parts.path):
+            raise serializers.ValidationError(
+                "Must be a URI such as postgresql://user:password@host:5432/database."
+            )
+        return value
+
+
+# --- Golden records -------------------------------------------------------------------------
+
+
+class GoldenRecordSerializer(serializers.ModelSerializer):
+    db_connection_id = StrictCharField(max_length=24)
+    question = StrictCharField(max_length=5000)
+    sql = StrictCharField(max_length=50000, trim_whitespace=False)
+    metadata = MetadataField()
+
+    class Meta:
+        model = GoldenRecord
+        fields = ["id", "db_connection_id", "question", "sql", "metadata", "created_at"]
+
+
+class GoldenRecordBulkSerializer(serializers.ListSerializer):
+    child = GoldenRecordSerializer()
+    max_length = 10000
+    allow_empty = False
+
+
+# --- Fine-tuning jobs -----------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "integer"}, {"type": "number"}, {"type": "string"}],
+        "description": 'A number, a numeric string such as "3", or "auto".',
+    }
+)
+class ModelParameterValueField(serializers.Field):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            raise serializers.ValidationError('Must be a number, a numeric string or "auto".')
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class ModelParametersSerializer(serializers.Serializer):
+    n_epochs = ModelParameterValueField(required=False, help_text="1 to 50, or auto.")
+    batch_size = ModelParameterValueField(required=False, help_text="1 to 256, or auto.")
+    learning_rate_multiplier = ModelParameterValueField(
+        required=False, help_text="Above 0 and at most 10, or auto."
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown model parameter."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def to_representation(self, instance):
+        return dict(instance or {})
+
+
+class BaseLLMSerializer(serializers.Serializer):
+    model_provider = StrictCharField(required=False, help_text="Only openai for now.")
+    model_name = StrictCharField(required=False, help_text="A base model that can be tuned.")
+    model_parameters = ModelParametersSerializer(required=False, allow_null=True)
+
+
+class FinetuningSerializer(serializers.ModelSerializer):
+    db_connection_id = serializers.CharField(read_only=True)
+    base_llm = BaseLLMSerializer(read_only=True)
+    golden_records = serializers.ListField(child=serializers.CharField(), read_only=True)
+    metadata = MetadataField(read_only=True)
+
+    class Meta:
+        model = Finetuning
+        fields = [
+            "id",
+            "db_connection_id",
+            "alias",
+            "status",
+            "error",
+            "base_llm",
+            "finetuning_file_id",
+            "finetuning_job_id",
+            "model_id",
+            "created_at",
+            "golden_records",
+            "metadata",
+            "provider_status",
+            "status_message",
+            "updated_at",
+            "finished_at",
+            "cancelled_at",
+            "cancelled_by",
+        ]
+        read_only_fields = fields
+
+
+class FinetuningCreateSerializer(serializers.Serializer):
+    db_connection_id = StrictCharField(max_length=24)
+    alias = StrictCharField(
+        required=False,
+        allow_null=True,
+        max_length=200,
+        help_text="Defaults to <connection alias>_<YYYYMMDDHH>.",
+    )
+    base_llm = BaseLLMSerializer(required=False, allow_null=True)
+    golden_records = serializers.ListField(
+        child=StrictCharField(max_length=24),
+        required=False,
+        allow_null=True,
+        help_text="Golden record ids; omitted or null means every golden record of the "
+        "connection at creation time. At least 10.",
+    )
+    metadata = MetadataField()
+
+
+class FinetuningUpdateSerializer(serializers.Serializer):
+    alias = StrictCharField(required=False, max_length=200)
+    metadata = MetadataField()
+
+
+class FinetuningCancelSerializer(serializers.Serializer):
+    finetuning_id = StrictCharField(
+        required=False, help_text="If given, must equal the id in the path."
+    )
+    metadata = MetadataField(help_text="Merged into the job's metadata (same limits).")
+
+
+class FinetuningEventSerializer(serializers.ModelSerializer):
+    data = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = FinetuningEvent
+        fields = [
+            "id",
+            "created_at",
+            "kind",
+            "actor",
+            "from_status",
+            "to_status",
+            "message",
+            "data",
+            "provider_event_id",
+        ]
+        read_only_fields = fields

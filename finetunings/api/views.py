@@ -1,0 +1,311 @@
+"""The REST API's viewsets: each one validates its input, calls a service, shows the result.
+
+Business rules and state changes live in ``finetunings.services``; errors those raise are
+turned into responses by ``api.exceptions``.
+"""
+
+from http import HTTPStatus
+
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from finetunings import errors, selectors, services
+from finetunings.api import filters, serializers
+from finetunings.api.authentication import actor_for
+from finetunings.api.exceptions import validation_response
+from finetunings.api.pagination import OldestFirstCursorPagination
+
+ERROR = serializers.ErrorSerializer
+AUTH_ERRORS = {
+    HTTPStatus.UNAUTHORIZED: OpenApiResponse(ERROR, description="Missing or invalid API key."),
+}
+NOT_FOUND = {HTTPStatus.NOT_FOUND: OpenApiResponse(ERROR, description="Unknown id.")}
+BAD_REQUEST = {
+    HTTPStatus.BAD_REQUEST: OpenApiResponse(
+        serializers.ValidationErrorSerializer, description="Invalid input; see errors."
+    )
+}
+PROVIDER_ERRORS = {
+    HTTPStatus.BAD_GATEWAY: OpenApiResponse(
+        ERROR, description="The provider refused the request; the job is unchanged."
+    ),
+    HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
+        ERROR,
+        description="The provider could not be reached (or another cancel of the same job "
+        "is still in flight); the job is unchanged, retry after Retry-After seconds.",
+    ),
+}
+
+
+def conflict(description: str, serializer=ERROR):
+    return {HTTPStatus.CONFLICT: OpenApiResponse(serializer, description=description)}
+
+
+class FriendlyNotFoundMixin:
+    """A 404 that names the kind of thing and the id that was not found."""
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            noun = self.queryset.model._meta.verbose_name
+            raise exceptions.NotFound(f"No {noun} with id {self.kwargs['pk']!r}.") from None
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: serializers.DatabaseConnectionSerializer, **AUTH_ERRORS}),
+    create=extend_schema(
+        responses={201: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+    ),
+    retrieve=extend_schema(
+        responses={200: serializers.DatabaseConnectionSerializer, **NOT_FOUND, **AUTH_ERRORS}
+    ),
+    update=extend_schema(
+        responses={
+            200: serializers.DatabaseConnectionSerializer,
+            **BAD_REQUEST,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        }
+    ),
+    partial_update=extend_schema(
+        responses={
+            200: serializers.DatabaseConnectionSerializer,
+            **BAD_REQUEST,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        }
+    ),
+    destroy=extend_schema(
+        responses={
+            204: None,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+            **conflict("The connection has active fine-tuning jobs."),
+        }
+    ),
+)
+class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
+    """Databases whose questions fine-tuned models will answer."""
+
+    queryset = selectors.database_connection_list()
+    serializer_class = serializers.DatabaseConnectionSerializer
+    filterset_class = filters.DatabaseConnectionFilter
+
+    def perform_create(self, serializer):
+        serializer.instance = services.database_connection_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.database_connection_update(
+            connection=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.database_connection_delete(connection=instance)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: serializers.GoldenRecordSerializer, **AUTH_ERRORS}),
+    create=extend_schema(
+        description="Create one golden record (an object) or several at once (an array of up "
+        "to 10,000 objects): all of them are created, or none and the 400 names each problem "
+        "as <index>.<field>. The SQL must parse in the connection's dialect.",
+        request=serializers.GoldenRecordSerializer,
+        responses={201: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+    ),
+    retrieve=extend_schema(
+        responses={200: serializers.GoldenRecordSerializer, **NOT_FOUND, **AUTH_ERRORS}
+    ),
+    update=extend_schema(
+        responses={
+            200: serializers.GoldenRecordSerializer,
+            **BAD_REQUEST,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        }
+    ),
+    partial_update=extend_schema(
+        responses={
+            200: serializers.GoldenRecordSerializer,
+            **BAD_REQUEST,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        }
+    ),
+    destroy=extend_schema(responses={204: None, **NOT_FOUND, **AUTH_ERRORS}),
+)
+class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
+    """Verified pairs of a natural-language question and the SQL that answers it."""
+
+    queryset = selectors.golden_record_list()
+    serializer_class = serializers.GoldenRecordSerializer
+    filterset_class = filters.GoldenRecordFilter
+
+    def get_serializer(self, *args, **kwargs):
+        if isinstance(kwargs.get("data"), list):
+            return serializers.GoldenRecordBulkSerializer(*args, **kwargs)
+        return super().get_serializer(*args, **kwargs)
+
+    def perform_create(self, serializer):
+        records = serializer.validated_data
+        created = services.golden_records_create(
+            records=records if isinstance(records, list) else [records]
+        )
+        serializer.instance = created if isinstance(records, list) else created[0]
+
+    def perform_update(self, serializer):
+        serializer.instance = services.golden_record_update(
+            golden_record=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.golden_record_delete(golden_record=instance)
+
+
+SEED_CANCEL_EXAMPLE = OpenApiExample(
+    "Cancel (as in the original documentation)",
+    value={"finetuning_id": "656777c9eb4e22533dc43fce"},
+    request_only=True,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: serializers.FinetuningSerializer, **AUTH_ERRORS}),
+    create=extend_schema(
+        request=serializers.FinetuningCreateSerializer,
+        responses={201: serializers.FinetuningSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+    ),
+    retrieve=extend_schema(
+        responses={200: serializers.FinetuningSerializer, **NOT_FOUND, **AUTH_ERRORS}
+    ),
+    partial_update=extend_schema(
+        request=serializers.FinetuningUpdateSerializer,
+        responses={
+            200: serializers.FinetuningSerializer,
+            **BAD_REQUEST,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+        },
+    ),
+    destroy=extend_schema(
+        responses={
+            204: None,
+            **NOT_FOUND,
+            **AUTH_ERRORS,
+            **conflict("The job is active: cancel it first."),
+        }
+    ),
+)
+class FinetuningViewSet(
+    FriendlyNotFoundMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Fine-tuning jobs: start them, follow them, cancel them."""
+
+    queryset = selectors.finetuning_list()
+    serializer_class = serializers.FinetuningSerializer
+    filterset_class = filters.FinetuningFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_serializer_class(self):
+        return {
+            "create": serializers.FinetuningCreateSerializer,
+            "partial_update": serializers.FinetuningUpdateSerializer,
+            "cancel": serializers.FinetuningCancelSerializer,
+            "events": serializers.FinetuningEventSerializer,
+        }.get(self.action, serializers.FinetuningSerializer)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        finetuning = services.finetuning_create(
+            actor=actor_for(request), **serializer.validated_data
+        )
+        return Response(
+            serializers.FinetuningSerializer(finetuning).data, status=HTTPStatus.CREATED
+        )
+
+    def update(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        finetuning = services.finetuning_update(
+            finetuning=self.get_object(), actor=actor_for(request), **serializer.validated_data
+        )
+        return Response(serializers.FinetuningSerializer(finetuning).data)
+
+    def perform_destroy(self, instance):
+        services.finetuning_delete(finetuning=instance)
+
+    @extend_schema(
+        summary="Cancel a fine-tuning job",
+        description=(
+            "Stops the training at the provider but never deletes the job. An active job "
+            "(queued, validating_files, running) becomes cancelled with error "
+            '"Fine tuning cancelled by the user". Cancelling a cancelled job returns it '
+            "unchanged, so a retried request is safe. A succeeded or failed job cannot be "
+            "cancelled (409, with its status); if the provider reports that the job has "
+            "just finished, the job is updated to what the provider says and 409 is returned. "
+            "The body is optional."
+        ),
+        request=serializers.FinetuningCancelSerializer,
+        examples=[SEED_CANCEL_EXAMPLE],
+        responses={
+            200: serializers.FinetuningSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+            **conflict(
+                "The job has already succeeded or failed.",
+                serializers.NotCancellableErrorSerializer,
+            ),
+            **PROVIDER_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        finetuning = self.get_object()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        body_id = serializer.validated_data.get("finetuning_id")
+        if body_id is not None and body_id != finetuning.pk:
+            response = validation_response(
+                {"finetuning_id": [f"Must equal the id in the path ({finetuning.pk!r})."]}
+            )
+            response.data["code"] = errors.CODE_ID_MISMATCH
+            return response
+        finetuning = services.finetuning_cancel(
+            finetuning=finetuning,
+            actor=actor_for(request),
+            metadata=serializer.validated_data.get("metadata"),
+        )
+        return Response(serializers.FinetuningSerializer(finetuning).data)
+
+    @extend_schema(
+        summary="The job's timeline",
+        description="Status changes, who created, edited or cancelled it, provider events and "
+        "errors, oldest first.",
+        responses={200: serializers.FinetuningEventSerializer, **AUTH_ERRORS, **NOT_FOUND},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=OldestFirstCursorPagination,
+        filter_backends=[],
+    )
+    def events(self, request, pk=None):
+        events = selectors.finetuning_event_list(finetuning=self.get_object())
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

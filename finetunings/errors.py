@@ -1,0 +1,70 @@
+"""Domain errors, with their machine codes and human messages as named constants.
+
+Services raise these; the API's exception handler and the admin turn them into responses
+and messages. Tests import the constants instead of repeating the strings.
+"""
+
+CANCELLED_BY_USER_MESSAGE = "Fine tuning cancelled by the user"
+
+# Machine codes that appear in the API's error bodies.
+CODE_NOT_CANCELLABLE = "finetuning_not_cancellable"
+CODE_FINETUNING_ACTIVE = "finetuning_active"
+CODE_CONNECTION_IN_USE = "database_connection_in_use"
+CODE_ID_MISMATCH = "finetuning_id_mismatch"
+CODE_PROVIDER_UNAVAILABLE = "provider_unavailable"
+CODE_PROVIDER_ERROR = "provider_error"
+CODE_CANCEL_IN_PROGRESS = "cancel_in_progress"
+CODE_VALIDATION = "invalid"
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "error"
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, **extra):
+        self.message = message or self.default_message
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class ValidationFailed(DomainError):
+    """Input broke a business rule; ``errors`` maps field names to messages."""
+
+    code = CODE_VALIDATION
+    default_message = "Invalid input."
+
+    def __init__(self, errors: dict[str, list[str]], message: str | None = None):
+        self.errors = errors
+        super().__init__(message)
+
+
+class FinetuningNotCancellable(DomainError):
+    code = CODE_NOT_CANCELLABLE
+
+    def __init__(self, status: str):
+        self.status = status
+        super().__init__(f"The fine-tuning job has already {status} and cannot be cancelled.")
+
+
+class FinetuningActive(DomainError):
+    code = CODE_FINETUNING_ACTIVE
+    default_message = "The fine-tuning job is still active: cancel it before deleting it."
+
+
+class ConnectionInUse(DomainError):
+    code = CODE_CONNECTION_IN_USE
+    default_message = (
+        "The database connection has active fine-tuning jobs: cancel them or let them finish "
+        "before deleting it."
+    )
+
+
+class CancelInProgress(DomainError):
+    """Another request is cancelling this job at the provider and has not finished yet."""
+
+    code = CODE_CANCEL_IN_PROGRESS
+    default_message = (
+        "Another request is cancelling this fine-tuning job at the provider; retry shortly."
+    )

@@ -1,0 +1,293 @@
+"""The fine-tuning domain's tables.
+
+Ids are opaque 24-character hex strings (as in the seed documentation), never sequential
+integers. State changes do not happen here: they go through ``services``, which keep the
+status machine below and write the audit trail.
+"""
+
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from finetunings import crypto
+
+
+def new_id() -> str:
+    return secrets.token_hex(12)
+
+
+class Dialect(models.TextChoices):
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    MYSQL = "mysql", "MySQL"
+    SQLITE = "sqlite", "SQLite"
+    SNOWFLAKE = "snowflake", "Snowflake"
+    BIGQUERY = "bigquery", "BigQuery"
+    MSSQL = "mssql", "Microsoft SQL Server"
+    REDSHIFT = "redshift", "Amazon Redshift"
+    DATABRICKS = "databricks", "Databricks"
+    ORACLE = "oracle", "Oracle"
+    DUCKDB = "duckdb", "DuckDB"
+    CLICKHOUSE = "clickhouse", "ClickHouse"
+
+
+class DatabaseConnectionQuerySet(models.QuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class DatabaseConnection(models.Model):
+    """A database whose questions a fine-tuned model will answer.
+
+    Deleting one keeps the row (its fine-tuning jobs are history that must keep pointing
+    somewhere) but wipes its secret, frees its alias and removes its golden records.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    alias = models.CharField(max_length=100)
+    dialect = models.CharField(max_length=20, choices=Dialect.choices)
+    connection_uri_encrypted = models.TextField(blank=True, default="", editable=False)
+    schema = models.TextField(
+        blank=True,
+        default="",
+        help_text="DDL and descriptions of the tables; included in every training example.",
+    )
+    metadata = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = DatabaseConnectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "database connection"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alias"],
+                condition=Q(deleted_at__isnull=True),
+                name="unique_alias_of_live_connection",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.alias
+
+    @property
+    def connection_uri(self) -> str:
+        if not self.connection_uri_encrypted:
+            return ""
+        return crypto.decrypt(self.connection_uri_encrypted)
+
+    @connection_uri.setter
+    def connection_uri(self, value: str) -> None:
+        self.connection_uri_encrypted = crypto.encrypt(value) if value else ""
+
+    @property
+    def masked_connection_uri(self) -> str:
+        """The URI with its password replaced by ``***``, safe to show."""
+        uri = self.connection_uri
+        if not uri:
+            return ""
+        parts = urlsplit(uri)
+        if parts.password is None:
+            return uri
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+class GoldenRecord(models.Model):
+    """A verified pair of a natural-language question and the SQL that answers it."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    db_connection = models.ForeignKey(
+        DatabaseConnection, on_delete=models.CASCADE, related_name="golden_records"
+    )
+    question = models.TextField()
+    sql = models.TextField()
+    metadata = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "golden record"
+        indexes = [models.Index(fields=["db_connection", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class FinetuningStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    VALIDATING_FILES = "validating_files", "Validating files"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = frozenset(
+    {FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES, FinetuningStatus.RUNNING}
+)
+TERMINAL_STATUSES = frozenset(
+    {FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED, FinetuningStatus.CANCELLED}
+)
+
+# The status machine: from -> the statuses it may move to. An active job may move to any
+# other status (the provider reports queued/validating_files/running in any order, and a
+# job may end from any of them); nothing leaves a terminal status.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    FinetuningStatus.QUEUED: frozenset(FinetuningStatus.values) - {FinetuningStatus.QUEUED},
+    FinetuningStatus.VALIDATING_FILES: frozenset(FinetuningStatus.values)
+    - {FinetuningStatus.VALIDATING_FILES},
+    FinetuningStatus.RUNNING: frozenset(FinetuningStatus.values) - {FinetuningStatus.RUNNING},
+    FinetuningStatus.SUCCEEDED: frozenset(),
+    FinetuningStatus.FAILED: frozenset(),
+    FinetuningStatus.CANCELLED: frozenset(),
+}
+
+
+def statuses_that_may_become(status: str) -> list[str]:
+    return sorted(source for source, targets in ALLOWED_TRANSITIONS.items() if status in targets)
+
+
+class Finetuning(models.Model):
+    """A fine-tuning job: what to train on, and where the provider's job stands."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    db_connection = models.ForeignKey(
+        DatabaseConnection, on_delete=models.PROTECT, related_name="finetunings"
+    )
+    alias = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=20, choices=FinetuningStatus.choices, default=FinetuningStatus.QUEUED
+    )
+    error = models.TextField(null=True, blank=True)
+
+    model_provider = models.CharField(max_length=30, default="openai")
+    model_name = models.CharField(max_length=100)
+    model_parameters = models.JSONField(default=dict, blank=True)
+
+    finetuning_file_id = models.CharField(max_length=200, null=True, blank=True)
+    finetuning_job_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
+    model_id = models.CharField(max_length=200, null=True, blank=True)
+    # The provider's own status string, kept verbatim: one we do not know is not terminal.
+    provider_status = models.CharField(max_length=50, null=True, blank=True)
+
+    # Ids of the golden records at creation time; never changed afterwards.
+    golden_records = models.JSONField(default=list)
+    metadata = models.JSONField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=200, null=True, blank=True)
+
+    # Why a job is waiting (no provider key, provider unreachable, ...), for people to read.
+    status_message = models.TextField(null=True, blank=True)
+
+    # One process at a time may cancel at the provider; the lease expires if it dies mid-call.
+    cancel_lease_until = models.DateTimeField(null=True, blank=True)
+
+    # Worker bookkeeping: who holds the job, until when, and when to try again.
+    lease_owner = models.CharField(max_length=100, null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "fine-tuning job"
+        permissions = [("cancel_finetuning", "Can cancel fine-tuning jobs")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["db_connection", "status"]),
+            models.Index(fields=["model_provider", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias} ({self.id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def base_llm(self) -> dict:
+        return {
+            "model_provider": self.model_provider,
+            "model_name": self.model_name,
+            "model_parameters": self.model_parameters or {},
+        }
+
+
+class FinetuningEventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    CANCEL_REQUESTED = "cancel_requested", "Cancel requested"
+    METADATA_UPDATED = "metadata_updated", "Metadata updated"
+    PROVIDER_EVENT = "provider_event", "Provider event"
+    ERROR = "error", "Error"
+    WORKER = "worker", "Worker"
+
+
+class FinetuningEvent(models.Model):
+    """One entry in a job's timeline: who did what, when, and from which status to which."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=30, choices=FinetuningEventKind.choices)
+    actor = models.CharField(max_length=200, blank=True, default="")
+    from_status = models.CharField(max_length=20, null=True, blank=True)
+    to_status = models.CharField(max_length=20, null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+    data = models.JSONField(null=True, blank=True)
+    # Provider events are stored once, however often the worker lists them.
+    provider_event_id = models.CharField(max_length=200, null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "fine-tuning event"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["finetuning", "provider_event_id"],
+                condition=Q(provider_event_id__isnull=False),
+                name="unique_provider_event_per_finetuning",
+            )
+        ]
+        indexes = [models.Index(fields=["finetuning", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status or ''}->{self.to_status or ''}"
+
+
+class APIKey(models.Model):
+    """A key for the REST API. Only a SHA-256 hash of the key is stored.
+
+    Keys are 256-bit random strings, so a fast hash is enough: there is nothing to guess.
+    The prefix is kept in clear to find the row and to tell keys apart in the admin.
+    """
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,97 @@
+"""The provider interface and its two domain errors.
+
+Every provider error is either *passing* (``ProviderUnavailable``: connection failure,
+timeout, 429, 5xx; trying again later may work) or *permanent* (``ProviderRejected``: the
+provider understood and said no). Callers never see an SDK's own exception types.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+# Provider status strings (OpenAI's) mapped onto ours; an unknown one maps to None and is
+# treated as "still active" by the callers.
+PROVIDER_STATUS_MAP = {
+    "validating_files": "validating_files",
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+class ProviderError(Exception):
+    """Base of the provider's domain errors; ``message`` is fit to show a user."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        self.message = message
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class ProviderUnavailable(ProviderError):
+    """A passing failure: the provider could not be reached, timed out, or was overloaded."""
+
+
+class ProviderRejected(ProviderError):
+    """A permanent failure: the provider refused the request."""
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    id: str
+    status: str
+    model: str | None = None
+    fine_tuned_model: str | None = None
+    training_file: str | None = None
+    error_message: str | None = None
+    metadata: dict[str, str] | None = None
+    created_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
+
+    @property
+    def mapped_status(self) -> str | None:
+        return PROVIDER_STATUS_MAP.get(self.status)
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    id: str
+    created_at: datetime.datetime
+    level: str
+    message: str
+    data: dict = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """What the service needs from a fine-tuning provider."""
+
+    name: str
+
+    def upload_training_file(self, *, filename: str, file: BinaryIO) -> str:
+        """Upload a JSONL training file; return the provider's file id."""
+
+    def create_job(
+        self,
+        *,
+        training_file_id: str,
+        model: str,
+        hyperparameters: dict,
+        suffix: str | None,
+        metadata: dict[str, str],
+    ) -> ProviderJob:
+        """Create a fine-tuning job. Must not retry on its own: a job costs money."""
+
+    def retrieve_job(self, job_id: str) -> ProviderJob: ...
+
+    def list_jobs(self, *, after: str | None = None, limit: int = 100) -> list[ProviderJob]:
+        """One page of jobs, newest first, starting after the job id ``after``."""
+
+    def find_job_by_metadata(self, *, key: str, value: str) -> ProviderJob | None:
+        """The job whose metadata has ``key == value`` (how an ambiguous create is resolved)."""
+
+    def cancel_job(self, job_id: str) -> ProviderJob:
+        """Ask the provider to cancel; return the job as the provider now reports it."""
+
+    def list_job_events(self, job_id: str, *, after: str | None = None) -> list[ProviderEvent]: ...

@@ -1,0 +1,36 @@
+"""Reads of the fine-tuning domain, shaped for the API and the admin.
+
+Querysets here carry what their callers need in a constant number of queries.
+"""
+
+from django.db.models import QuerySet
+
+from finetunings.models import APIKey, DatabaseConnection, Finetuning, FinetuningEvent, GoldenRecord
+from finetunings.services import hash_api_key
+
+
+def database_connection_list() -> QuerySet[DatabaseConnection]:
+    return DatabaseConnection.objects.alive()
+
+
+def golden_record_list() -> QuerySet[GoldenRecord]:
+    return GoldenRecord.objects.filter(db_connection__deleted_at__isnull=True)
+
+
+def finetuning_list() -> QuerySet[Finetuning]:
+    # Everything the API shows of a job lives in its own row (golden record ids included),
+    # so a page of jobs is one query whatever its size.
+    return Finetuning.objects.all()
+
+
+def finetuning_event_list(*, finetuning: Finetuning) -> QuerySet[FinetuningEvent]:
+    return FinetuningEvent.objects.filter(finetuning=finetuning)
+
+
+def api_key_for(raw_key: str) -> APIKey | None:
+    """The live API key whose hash matches ``raw_key``, or None."""
+    return (
+        APIKey.objects.filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
+        .only("id", "name", "prefix", "last_used_at")
+        .first()
+    )

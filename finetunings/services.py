@@ -1,0 +1,519 @@
+"""Every write and state change of the fine-tuning domain.
+
+Views, the admin and the worker call these functions and present the result; none of
+them changes a model directly. A status change is always a conditional update (compare
+and swap on the current status) that writes its ``FinetuningEvent`` in the same
+transaction, so two processes can never both win the same transition.
+"""
+
+import hashlib
+import secrets
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from finetunings import errors, validation
+from finetunings.models import (
+    ACTIVE_STATUSES,
+    ALLOWED_TRANSITIONS,
+    TERMINAL_STATUSES,
+    APIKey,
+    DatabaseConnection,
+    Finetuning,
+    FinetuningEvent,
+    FinetuningEventKind,
+    FinetuningStatus,
+    GoldenRecord,
+)
+from finetunings.providers import ProviderRejected, get_provider
+
+# --- Database connections -------------------------------------------------------------
+
+
+def _alias_taken(alias: str, *, exclude_id: str | None = None) -> bool:
+    qs = DatabaseConnection.objects.alive().filter(alias=alias)
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    return qs.exists()
+
+
+def _raise_if(problems: dict[str, list[str]]) -> None:
+    problems = {field: messages for field, messages in problems.items() if messages}
+    if problems:
+        raise errors.ValidationFailed(problems)
+
+
+def database_connection_create(
+    *, alias: str, dialect: str, connection_uri: str, schema: str = "", metadata=None
+) -> DatabaseConnection:
+    _raise_if(
+        {
+            "alias": ["A database connection with this alias already exists."]
+            if _alias_taken(alias)
+            else [],
+            "metadata": validation.metadata_problems(metadata),
+        }
+    )
+    connection = DatabaseConnection(alias=alias, dialect=dialect, schema=schema, metadata=metadata)
+    connection.connection_uri = connection_uri
+    try:
+        connection.save()
+    except IntegrityError:  # lost a race for the alias
+        raise errors.ValidationFailed(
+            {"alias": ["A database connection with this alias already exists."]}
+        ) from None
+    return connection
+
+
+def database_connection_update(*, connection: DatabaseConnection, **changes) -> DatabaseConnection:
+    problems = {}
+    if "alias" in changes and _alias_taken(changes["alias"], exclude_id=connection.pk):
+        problems["alias"] = ["A database connection with this alias already exists."]
+    if "metadata" in changes:
+        problems["metadata"] = validation.metadata_problems(changes["metadata"])
+    _raise_if(problems)
+    for field, value in changes.items():
+        setattr(connection, field, value)  # connection_uri goes through the encrypting setter
+    try:
+        connection.save()
+    except IntegrityError:
+        raise errors.ValidationFailed(
+            {"alias": ["A database connection with this alias already exists."]}
+        ) from None
+    return connection
+
+
+def database_connection_delete(*, connection: DatabaseConnection) -> None:
+    """Delete a connection that has no active job.
+
+    The row stays (its jobs are history and keep their ``db_connection_id``) but its secret
+    is wiped, its alias is freed and its golden records are deleted.
+    """
+    with transaction.atomic():
+        locked = DatabaseConnection.objects.select_for_update().get(pk=connection.pk)
+        if locked.finetunings.filter(status__in=ACTIVE_STATUSES).exists():
+            raise errors.ConnectionInUse()
+        locked.golden_records.all().delete()
+        DatabaseConnection.objects.filter(pk=locked.pk).update(
+            deleted_at=timezone.now(), connection_uri_encrypted=""
+        )
+
+
+# --- Golden records ---------------------------------------------------------------------
+
+
+def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
+    """Create golden records, all or none.
+
+    Each item has ``db_connection_id``, ``question``, ``sql`` and optionally ``metadata``.
+    Problems are reported per item as ``<index>.<field>`` when more than one is given.
+    """
+    connection_ids = {record["db_connection_id"] for record in records}
+    connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
+    problems: dict[str, list[str]] = {}
+    for index, record in enumerate(records):
+        prefix = f"{index}." if len(records) > 1 else ""
+        connection = connections.get(record["db_connection_id"])
+        if connection is None:
+            problems[f"{prefix}db_connection_id"] = [
+                f"No database connection with id {record['db_connection_id']!r}."
+            ]
+        else:
+            problems[f"{prefix}sql"] = validation.sql_problems(record["sql"], connection.dialect)
+        problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
+    _raise_if(problems)
+    objects = [
+        GoldenRecord(
+            db_connection_id=record["db_connection_id"],
+            question=record["question"],
+            sql=record["sql"],
+            metadata=record.get("metadata"),
+        )
+        for record in records
+    ]
+    with transaction.atomic():
+        return GoldenRecord.objects.bulk_create(objects, batch_size=500)
+
+
+def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:
+    connection_id = changes.get("db_connection_id", golden_record.db_connection_id)
+    connection = DatabaseConnection.objects.alive().filter(pk=connection_id).first()
+    problems: dict[str, list[str]] = {}
+    if connection is None:
+        problems["db_connection_id"] = [f"No database connection with id {connection_id!r}."]
+    elif "sql" in changes or "db_connection_id" in changes:
+        problems["sql"] = validation.sql_problems(
+            changes.get("sql", golden_record.sql), connection.dialect
+        )
+    if "metadata" in changes:
+        problems["metadata"] = validation.metadata_problems(changes["metadata"])
+    _raise_if(problems)
+    for field, value in changes.items():
+        setattr(golden_record, field, value)
+    golden_record.save()
+    return golden_record
+
+
+def golden_record_delete(*, golden_record: GoldenRecord) -> None:
+    # Jobs keep the ids they were created with; a job not yet submitted reports the
+    # missing records when its training file is built.
+    golden_record.delete()
+
+
+# --- Fine-tuning jobs: creation and plain edits -----------------------------------------
+
+
+def _default_alias(connection: DatabaseConnection) -> str:
+    return f"{connection.alias}_{timezone.now():%Y%m%d%H}"
+
+
+def finetuning_create(
+    *,
+    db_connection_id: str,
+    actor: str,
+    alias: str | None = None,
+    base_llm: dict | None = None,
+    golden_records: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Finetuning:
+    base_llm = base_llm or {}
+    model_provider = base_llm.get("model_provider") or settings.FINETUNING_DEFAULT_PROVIDER
+    model_name = base_llm.get("model_name") or settings.FINETUNING_DEFAULT_MODEL
+    model_parameters = base_llm.get("model_parameters") or {}
+
+    problems: dict[str, list[str]] = {"metadata": validation.metadata_problems(metadata)}
+    for field, messages in validation.base_llm_problems(model_provider, model_name).items():
+        problems[f"base_llm.{field}"] = messages
+    for field, messages in validation.model_parameters_problems(model_parameters).items():
+        problems[f"base_llm.model_parameters.{field}".rstrip(".")] = messages
+
+    connection = DatabaseConnection.objects.alive().filter(pk=db_connection_id).first()
+    if connection is None:
+        problems["db_connection_id"] = [f"No database connection with id {db_connection_id!r}."]
+    else:
+        record_ids, record_problems = _golden_record_ids(connection, golden_records)
+        problems["golden_records"] = record_problems
+    _raise_if(problems)
+
+    with transaction.atomic():
+        finetuning = Finetuning.objects.create(
+            db_connection=connection,
+            alias=alias or _default_alias(connection),
+            model_provider=model_provider,
+            model_name=model_name,
+            model_parameters=model_parameters,
+            golden_records=record_ids,
+            metadata=metadata,
+        )
+        FinetuningEvent.objects.create(
+            finetuning=finetuning,
+            kind=FinetuningEventKind.CREATED,
+            actor=actor,
+            to_status=finetuning.status,
+            message=f"Created with {len(record_ids)} golden records.",
+        )
+    return finetuning
+
+
+def _golden_record_ids(
+    connection: DatabaseConnection, requested: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """The ids the job will train on, and what is wrong with the request's list."""
+    if requested is None:
+        ids = list(
+            connection.golden_records.order_by("created_at", "id").values_list("id", flat=True)
+        )
+        if len(ids) < validation.GOLDEN_RECORDS_MINIMUM:
+            return ids, [
+                f"At least {validation.GOLDEN_RECORDS_MINIMUM} golden records are required; "
+                f"the connection {connection.alias!r} has {len(ids)}."
+            ]
+        return ids, []
+
+    problems = []
+    duplicates = sorted({i for i in requested if requested.count(i) > 1})
+    if duplicates:
+        problems.append(f"Golden record ids are repeated: {', '.join(duplicates)}.")
+    owners = dict(
+        GoldenRecord.objects.filter(pk__in=set(requested)).values_list("id", "db_connection_id")
+    )
+    unknown = [i for i in dict.fromkeys(requested) if i not in owners]
+    foreign = [i for i in dict.fromkeys(requested) if owners.get(i, connection.pk) != connection.pk]
+    if unknown:
+        problems.append(f"Unknown golden record ids: {', '.join(unknown)}.")
+    if foreign:
+        problems.append(
+            f"These golden records belong to another database connection: {', '.join(foreign)}."
+        )
+    if len(set(requested)) < validation.GOLDEN_RECORDS_MINIMUM:
+        problems.append(
+            f"At least {validation.GOLDEN_RECORDS_MINIMUM} golden records are required; "
+            f"got {len(set(requested))}."
+        )
+    return list(requested), problems
+
+
+def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finetuning:
+    """Change the user-owned fields of a job (``alias``, ``metadata``), at any status."""
+    if "metadata" in changes:
+        _raise_if({"metadata": validation.metadata_problems(changes["metadata"])})
+    if not changes:
+        return finetuning
+    with transaction.atomic():
+        Finetuning.objects.filter(pk=finetuning.pk).update(**changes, updated_at=timezone.now())
+        FinetuningEvent.objects.create(
+            finetuning=finetuning,
+            kind=FinetuningEventKind.METADATA_UPDATED,
+            actor=actor,
+            message=f"Updated {', '.join(sorted(changes))}.",
+            data=changes,
+        )
+    finetuning.refresh_from_db()
+    return finetuning
+
+
+def finetuning_delete(*, finetuning: Finetuning) -> None:
+    with transaction.atomic():
+        deleted, _ = Finetuning.objects.filter(
+            pk=finetuning.pk, status__in=TERMINAL_STATUSES
+        ).delete()
+    if not deleted:
+        raise errors.FinetuningActive()
+
+
+# --- Fine-tuning jobs: the status machine ------------------------------------------------
+
+_TRANSITION_ATTEMPTS = 6
+
+
+def finetuning_transition(
+    *,
+    finetuning_id: str,
+    to_status: str,
+    actor: str,
+    message: str = "",
+    fields: dict | None = None,
+    only_if: Q | None = None,
+    event_data: dict | None = None,
+) -> bool:
+    """Move a job to ``to_status`` if the status machine allows it; return whether it moved.
+
+    Compare-and-swap on the status just read, so exactly one of several concurrent callers
+    wins; ``only_if`` adds conditions the row must also meet (for example "no provider job
+    yet"). ``fields`` are written in the same UPDATE, the event in the same transaction.
+    """
+    fields = dict(fields or {})
+    now = timezone.now()
+    if to_status in TERMINAL_STATUSES:
+        fields.setdefault("finished_at", now)
+        fields.setdefault("lease_owner", None)
+        fields.setdefault("lease_until", None)
+        fields.setdefault("cancel_lease_until", None)
+    # Each lost swap means the status moved on; the machine is short, so this ends quickly.
+    for _attempt in range(_TRANSITION_ATTEMPTS):
+        current = (
+            Finetuning.objects.filter(pk=finetuning_id).values_list("status", flat=True).first()
+        )
+        if current is None or to_status not in ALLOWED_TRANSITIONS[current]:
+            return False
+        with transaction.atomic():
+            rows = Finetuning.objects.filter(pk=finetuning_id, status=current)
+            if only_if is not None:
+                rows = rows.filter(only_if)
+            if rows.update(status=to_status, updated_at=now, **fields):
+                FinetuningEvent.objects.create(
+                    finetuning_id=finetuning_id,
+                    kind=FinetuningEventKind.STATUS_CHANGED,
+                    actor=actor,
+                    from_status=current,
+                    to_status=to_status,
+                    message=message,
+                    data=event_data,
+                )
+                return True
+        if (
+            only_if is not None
+            and Finetuning.objects.filter(pk=finetuning_id, status=current).exists()
+        ):
+            return False  # the status did not move: the extra condition is what failed
+    return False
+
+
+def finetuning_record_event(
+    *, finetuning_id: str, kind: str, actor: str, message: str = "", data=None, **extra
+) -> FinetuningEvent:
+    return FinetuningEvent.objects.create(
+        finetuning_id=finetuning_id, kind=kind, actor=actor, message=message, data=data, **extra
+    )
+
+
+def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str) -> bool:
+    """Bring a job in line with what the provider reports about it; return whether it moved.
+
+    An unknown provider status changes nothing but the stored raw status: it is not terminal.
+    """
+    mapped = remote.mapped_status
+    fields = {"provider_status": remote.status}
+    if mapped == FinetuningStatus.SUCCEEDED:
+        fields["model_id"] = remote.fine_tuned_model
+        fields["error"] = None
+    elif mapped == FinetuningStatus.FAILED:
+        fields["error"] = remote.error_message or "The provider reported that the job failed."
+    if mapped is None or mapped == finetuning.status:
+        Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
+        return False
+    return finetuning_transition(
+        finetuning_id=finetuning.pk,
+        to_status=mapped,
+        actor=actor,
+        message=f"The provider reports {remote.status}.",
+        fields=fields,
+        event_data={"provider_status": remote.status},
+    )
+
+
+# --- Cancel ------------------------------------------------------------------------------
+
+
+def finetuning_cancel(
+    *, finetuning: Finetuning, actor: str, metadata: dict[str, str] | None = None
+) -> Finetuning:
+    """Cancel a job: stop it at the provider if it runs there, and keep it as ``cancelled``.
+
+    - ``succeeded``/``failed``: ``FinetuningNotCancellable``; already ``cancelled``: returned.
+    - No provider job yet: cancelled locally, on condition that none has appeared meanwhile
+      (a worker that creates one afterwards loses its own update and cancels that job).
+    - Provider job: one process at a time takes the cancel lease and asks the provider, with
+      no transaction open during the call; concurrent requests wait for its outcome. If the
+      provider says the job already finished, that is recorded and the cancel refused.
+    - Provider unreachable or failing: ``ProviderError``, and the job is left as it was.
+    """
+    _raise_if({"metadata": validation.metadata_problems(metadata)})
+    deadline = time.monotonic() + settings.FINETUNING_CANCEL_WAIT_SECONDS
+    pause = 0.02
+    while True:
+        job = Finetuning.objects.get(pk=finetuning.pk)
+        if job.status == FinetuningStatus.CANCELLED:
+            return job
+        if job.status in TERMINAL_STATUSES:
+            raise errors.FinetuningNotCancellable(job.status)
+        merged = {**(job.metadata or {}), **(metadata or {})} if metadata else job.metadata
+        _raise_if({"metadata": validation.metadata_problems(merged)})
+
+        if not job.finetuning_job_id:
+            if _mark_cancelled(
+                job, actor=actor, metadata=merged, only_if=Q(finetuning_job_id=None)
+            ):
+                return Finetuning.objects.get(pk=job.pk)
+            continue  # a provider job appeared, or the status moved: look again
+
+        if _take_cancel_lease(job):
+            outcome = _cancel_at_provider(job, actor=actor, metadata=merged)
+            if outcome is not None:
+                return outcome
+            continue
+        if time.monotonic() > deadline:
+            raise errors.CancelInProgress()
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fields) -> bool:
+    now = timezone.now()
+    return finetuning_transition(
+        finetuning_id=job.pk,
+        to_status=FinetuningStatus.CANCELLED,
+        actor=actor,
+        message=errors.CANCELLED_BY_USER_MESSAGE,
+        only_if=only_if,
+        fields={
+            "error": errors.CANCELLED_BY_USER_MESSAGE,
+            "metadata": metadata,
+            "cancelled_at": now,
+            "cancelled_by": actor,
+            **fields,
+        },
+    )
+
+
+def _take_cancel_lease(job: Finetuning) -> bool:
+    now = timezone.now()
+    return bool(
+        Finetuning.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES)
+        .filter(Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now))
+        .update(
+            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS)
+        )
+    )
+
+
+def _release_cancel_lease(job: Finetuning) -> None:
+    Finetuning.objects.filter(pk=job.pk).update(cancel_lease_until=None)
+
+
+def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning | None:
+    """Cancel at the provider while holding the lease; None means "look at the job again"."""
+    provider = get_provider(job.model_provider)
+    try:
+        try:
+            remote = provider.cancel_job(job.finetuning_job_id)
+        except ProviderRejected:
+            # The provider refuses to cancel a job that has already ended; ask what it is.
+            remote = provider.retrieve_job(job.finetuning_job_id)
+            if remote.mapped_status not in TERMINAL_STATUSES:
+                raise
+    except BaseException:
+        _release_cancel_lease(job)  # so that a retry, here or elsewhere, can try again
+        raise
+
+    if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
+        finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+        _release_cancel_lease(job)
+        raise errors.FinetuningNotCancellable(remote.mapped_status)
+    # "cancelled", or still winding down ("cancelling" or any other active status): the
+    # provider has accepted the cancel, so the job is cancelled for our users.
+    if _mark_cancelled(
+        job,
+        actor=actor,
+        metadata=metadata,
+        only_if=Q(finetuning_job_id=job.finetuning_job_id),
+        provider_status=remote.status,
+    ):
+        return Finetuning.objects.get(pk=job.pk)
+    _release_cancel_lease(job)
+    return None
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+API_KEY_PREFIX = "ftk_"
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(*, name: str, created_by=None) -> tuple[APIKey, str]:
+    """Create an API key; return it with the raw key, which is never stored or shown again."""
+    prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = APIKey.objects.create(
+        name=name, prefix=prefix, key_hash=hash_api_key(raw_key), created_by=created_by
+    )
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: APIKey) -> None:
+    APIKey.objects.filter(pk=api_key.pk, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def api_key_touch(*, api_key: APIKey) -> None:
+    """Record that a key was used, at most once a minute per key (not a write per request)."""
+    now = timezone.now()
+    APIKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+    ).update(last_used_at=now)

@@ -1,0 +1,147 @@
+"""Business-rule checks shared by the services: metadata limits, model parameters, SQL.
+
+Each check returns a list of human messages (empty when the value is fine), so a service
+can collect every problem of a request and report them together.
+"""
+
+import math
+
+import sqlglot
+from django.conf import settings
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+METADATA_MAX_KEYS = 16
+METADATA_MAX_KEY_LENGTH = 64
+METADATA_MAX_VALUE_LENGTH = 512
+GOLDEN_RECORDS_MINIMUM = 10
+
+# Ranges the provider accepts (OpenAI's fine-tuning hyperparameters). Each parameter may
+# also be "auto", and numbers may come as strings such as "3" (the seed documentation does).
+MODEL_PARAMETER_RULES = {
+    "n_epochs": {"type": int, "min": 1, "max": 50},
+    "batch_size": {"type": int, "min": 1, "max": 256},
+    "learning_rate_multiplier": {"type": float, "min_exclusive": 0, "max": 10},
+}
+
+# Our dialect names -> sqlglot's.
+SQLGLOT_DIALECTS = {
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "sqlite": "sqlite",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "mssql": "tsql",
+    "redshift": "redshift",
+    "databricks": "databricks",
+    "oracle": "oracle",
+    "duckdb": "duckdb",
+    "clickhouse": "clickhouse",
+}
+
+# Statements a golden record may hold: queries and data changes, not DDL or bare words.
+_ACCEPTED_STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge)
+
+
+def metadata_problems(metadata) -> list[str]:
+    if metadata is None:
+        return []
+    if not isinstance(metadata, dict):
+        return ["Must be an object whose keys and values are strings, or null."]
+    problems = []
+    if len(metadata) > METADATA_MAX_KEYS:
+        problems.append(f"At most {METADATA_MAX_KEYS} keys are allowed; got {len(metadata)}.")
+    for key, value in metadata.items():
+        if len(key) > METADATA_MAX_KEY_LENGTH:
+            problems.append(
+                f"Key {key[:20]!r}… is longer than {METADATA_MAX_KEY_LENGTH} characters."
+            )
+        if not isinstance(value, str):
+            problems.append(f"The value of {key!r} must be a string.")
+        elif len(value) > METADATA_MAX_VALUE_LENGTH:
+            problems.append(
+                f"The value of {key!r} is longer than {METADATA_MAX_VALUE_LENGTH} characters."
+            )
+    return problems
+
+
+def _as_number(value, kind):
+    """The number a parameter value stands for, or None when it is not one of ``kind``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if kind is int:
+        return int(value) if float(value).is_integer() else None
+    return float(value)
+
+
+def model_parameters_problems(parameters) -> dict[str, list[str]]:
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        return {"": ["Must be an object."]}
+    problems: dict[str, list[str]] = {}
+    for name, value in parameters.items():
+        rule = MODEL_PARAMETER_RULES.get(name)
+        if rule is None:
+            allowed = ", ".join(MODEL_PARAMETER_RULES)
+            problems[name] = [f"Unknown model parameter; the supported ones are {allowed}."]
+            continue
+        if isinstance(value, str) and value.strip() == "auto":
+            continue
+        number = _as_number(value, rule["type"])
+        kind = "a whole number" if rule["type"] is int else "a number"
+        if number is None:
+            problems[name] = [f'Must be {kind} or "auto"; got {value!r}.']
+        elif "min" in rule and not rule["min"] <= number <= rule["max"]:
+            problems[name] = [f"Must be between {rule['min']} and {rule['max']}; got {value!r}."]
+        elif "min_exclusive" in rule and not rule["min_exclusive"] < number <= rule["max"]:
+            problems[name] = [
+                f"Must be greater than {rule['min_exclusive']} and at most {rule['max']}; "
+                f"got {value!r}."
+            ]
+    return problems
+
+
+def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[str]]:
+    allowed_models = settings.FINETUNING_ALLOWED_MODELS
+    if model_provider not in allowed_models or model_provider not in settings.FINETUNING_PROVIDERS:
+        supported = ", ".join(sorted(allowed_models))
+        return {"model_provider": [f"Unsupported provider {model_provider!r}; use {supported}."]}
+    if model_name not in allowed_models[model_provider]:
+        return {
+            "model_name": [
+                f"Model {model_name!r} cannot be fine-tuned with {model_provider}; the supported "
+                f"models are {', '.join(allowed_models[model_provider])}."
+            ]
+        }
+    return {}
+
+
+def sql_problems(sql: str, dialect: str) -> list[str]:
+    """Why ``sql`` is not one valid statement in ``dialect`` (empty when it is)."""
+    read = SQLGLOT_DIALECTS.get(dialect, dialect)
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = ""
+        if first.get("line"):
+            where = f" at line {first['line']}, column {first.get('col')}"
+        description = first.get("description") or str(exc).splitlines()[0]
+        return [f"The SQL does not parse as {dialect}{where}: {description}."]
+    except TokenError as exc:
+        return [f"The SQL does not parse as {dialect}: {exc}."]
+    if not statements:
+        return ["The SQL is empty."]
+    if len(statements) > 1:
+        return [f"Expected one SQL statement; found {len(statements)}."]
+    if not isinstance(statements[0], _ACCEPTED_STATEMENTS):
+        return [f"The SQL does not parse as {dialect} to a query or data statement."]
+    return []
