@@ -6,6 +6,8 @@ catch them one by one. Django's own 404 and 500 pages are replaced under ``/api/
 
 from http import HTTPStatus
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -51,8 +53,8 @@ def validation_response(field_errors: dict[str, list[str]]) -> Response:
     )
 
 
-def _error(status: HTTPStatus, detail: str, code: str, headers=None, **extra) -> Response:
-    return Response({"detail": detail, "code": code, **extra}, status=status, headers=headers)
+def _error(http_status: HTTPStatus, detail: str, code: str, headers=None, **extra) -> Response:
+    return Response({"detail": detail, "code": code, **extra}, status=http_status, headers=headers)
 
 
 def exception_handler(exc, context):
@@ -76,6 +78,13 @@ def exception_handler(exc, context):
             HTTPStatus.BAD_GATEWAY,
             PROVIDER_ERROR_MESSAGE.format(exc.message),
             errors.CODE_PROVIDER_ERROR,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        limit_mib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"The request body is larger than {limit_mib:g} MiB; send it in smaller parts.",
+            "request_too_large",
         )
     if isinstance(exc, Http404) and not isinstance(exc, exceptions.NotFound):
         exc = exceptions.NotFound(str(exc) or None)

@@ -119,10 +119,7 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
         fields = ["id", "db_connection_id", "question", "sql", "metadata", "created_at"]
 
 
-class GoldenRecordBulkSerializer(serializers.ListSerializer):
-    child = GoldenRecordSerializer()
-    max_length = 10000
-    allow_empty = False
+GOLDEN_RECORDS_BULK_MAX = 10_000
 
 
 # --- Fine-tuning jobs -----------------------------------------------------------------------

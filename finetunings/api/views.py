@@ -151,7 +151,9 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
 
     def get_serializer(self, *args, **kwargs):
         if isinstance(kwargs.get("data"), list):
-            return serializers.GoldenRecordBulkSerializer(*args, **kwargs)
+            kwargs.update(
+                many=True, allow_empty=False, max_length=serializers.GOLDEN_RECORDS_BULK_MAX
+            )
         return super().get_serializer(*args, **kwargs)
 
     def perform_create(self, serializer):

@@ -1,0 +1,120 @@
+from http import HTTPStatus
+
+import pytest
+
+from finetunings.models import GoldenRecord
+
+
+def record(connection, **fields):
+    return {
+        "db_connection_id": connection.pk,
+        "question": "How many orders?",
+        "sql": "SELECT count(*) FROM orders",
+        **fields,
+    }
+
+
+def test_create_one(api, connection):
+    response = api.post("/api/v1/golden-records", record(connection), format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+    body = response.json()
+    assert body["question"] == "How many orders?"
+    assert body["db_connection_id"] == connection.pk
+    assert len(body["id"]) == 24
+
+
+def test_bulk_create_creates_all(api, connection):
+    body = [record(connection, question=f"q{i}") for i in range(25)]
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert len(response.json()) == 25
+    assert GoldenRecord.objects.count() == 25
+
+
+def test_bulk_create_is_all_or_nothing(api, connection):
+    body = [record(connection, question=f"q{i}") for i in range(5)]
+    body[3]["sql"] = "SELECT FROM WHERE"
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert list(response.json()["errors"]) == ["3.sql"]
+    assert not GoldenRecord.objects.exists()
+
+
+def test_empty_bulk_is_400(api, connection):
+    response = api.post("/api/v1/golden-records", [], format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("postgresql", "SELECT * FROM orders WHERE"),
+        ("postgresql", "SELECT TOP 5 * FROM orders"),
+        ("mysql", "SELEC id FROM orders"),
+        ("postgresql", "hello world"),
+        ("postgresql", "SELECT 1; SELECT 2"),
+    ],
+)
+def test_sql_must_parse_in_the_connections_dialect(api, make_connection, dialect, sql):
+    connection = make_connection(dialect=dialect)
+
+    response = api.post("/api/v1/golden-records", record(connection, sql=sql), format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    message = response.json()["errors"]["sql"][0]
+    assert dialect in message or "statement" in message
+    assert not GoldenRecord.objects.exists()
+
+
+def test_dialect_specific_sql_is_accepted_where_it_belongs(api, make_connection):
+    connection = make_connection(dialect="mssql")
+
+    response = api.post(
+        "/api/v1/golden-records",
+        record(connection, sql="SELECT TOP 5 * FROM orders"),
+        format="json",
+    )
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_unknown_connection_is_400(api, db):
+    body = {"db_connection_id": "nope", "question": "q", "sql": "SELECT 1"}
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "db_connection_id" in response.json()["errors"]
+
+
+def test_list_filters_by_connection_and_question(api, make_connection, make_golden_records):
+    first, second = make_connection(), make_connection()
+    make_golden_records(first, count=3)
+    make_golden_records(second, count=2)
+    api.post("/api/v1/golden-records", record(first, question="Top customers?"), format="json")
+
+    by_connection = api.get("/api/v1/golden-records", {"db_connection_id": second.pk}).json()
+    by_text = api.get("/api/v1/golden-records", {"search": "top CUSTOMERS"}).json()
+
+    assert len(by_connection["results"]) == 2
+    assert [r["question"] for r in by_text["results"]] == ["Top customers?"]
+
+
+def test_update_rechecks_sql_and_delete(api, connection):
+    created = api.post("/api/v1/golden-records", record(connection), format="json").json()
+    url = f"/api/v1/golden-records/{created['id']}"
+
+    bad = api.patch(url, {"sql": "SELECT * FROM"}, format="json")
+    good = api.patch(url, {"sql": "SELECT id FROM orders"}, format="json")
+
+    assert bad.status_code == HTTPStatus.BAD_REQUEST
+    assert good.status_code == HTTPStatus.OK
+    assert GoldenRecord.objects.get().sql == "SELECT id FROM orders"
+    assert api.delete(url).status_code == HTTPStatus.NO_CONTENT
+    assert api.get(url).status_code == HTTPStatus.NOT_FOUND

@@ -1,0 +1,61 @@
+from http import HTTPStatus
+
+import pytest
+
+
+@pytest.fixture
+def schema(anonymous_api, db):
+    response = anonymous_api.get("/api/v1/schema", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.OK
+    return response.json()
+
+
+def test_cancel_documents_request_example_and_every_response(schema):
+    operation = schema["paths"]["/api/v1/finetunings/{id}/cancel"]["post"]
+
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "502", "503"}
+    request = operation["requestBody"]["content"]["application/json"]
+    assert set(request["schema"]["$ref"].split("/")[-1:]) == {"FinetuningCancelRequest"}
+    assert any(
+        example["value"] == {"finetuning_id": "656777c9eb4e22533dc43fce"}
+        for example in request["examples"].values()
+    )
+    conflict = operation["responses"]["409"]["content"]["application/json"]["schema"]["$ref"]
+    assert conflict.endswith("NotCancellableError")
+
+
+def test_error_shape_and_job_fields_are_documented(schema):
+    components = schema["components"]["schemas"]
+
+    assert set(components["Error"]["required"]) == {"detail", "code"}
+    assert "errors" in components["ValidationError"]["properties"]
+    job_fields = set(components["Finetuning"]["properties"])
+    assert {
+        "id",
+        "db_connection_id",
+        "alias",
+        "status",
+        "error",
+        "base_llm",
+        "finetuning_file_id",
+        "finetuning_job_id",
+        "model_id",
+        "created_at",
+        "golden_records",
+        "metadata",
+    } <= job_fields
+    assert set(components["FinetuningStatusEnum"]["enum"]) == {
+        "queued",
+        "validating_files",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    }
+
+
+def test_every_api_route_declares_bearer_auth(schema):
+    assert schema["components"]["securitySchemes"]["BearerApiKey"]["scheme"] == "bearer"
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {"BearerApiKey": []} in operation["security"], (method, path)

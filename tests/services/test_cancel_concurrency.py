@@ -1,0 +1,146 @@
+"""Cancels racing each other: one provider call, one event, every caller answered 200."""
+
+import threading
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from finetunings import errors, services
+from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+
+THREADS = 20
+
+
+def cancel_from_threads(job, raw_key, count=THREADS):
+    barrier = threading.Barrier(count)
+    results: list[int | str] = []
+
+    def cancel():
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+            barrier.wait()
+            response = client.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json")
+            results.append(response.status_code)
+        except Exception as exc:  # a thread's failure must fail the test, not vanish
+            results.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=cancel) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def cancel_events(job):
+    return FinetuningEvent.objects.filter(finetuning=job, to_status=FinetuningStatus.CANCELLED)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_cancels_call_the_provider_once(
+    connection, golden_records, make_finetuning, provider, api_key
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(connection, status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id)
+    provider.delay["cancel_job"] = (
+        0.3  # keep the winner inside the provider call while others arrive
+    )
+
+    results = cancel_from_threads(job, api_key[1])
+
+    assert results == [HTTPStatus.OK] * THREADS
+    assert provider.calls_to("cancel_job") == [remote.id]
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.CANCELLED
+    assert cancel_events(job).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_cancels_of_a_queued_job(
+    connection, golden_records, make_finetuning, provider, api_key
+):
+    job = make_finetuning(connection)
+
+    results = cancel_from_threads(job, api_key[1])
+
+    assert results == [HTTPStatus.OK] * THREADS
+    assert provider.calls_to("cancel_job") == []
+    assert cancel_events(job).count() == 1
+
+
+def test_a_dead_cancellers_lease_expires_and_another_takes_over(
+    connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        cancel_lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+    cancelled = services.finetuning_cancel(finetuning=job, actor="test")
+
+    assert cancelled.status == FinetuningStatus.CANCELLED
+    assert cancelled.cancel_lease_until is None
+    assert provider.calls_to("cancel_job") == [remote.id]
+
+
+def test_a_cancel_still_in_flight_elsewhere_makes_others_retry_later(
+    connection, golden_records, make_finetuning, provider, settings
+):
+    settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        cancel_lease_until=timezone.now() + timedelta(minutes=1),
+    )
+
+    with pytest.raises(errors.CancelInProgress):
+        services.finetuning_cancel(finetuning=job, actor="test")
+
+    assert provider.calls_to("cancel_job") == []
+    assert Finetuning.objects.get(pk=job.pk).status == FinetuningStatus.RUNNING
+
+
+def test_cancel_in_progress_is_503_with_retry_after(
+    api, connection, golden_records, make_finetuning, provider, settings
+):
+    settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.1
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        cancel_lease_until=timezone.now() + timedelta(minutes=1),
+    )
+
+    response = api.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == errors.CODE_CANCEL_IN_PROGRESS
+    assert response.headers["Retry-After"]
+
+
+def test_failed_provider_call_releases_the_lease(
+    connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(connection, status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id)
+    provider.unreachable("cancel_job")
+
+    with pytest.raises(Exception, match="could not be reached"):
+        services.finetuning_cancel(finetuning=job, actor="test")
+
+    assert Finetuning.objects.get(pk=job.pk).cancel_lease_until is None
