@@ -39,6 +39,16 @@ def cancel_from_threads(job, raw_key, count=THREADS):
     return results
 
 
+def running_job_held_by_another_canceller(connection, make_finetuning, provider):
+    remote = provider.add_job(status="running")
+    return make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        cancel_lease_until=timezone.now() + timedelta(minutes=1),
+    )
+
+
 def cancel_events(job):
     return FinetuningEvent.objects.filter(finetuning=job, to_status=FinetuningStatus.CANCELLED)
 
@@ -99,13 +109,7 @@ def test_a_cancel_still_in_flight_elsewhere_makes_others_retry_later(
     connection, golden_records, make_finetuning, provider, settings
 ):
     settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
-    remote = provider.add_job(status="running")
-    job = make_finetuning(
-        connection,
-        status=FinetuningStatus.RUNNING,
-        finetuning_job_id=remote.id,
-        cancel_lease_until=timezone.now() + timedelta(minutes=1),
-    )
+    job = running_job_held_by_another_canceller(connection, make_finetuning, provider)
 
     with pytest.raises(errors.CancelInProgress):
         services.finetuning_cancel(finetuning=job, actor="test")
@@ -118,13 +122,7 @@ def test_cancel_in_progress_is_503_with_retry_after(
     api, connection, golden_records, make_finetuning, provider, settings
 ):
     settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.1
-    remote = provider.add_job(status="running")
-    job = make_finetuning(
-        connection,
-        status=FinetuningStatus.RUNNING,
-        finetuning_job_id=remote.id,
-        cancel_lease_until=timezone.now() + timedelta(minutes=1),
-    )
+    job = running_job_held_by_another_canceller(connection, make_finetuning, provider)
 
     response = api.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json")
 
