@@ -50,6 +50,7 @@ API_KEY_CREATED = (
     "The API key “{name}” was created. Copy it now, it will not be shown again: {raw_key}"
 )
 API_KEY_REVOKED = "Revoked {count} API key(s)."
+CONNECTION_ALIAS_TAKEN = "A database connection with this alias already exists."
 
 # Every cancel is a provider call made while the request waits, so a bulk cancel is bounded.
 CANCEL_MAX_JOBS = 100
@@ -475,6 +476,15 @@ class DatabaseConnectionForm(forms.ModelForm):
             self.fields[
                 "connection_uri"
             ].help_text = "For example postgresql://user:password@host:5432/db. Stored encrypted."
+
+    def clean_alias(self):
+        # The model's unique constraint only holds among live connections, which Django's
+        # form validation cannot check (it depends on deleted_at, not a form field).
+        alias = self.cleaned_data["alias"]
+        taken = selectors.database_connection_list().filter(alias=alias)
+        if taken.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(CONNECTION_ALIAS_TAKEN)
+        return alias
 
     def clean_metadata(self):
         metadata = self.cleaned_data["metadata"]
