@@ -15,7 +15,7 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import model_ngettext
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -173,12 +173,12 @@ class FinetuningAdmin(admin.ModelAdmin):
     list_display = [
         "alias",
         "status_badge",
-        "db_connection",
+        "connection",
         "base_model",
         "created_at",
-        "finetuning_job_id",
-        "finetuning_file_id",
-        "model_id",
+        "provider_job",
+        "provider_file",
+        "fine_tuned_model",
     ]
     list_filter = [
         "status",
@@ -193,8 +193,10 @@ class FinetuningAdmin(admin.ModelAdmin):
     # Newest first on the indexed created_at; the id breaks ties so pages are stable.
     ordering = ["-created_at", "-id"]
     list_per_page = 50
-    # A full count of hundreds of thousands of rows on every page view is not worth it.
+    # A full count of hundreds of thousands of rows on every page view is not worth it,
+    # nor a count per filter option.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     actions = [CANCEL_ACTION]
     inlines = [FinetuningEventInline]
 
@@ -313,6 +315,22 @@ class FinetuningAdmin(admin.ModelAdmin):
     @admin.display(description="base model", ordering="model_name")
     def base_model(self, obj):
         return f"{obj.model_provider} / {obj.model_name}"
+
+    @admin.display(description="connection", ordering="db_connection__alias")
+    def connection(self, obj):
+        return obj.db_connection.alias
+
+    @admin.display(description="provider job", ordering="finetuning_job_id", empty_value="-")
+    def provider_job(self, obj):
+        return obj.finetuning_job_id
+
+    @admin.display(description="training file id", empty_value="-")
+    def provider_file(self, obj):
+        return obj.finetuning_file_id
+
+    @admin.display(description="fine-tuned model", empty_value="-")
+    def fine_tuned_model(self, obj):
+        return obj.model_id
 
     @admin.display(description="training file")
     def training_file(self, obj):
@@ -729,3 +747,5 @@ class APIKeyAdmin(admin.ModelAdmin):
 admin.site.site_header = "Fine-tuning jobs administration"
 admin.site.site_title = "Fine-tuning jobs"
 admin.site.index_title = "Jobs, connections, golden records and API keys"
+# "View site" leads to the API's interactive documentation: the service has no other site.
+admin.site.site_url = reverse_lazy("api:docs")

@@ -5,11 +5,13 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 import pytest
+from django.contrib import admin
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, include, path, re_path, reverse
 from django.utils import timezone
 
+from finetunings.api import urls as api_urls
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
 from tests.admin.helpers import change_url, changelist_url
 
@@ -233,24 +235,26 @@ def _training_file_view(request, pk):  # pragma: no cover - only reversed, never
     raise AssertionError
 
 
+# The project's routes plus a training-file route, as the worker engineer's branch adds it.
 urlpatterns = [
+    path("admin/", admin.site.urls),
     path(
         "api/v1/",
         include(
             (
                 [
+                    *api_urls.urlpatterns,
                     re_path(
                         r"^finetunings/(?P<pk>[^/.]+)/training-file/?$",
                         _training_file_view,
                         name="finetuning-training-file",
-                    )
+                    ),
                 ],
                 "api",
             ),
             namespace="api",
         ),
     ),
-    path("", include("finetuning_project.urls")),
 ]
 
 
