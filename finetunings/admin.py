@@ -519,6 +519,7 @@ class DatabaseConnectionAdmin(admin.ModelAdmin):
     search_fields = ["alias"]
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     fields = [
         "id",
         "alias",
@@ -598,6 +599,7 @@ class GoldenRecordForm(forms.ModelForm):
     class Meta:
         model = GoldenRecord
         fields = ["db_connection", "question", "sql", "metadata"]
+        labels = {"db_connection": "Database connection", "sql": "SQL"}
         widgets = {
             "question": forms.Textarea(attrs={"rows": 3}),
             "sql": forms.Textarea(attrs={"class": "ft-code", "rows": 12, "spellcheck": "false"}),
@@ -628,6 +630,7 @@ class GoldenRecordAdmin(admin.ModelAdmin):
     list_select_related = ["db_connection"]
     ordering = ["-created_at", "-id"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ["db_connection"]
     readonly_fields = ["id", "created_at", "updated_at"]
 
@@ -674,6 +677,19 @@ class GoldenRecordAdmin(admin.ModelAdmin):
 # --- API keys ----------------------------------------------------------------------------
 
 
+class RevokedFilter(admin.SimpleListFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Live keys"), ("yes", "Revoked keys")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        return queryset
+
+
 class APIKeyForm(forms.ModelForm):
     class Meta:
         model = APIKey
@@ -686,7 +702,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     form = APIKeyForm
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked", "created_by"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = [RevokedFilter]
     search_fields = ["name", "=prefix"]
     list_select_related = ["created_by"]
     ordering = ["-created_at"]

@@ -231,3 +231,7 @@ def test_api_keys_are_revoked_with_the_action(superuser_client, api_key):
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert selectors.api_key_for(raw_key) is None
+    live = superuser_client.get(changelist_url("apikey"), {"revoked": "no"})
+    revoked = superuser_client.get(changelist_url("apikey"), {"revoked": "yes"})
+    assert list(live.context["cl"].result_list) == []
+    assert list(revoked.context["cl"].result_list) == [key]
