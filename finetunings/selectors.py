@@ -5,7 +5,14 @@ Querysets here carry what their callers need in a constant number of queries.
 
 from django.db.models import QuerySet
 
-from finetunings.models import APIKey, DatabaseConnection, Finetuning, FinetuningEvent, GoldenRecord
+from finetunings.models import (
+    ACTIVE_STATUSES,
+    APIKey,
+    DatabaseConnection,
+    Finetuning,
+    FinetuningEvent,
+    GoldenRecord,
+)
 from finetunings.services import hash_api_key
 
 
@@ -34,3 +41,10 @@ def api_key_for(raw_key: str) -> APIKey | None:
         .only("id", "name", "prefix", "last_used_at")
         .first()
     )
+
+
+def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:
+    """Active jobs of these connections: what stops the connections from being deleted."""
+    return Finetuning.objects.filter(
+        db_connection_id__in=connection_ids, status__in=ACTIVE_STATUSES
+    ).order_by("-created_at", "-id")

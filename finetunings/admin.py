@@ -1,0 +1,767 @@
+"""The Django admin: staff's whole tool for looking at fine-tuning jobs and stopping them.
+
+The classes here only present data and call ``finetunings.services``: the cancel action,
+the Cancel button and the API share ``services.finetuning_cancel``, and every save or
+delete of a connection, golden record or API key goes through its service. Reads come
+from ``finetunings.selectors``. Change lists are built for hundreds of thousands of rows:
+one query for the page (related rows joined), no full count, no query per row.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.utils import model_ngettext
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.html import format_html
+
+from finetunings import errors, selectors, services, validation
+from finetunings.models import (
+    APIKey,
+    DatabaseConnection,
+    Finetuning,
+    FinetuningEvent,
+    GoldenRecord,
+)
+from finetunings.providers import ProviderRejected, ProviderUnavailable
+
+# Messages shown after a cancel, one per job; tests import them.
+CANCEL_DONE = "Cancelled “{job}”."
+CANCEL_ALREADY_CANCELLED = "“{job}” was already cancelled."
+CANCEL_ALREADY_FINISHED = "Did not cancel “{job}”: it has already {status}."
+CANCEL_PROVIDER_UNREACHABLE = (
+    "Did not cancel “{job}”: the provider could not be reached, so nothing was changed. "
+    "Try again later. ({detail})"
+)
+CANCEL_PROVIDER_REFUSED = (
+    "Did not cancel “{job}”: the provider refused the cancel, so nothing was changed. ({detail})"
+)
+CANCEL_IN_PROGRESS = "Did not cancel “{job}” yet: {detail}"
+CANCEL_TOO_MANY = (
+    "Select at most {limit} fine-tuning jobs to cancel at once (each one is a call to the "
+    "provider); nothing was changed."
+)
+CANCEL_LOG_MESSAGE = "Cancelled the fine-tuning job."
+API_KEY_CREATED = (
+    "The API key “{name}” was created. Copy it now, it will not be shown again: {raw_key}"
+)
+API_KEY_REVOKED = "Revoked {count} API key(s)."
+CONNECTION_ALIAS_TAKEN = "A database connection with this alias already exists."
+
+# Every cancel is a provider call made while the request waits, so a bulk cancel is bounded.
+CANCEL_MAX_JOBS = 100
+
+CANCEL_ACTION = "cancel_finetunings"
+# The prefixed name under which a change page posts its action (Django 6.1's change-form
+# actions); the Cancel button posts the same field.
+CHANGE_FORM_ACTION_FIELD = f"{ActionLocation.CHANGE_FORM.value}-action"
+
+
+def staff_actor(request) -> str:
+    """Who is acting, in the form the API also writes in a job's timeline."""
+    return f"staff user {request.user.get_username()}"
+
+
+def adopt(obj, saved) -> None:
+    """Make the admin's unsaved instance the row a service created, for the admin's redirect."""
+    obj.pk = saved.pk
+    obj.refresh_from_db()
+    obj._state.adding = False
+
+
+# --- Filters -----------------------------------------------------------------------------
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Providers from settings, so the filter costs no DISTINCT over the jobs table."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in settings.FINETUNING_PROVIDERS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(model_provider=self.value())
+        return queryset
+
+
+class ConnectionFilter(admin.SimpleListFilter):
+    """Filter by database connection; only live ones are offered for golden records."""
+
+    title = "database connection"
+    parameter_name = "db_connection"
+    include_deleted = False
+
+    def lookups(self, request, model_admin):
+        connections = (
+            DatabaseConnection.objects.all()
+            if self.include_deleted
+            else selectors.database_connection_list()
+        )
+        return [
+            (pk, f"{alias} (deleted)" if deleted_at else alias)
+            for pk, alias, deleted_at in connections.order_by("alias").values_list(
+                "pk", "alias", "deleted_at"
+            )
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(db_connection_id=self.value())
+        return queryset
+
+
+class AnyConnectionFilter(ConnectionFilter):
+    # Jobs outlive their connection, so a deleted connection still filters its jobs.
+    include_deleted = True
+
+
+# --- Fine-tuning jobs -------------------------------------------------------------------
+
+
+class FinetuningEventInline(admin.TabularInline):
+    """The job's timeline, read-only: events are written by the services, never by hand."""
+
+    model = FinetuningEvent
+    fields = ["created_at", "kind", "actor", "from_status", "to_status", "message", "data"]
+    readonly_fields = fields
+    ordering = ["created_at", "id"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "timeline"
+
+    def has_view_permission(self, request, obj=None):
+        # The timeline is part of the job: whoever may see the job may see its events.
+        return request.user.has_perm("finetunings.view_finetuning") or request.user.has_perm(
+            "finetunings.change_finetuning"
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class FinetuningForm(forms.ModelForm):
+    class Meta:
+        model = Finetuning
+        fields = ["alias", "metadata"]
+
+    def clean_metadata(self):
+        metadata = self.cleaned_data["metadata"]
+        for problem in validation.metadata_problems(metadata):
+            self.add_error("metadata", problem)
+        return metadata
+
+
+@admin.register(Finetuning)
+class FinetuningAdmin(admin.ModelAdmin):
+    form = FinetuningForm
+    change_form_template = "admin/finetunings/finetuning/change_form.html"
+    cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
+
+    list_display = [
+        "alias",
+        "status_badge",
+        "connection",
+        "base_model",
+        "created_at",
+        "provider_job",
+        "provider_file",
+        "fine_tuned_model",
+    ]
+    list_filter = [
+        "status",
+        ProviderFilter,
+        AnyConnectionFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    # Ids are matched exactly so that the lookups can use their indexes.
+    search_fields = ["alias", "=id", "=finetuning_job_id", "=finetuning_file_id", "=model_id"]
+    search_help_text = "Alias (contains), or an exact job, provider job, file or model id."
+    list_select_related = ["db_connection"]
+    # Newest first on the indexed created_at; the id breaks ties so pages are stable.
+    ordering = ["-created_at", "-id"]
+    list_per_page = 50
+    # A full count of hundreds of thousands of rows on every page view is not worth it,
+    # nor a count per filter option.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = [CANCEL_ACTION]
+    inlines = [FinetuningEventInline]
+
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "alias",
+                    "status_badge",
+                    "status_message",
+                    "error",
+                    "db_connection",
+                    "created_at",
+                    "updated_at",
+                    "finished_at",
+                ]
+            },
+        ),
+        ("Base model", {"fields": ["model_provider", "model_name", "model_parameters"]}),
+        (
+            "At the provider",
+            {
+                "fields": [
+                    "finetuning_job_id",
+                    "provider_status",
+                    "finetuning_file_id",
+                    "training_file",
+                    "model_id",
+                ]
+            },
+        ),
+        ("Training data", {"fields": ["golden_record_count", "golden_records"]}),
+        ("Cancel", {"fields": ["cancelled_at", "cancelled_by"]}),
+        ("Metadata", {"fields": ["metadata"]}),
+        (
+            "Worker",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "attempts",
+                    "next_attempt_at",
+                    "last_polled_at",
+                    "lease_owner",
+                    "lease_until",
+                    "cancel_lease_until",
+                ],
+            },
+        ),
+    ]
+    # Everything but the user-owned alias and metadata is owned by the provider or the worker.
+    readonly_fields = [
+        "id",
+        "status_badge",
+        "status_message",
+        "error",
+        "db_connection",
+        "created_at",
+        "updated_at",
+        "finished_at",
+        "model_provider",
+        "model_name",
+        "model_parameters",
+        "finetuning_job_id",
+        "provider_status",
+        "finetuning_file_id",
+        "training_file",
+        "model_id",
+        "golden_record_count",
+        "golden_records",
+        "cancelled_at",
+        "cancelled_by",
+        "attempts",
+        "next_attempt_at",
+        "last_polled_at",
+        "lease_owner",
+        "lease_until",
+        "cancel_lease_until",
+    ]
+
+    class Media:
+        css = {"all": ["finetunings/admin.css"]}
+
+    def get_queryset(self, request):
+        return selectors.finetuning_list()
+
+    def has_add_permission(self, request):
+        # Jobs are created through the API, which checks the golden records and the model.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # An active job is cancelled, not deleted (the provider job would keep running).
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_cancel_finetuning_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.cancel_finetuning")
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
+        # Deleting jobs in bulk would sweep active ones along; terminal jobs are deleted
+        # one at a time from their page, where the service refuses active ones.
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- columns and read-only fields ---------------------------------------------------
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span class="ft-badge ft-badge-{}">{}</span>', obj.status, obj.get_status_display()
+        )
+
+    @admin.display(description="base model", ordering="model_name")
+    def base_model(self, obj):
+        return f"{obj.model_provider} / {obj.model_name}"
+
+    @admin.display(description="connection", ordering="db_connection__alias")
+    def connection(self, obj):
+        return obj.db_connection.alias
+
+    @admin.display(description="provider job", ordering="finetuning_job_id", empty_value="-")
+    def provider_job(self, obj):
+        return obj.finetuning_job_id
+
+    @admin.display(description="training file id", empty_value="-")
+    def provider_file(self, obj):
+        return obj.finetuning_file_id
+
+    @admin.display(description="fine-tuned model", empty_value="-")
+    def fine_tuned_model(self, obj):
+        return obj.model_id
+
+    @admin.display(description="training file")
+    def training_file(self, obj):
+        if not obj.finetuning_file_id:
+            return "Not built yet."
+        try:
+            url = reverse("api:finetuning-training-file", args=[obj.pk])
+        except NoReverseMatch:
+            return "This version of the service does not serve training files."
+        return format_html('<a href="{}">Download the training file (JSONL)</a>', url)
+
+    @admin.display(description="number of golden records")
+    def golden_record_count(self, obj):
+        return len(obj.golden_records or [])
+
+    # --- saving goes through the services -------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        services.finetuning_update(finetuning=obj, actor=staff_actor(request), **changes)
+
+    def delete_model(self, request, obj):
+        services.finetuning_delete(finetuning=obj)
+
+    # --- cancel -----------------------------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["show_cancel_button"] = (
+            obj is not None and obj.is_active and self.has_cancel_finetuning_permission(request)
+        )
+        context["cancel_action"] = CANCEL_ACTION
+        context["change_form_action_field"] = CHANGE_FORM_ACTION_FIELD
+        context["action_checkbox_name"] = helpers.ACTION_CHECKBOX_NAME
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(
+        permissions=["cancel_finetuning"],
+        description="Cancel this %(verbose_name)s",
+        description_plural="Cancel selected %(verbose_name_plural)s",
+        location=[ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM],
+    )
+    def cancel_finetunings(self, request, queryset):
+        """Ask for confirmation, then cancel each job through the service and report each.
+
+        The confirmation always posts to the change list. Django runs change-page POSTs
+        inside a transaction, and a cancel must not hold one open (nor its row locks) while
+        it waits for the provider; the change list runs actions outside a transaction.
+        """
+        jobs = list(queryset.select_related("db_connection")[: CANCEL_MAX_JOBS + 1])
+        if len(jobs) > CANCEL_MAX_JOBS:
+            self.message_user(
+                request, CANCEL_TOO_MANY.format(limit=CANCEL_MAX_JOBS), messages.WARNING
+            )
+            return None
+        confirmed = request.POST.get("post") == "yes"
+        if confirmed and CHANGE_FORM_ACTION_FIELD not in request.POST:
+            for job in jobs:
+                self._cancel_one(request, job)
+            changelist_url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+            )
+            filters = request.POST.get("_changelist_filters", "")
+            return HttpResponseRedirect(
+                f"{changelist_url}?{filters}" if filters else changelist_url
+            )
+        return self._cancel_confirmation(request, jobs)
+
+    def _cancel_confirmation(self, request, jobs):
+        preserved = self.get_preserved_filters(request)
+        is_changelist = (
+            request.resolver_match
+            and request.resolver_match.url_name == f"{self.opts.model_name}_changelist"
+        )
+        filters = (
+            request.GET.urlencode() if is_changelist else request.GET.get("_changelist_filters", "")
+        )
+        active = [job for job in jobs if job.is_active]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Are you sure?",
+            "subtitle": None,
+            "opts": self.opts,
+            "objects_name": model_ngettext(self.opts, len(jobs)),
+            "jobs": jobs,
+            "active_jobs": active,
+            "inactive_jobs": [job for job in jobs if not job.is_active],
+            "action_name": CANCEL_ACTION,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+            ),
+            "changelist_filters": filters,
+            "preserved_filters": preserved,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.cancel_confirmation_template, context)
+
+    def _cancel_one(self, request, job: Finetuning) -> None:
+        actor = staff_actor(request)
+        started = timezone.now()
+        try:
+            result = services.finetuning_cancel(finetuning=job, actor=actor, metadata=None)
+        except errors.FinetuningNotCancellable as exc:
+            self.message_user(
+                request,
+                CANCEL_ALREADY_FINISHED.format(job=job, status=exc.status),
+                messages.WARNING,
+            )
+        except ProviderUnavailable as exc:
+            self.message_user(
+                request,
+                CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail=exc.message),
+                messages.ERROR,
+            )
+        except ProviderRejected as exc:
+            self.message_user(
+                request, CANCEL_PROVIDER_REFUSED.format(job=job, detail=exc.message), messages.ERROR
+            )
+        except errors.CancelInProgress as exc:
+            self.message_user(
+                request, CANCEL_IN_PROGRESS.format(job=job, detail=exc.message), messages.WARNING
+            )
+        else:
+            # The service also returns a job that someone else had cancelled before us.
+            if (
+                result.cancelled_by == actor
+                and result.cancelled_at is not None
+                and result.cancelled_at >= started
+            ):
+                self.log_change(request, result, CANCEL_LOG_MESSAGE)
+                self.message_user(request, CANCEL_DONE.format(job=job), messages.SUCCESS)
+            else:
+                self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)
+
+
+# --- Database connections ----------------------------------------------------------------
+
+
+class DatabaseConnectionForm(forms.ModelForm):
+    # Write-only: the stored URI is encrypted and never sent back to the browser.
+    connection_uri = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        label="New connection URI",
+        help_text="For example postgresql://user:password@host:5432/db. "
+        "Leave blank to keep the current one.",
+    )
+
+    class Meta:
+        model = DatabaseConnection
+        fields = ["alias", "dialect", "connection_uri", "schema", "metadata"]
+        widgets = {"schema": forms.Textarea(attrs={"class": "ft-code", "rows": 12})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding:
+            self.fields["connection_uri"].required = True
+            self.fields["connection_uri"].label = "Connection URI"
+            self.fields[
+                "connection_uri"
+            ].help_text = "For example postgresql://user:password@host:5432/db. Stored encrypted."
+
+    def clean_alias(self):
+        # The model's unique constraint only holds among live connections, which Django's
+        # form validation cannot check (it depends on deleted_at, not a form field).
+        alias = self.cleaned_data["alias"]
+        taken = selectors.database_connection_list().filter(alias=alias)
+        if taken.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(CONNECTION_ALIAS_TAKEN)
+        return alias
+
+    def clean_metadata(self):
+        metadata = self.cleaned_data["metadata"]
+        for problem in validation.metadata_problems(metadata):
+            self.add_error("metadata", problem)
+        return metadata
+
+
+@admin.register(DatabaseConnection)
+class DatabaseConnectionAdmin(admin.ModelAdmin):
+    form = DatabaseConnectionForm
+    list_display = ["alias", "dialect", "masked_connection_uri", "created_at"]
+    list_filter = ["dialect"]
+    search_fields = ["alias"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "id",
+        "alias",
+        "dialect",
+        "masked_connection_uri",
+        "connection_uri",
+        "schema",
+        "metadata",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["id", "masked_connection_uri", "created_at", "updated_at"]
+
+    class Media:
+        css = {"all": ["finetunings/admin.css"]}
+
+    @admin.display(description="connection URI (password masked)")
+    def masked_connection_uri(self, obj):
+        return obj.masked_connection_uri or "-"
+
+    def get_queryset(self, request):
+        return selectors.database_connection_list()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return [f for f in self.fields if f not in {"id", "masked_connection_uri"}]
+        return self.fields
+
+    def save_model(self, request, obj, form, change):
+        data = {field: form.cleaned_data[field] for field in ["alias", "dialect", "schema"]}
+        data["metadata"] = form.cleaned_data["metadata"]
+        if not change:
+            adopt(
+                obj,
+                services.database_connection_create(
+                    connection_uri=form.cleaned_data["connection_uri"], **data
+                ),
+            )
+            return
+        changes = {field: data[field] for field in form.changed_data if field in data}
+        if form.cleaned_data["connection_uri"]:
+            changes["connection_uri"] = form.cleaned_data["connection_uri"]
+        services.database_connection_update(connection=obj, **changes)
+
+    def get_deleted_objects(self, objs, request):
+        """What a delete removes: the golden records; active jobs block it.
+
+        The connection row itself stays (soft delete) and its jobs keep pointing at it, so
+        Django's collector, which would list every job as protected, does not apply.
+        """
+        connections = list(objs)
+        ids = [connection.pk for connection in connections]
+        blocking = selectors.finetuning_active_of_connections(connection_ids=ids)
+        protected = [f"Active fine-tuning job: {job}" for job in blocking[:50]]
+        records = selectors.golden_record_list().filter(db_connection_id__in=ids).count()
+        to_delete = [
+            format_html("Database connection: {}", connection) for connection in connections
+        ]
+        model_count = {
+            DatabaseConnection._meta.verbose_name_plural: len(connections),
+            GoldenRecord._meta.verbose_name_plural: records,
+        }
+        return to_delete, model_count, set(), protected
+
+    def delete_model(self, request, obj):
+        services.database_connection_delete(connection=obj)
+
+    def delete_queryset(self, request, queryset):
+        for connection in queryset:
+            services.database_connection_delete(connection=connection)
+
+
+# --- Golden records ----------------------------------------------------------------------
+
+
+class GoldenRecordForm(forms.ModelForm):
+    class Meta:
+        model = GoldenRecord
+        fields = ["db_connection", "question", "sql", "metadata"]
+        labels = {"db_connection": "Database connection", "sql": "SQL"}
+        widgets = {
+            "question": forms.Textarea(attrs={"rows": 3}),
+            "sql": forms.Textarea(attrs={"class": "ft-code", "rows": 12, "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "db_connection" in self.fields:
+            self.fields["db_connection"].queryset = selectors.database_connection_list()
+
+    def clean(self):
+        cleaned = super().clean()
+        connection, sql = cleaned.get("db_connection"), cleaned.get("sql")
+        if connection is not None and sql:
+            for problem in validation.sql_problems(sql, connection.dialect):
+                self.add_error("sql", problem)
+        for problem in validation.metadata_problems(cleaned.get("metadata")):
+            self.add_error("metadata", problem)
+        return cleaned
+
+
+@admin.register(GoldenRecord)
+class GoldenRecordAdmin(admin.ModelAdmin):
+    form = GoldenRecordForm
+    list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
+    list_filter = [ConnectionFilter]
+    search_fields = ["question", "sql"]
+    list_select_related = ["db_connection"]
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    autocomplete_fields = ["db_connection"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+
+    class Media:
+        css = {"all": ["finetunings/admin.css"]}
+
+    def get_queryset(self, request):
+        return selectors.golden_record_list()
+
+    @admin.display(description="question", ordering="question")
+    def short_question(self, obj):
+        return obj.question if len(obj.question) <= 120 else f"{obj.question[:119]}…"
+
+    @admin.display(description="SQL")
+    def sql_preview(self, obj):
+        sql = obj.sql if len(obj.sql) <= 400 else f"{obj.sql[:399]}…"
+        return format_html('<pre class="ft-code">{}</pre>', sql)
+
+    def save_model(self, request, obj, form, change):
+        data = {
+            "db_connection_id": form.cleaned_data["db_connection"].pk,
+            "question": form.cleaned_data["question"],
+            "sql": form.cleaned_data["sql"],
+            "metadata": form.cleaned_data["metadata"],
+        }
+        if not change:
+            (created,) = services.golden_records_create(records=[data])
+            adopt(obj, created)
+            return
+        names = {"db_connection": "db_connection_id"}
+        changes = {
+            names.get(field, field): data[names.get(field, field)] for field in form.changed_data
+        }
+        services.golden_record_update(golden_record=obj, **changes)
+
+    def delete_model(self, request, obj):
+        services.golden_record_delete(golden_record=obj)
+
+    def delete_queryset(self, request, queryset):
+        for golden_record in queryset:
+            services.golden_record_delete(golden_record=golden_record)
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+class RevokedFilter(admin.SimpleListFilter):
+    title = "revoked"
+    parameter_name = "revoked"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Live keys"), ("yes", "Revoked keys")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        return queryset
+
+
+class APIKeyForm(forms.ModelForm):
+    class Meta:
+        model = APIKey
+        fields = ["name"]
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    """API keys: created here or with ``create_api_key``; the hash is never shown."""
+
+    form = APIKeyForm
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked", "created_by"]
+    list_filter = [RevokedFilter]
+    search_fields = ["name", "=prefix"]
+    list_select_related = ["created_by"]
+    ordering = ["-created_at"]
+    actions = ["revoke_api_keys"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at", "created_by"]
+
+    @admin.display(description="revoked", boolean=True, ordering="revoked_at")
+    def revoked(self, obj):
+        return obj.revoked_at is not None
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name"]
+        return ["name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's name is fixed once issued; there is nothing else to edit but revocation.
+        return ["name", *self.readonly_fields] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # Revoke instead: a revoked key keeps its row, so its use remains explained.
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is editable on an existing key
+        api_key, raw_key = services.api_key_create(
+            name=form.cleaned_data["name"], created_by=request.user
+        )
+        adopt(obj, api_key)
+        self.message_user(
+            request, API_KEY_CREATED.format(name=api_key.name, raw_key=raw_key), messages.SUCCESS
+        )
+
+    @admin.action(
+        permissions=["change"],
+        description="Revoke this %(verbose_name)s",
+        description_plural="Revoke selected %(verbose_name_plural)s",
+        location=[ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM],
+    )
+    def revoke_api_keys(self, request, queryset):
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for api_key in keys:
+            services.api_key_revoke(api_key=api_key)
+            self.log_change(request, api_key, "Revoked the API key.")
+        self.message_user(request, API_KEY_REVOKED.format(count=len(keys)), messages.SUCCESS)
+
+
+admin.site.site_header = "Fine-tuning jobs administration"
+admin.site.site_title = "Fine-tuning jobs"
+admin.site.index_title = "Jobs, connections, golden records and API keys"
+# "View site" leads to the API's interactive documentation: the service has no other site.
+admin.site.site_url = reverse_lazy("api:docs")

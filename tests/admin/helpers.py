@@ -1,0 +1,26 @@
+"""Small helpers for the admin tests: URLs, logged-in clients, the messages a page shows."""
+
+from django.test import Client
+from django.urls import reverse
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def changelist_url(model_name: str = "finetuning") -> str:
+    return reverse(f"admin:finetunings_{model_name}_changelist")
+
+
+def change_url(obj, model_name: str = "finetuning") -> str:
+    return reverse(f"admin:finetunings_{model_name}_change", args=[obj.pk])
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def message_levels(response) -> list[str]:
+    return [message.level_tag for message in response.context["messages"]]

@@ -1,0 +1,313 @@
+"""Cancelling jobs from the admin: permission, confirmation, and what each job reports."""
+
+from http import HTTPStatus
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.options import ActionLocation
+
+from finetunings import admin as finetuning_admin
+from finetunings.admin import (
+    CANCEL_ACTION,
+    CANCEL_ALREADY_CANCELLED,
+    CANCEL_ALREADY_FINISHED,
+    CANCEL_DONE,
+    CANCEL_LOG_MESSAGE,
+    CANCEL_PROVIDER_UNREACHABLE,
+    CANCEL_TOO_MANY,
+)
+from finetunings.errors import CANCELLED_BY_USER_MESSAGE
+from finetunings.models import FinetuningEvent, FinetuningStatus
+from tests.admin.helpers import change_url, changelist_url, message_levels, messages_of
+
+CHANGE_FORM_ACTION = f"{ActionLocation.CHANGE_FORM.value}-action"
+CANCEL_BUTTON = "Cancel job"
+
+
+def confirm_cancel(client, *jobs, **extra):
+    """The POST the confirmation page's "Yes, cancel" button sends."""
+    return client.post(
+        changelist_url(),
+        {"action": CANCEL_ACTION, "_selected_action": [job.pk for job in jobs], "post": "yes"}
+        | extra,
+        follow=True,
+    )
+
+
+@pytest.fixture
+def active_jobs(connection, golden_records, make_finetuning):
+    return [make_finetuning(connection, alias=f"job-{i}") for i in range(2)]
+
+
+# --- who may cancel ----------------------------------------------------------------------
+
+
+def test_a_user_with_the_permission_sees_the_cancel_button_and_action(canceller_client, finetuning):
+    page = canceller_client.get(change_url(finetuning))
+
+    assert page.status_code == HTTPStatus.OK
+    assert CANCEL_BUTTON in page.text
+    assert f'<option value="{CANCEL_ACTION}">' in page.text
+    changelist = canceller_client.get(changelist_url())
+    assert f'<option value="{CANCEL_ACTION}">' in changelist.text
+
+
+def test_no_cancel_button_on_a_finished_job(
+    canceller_client, connection, golden_records, make_finetuning
+):
+    finished = make_finetuning(connection, status=FinetuningStatus.SUCCEEDED)
+
+    page = canceller_client.get(change_url(finished))
+
+    assert page.status_code == HTTPStatus.OK
+    assert CANCEL_BUTTON not in page.text
+
+
+@pytest.mark.parametrize("client_fixture", ["viewer_client", "editor_client"])
+def test_a_user_without_the_permission_sees_no_way_to_cancel(request, client_fixture, finetuning):
+    client = request.getfixturevalue(client_fixture)
+
+    page = client.get(change_url(finetuning))
+    changelist = client.get(changelist_url())
+
+    assert page.status_code == HTTPStatus.OK
+    assert changelist.status_code == HTTPStatus.OK
+    assert finetuning.alias in changelist.text
+    for html in (page.text, changelist.text):
+        assert CANCEL_BUTTON not in html
+        assert CANCEL_ACTION not in html
+
+
+@pytest.mark.parametrize("client_fixture", ["viewer_client", "editor_client"])
+def test_a_forged_confirmed_cancel_from_a_user_without_the_permission_changes_nothing(
+    request, client_fixture, finetuning, provider
+):
+    client = request.getfixturevalue(client_fixture)
+
+    response = confirm_cancel(client, finetuning)
+
+    assert response.status_code == HTTPStatus.OK
+    assert CANCEL_DONE.format(job=finetuning) not in messages_of(response)
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+    assert finetuning.cancelled_by is None
+    assert not FinetuningEvent.objects.filter(
+        finetuning=finetuning, to_status=FinetuningStatus.CANCELLED
+    ).exists()
+    assert not LogEntry.objects.exists()
+
+
+def test_a_forged_change_page_cancel_from_a_viewer_is_refused(viewer_client, finetuning):
+    response = viewer_client.post(
+        change_url(finetuning),
+        {CHANGE_FORM_ACTION: CANCEL_ACTION, "_selected_action": finetuning.pk, "post": "yes"},
+    )
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+
+
+def test_a_forged_change_page_cancel_from_an_editor_changes_nothing(editor_client, finetuning):
+    response = editor_client.post(
+        change_url(finetuning),
+        {CHANGE_FORM_ACTION: CANCEL_ACTION, "_selected_action": finetuning.pk, "post": "yes"},
+    )
+
+    # Without the permission the POST is an ordinary (here incomplete) edit of the job.
+    assert response.status_code == HTTPStatus.OK
+    assert "This field is required." in response.text
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+
+
+# --- the confirmation step ---------------------------------------------------------------
+
+
+def test_the_change_list_action_asks_for_confirmation_first(canceller_client, active_jobs):
+    response = canceller_client.post(
+        changelist_url(),
+        {"action": CANCEL_ACTION, "_selected_action": [job.pk for job in active_jobs], "index": 0},
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Are you sure you want to cancel the selected fine-tuning jobs?" in response.text
+    for job in active_jobs:
+        assert job.alias in response.text
+        job.refresh_from_db()
+        assert job.status == FinetuningStatus.QUEUED
+    assert 'name="post" value="yes"' in response.text
+
+
+def test_the_cancel_button_asks_for_confirmation_and_confirms_on_the_change_list(
+    canceller_client, finetuning
+):
+    response = canceller_client.post(
+        change_url(finetuning),
+        {CHANGE_FORM_ACTION: CANCEL_ACTION, "_selected_action": finetuning.pk},
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Are you sure you want to cancel the selected fine-tuning job?" in response.text
+    assert finetuning.alias in response.text
+    assert f'action="{changelist_url()}"' in response.text
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+
+
+def test_a_confirmation_posted_to_the_change_page_only_shows_the_confirmation_again(
+    canceller_client, finetuning
+):
+    response = canceller_client.post(
+        change_url(finetuning),
+        {CHANGE_FORM_ACTION: CANCEL_ACTION, "_selected_action": finetuning.pk, "post": "yes"},
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Are you sure you want to cancel" in response.text
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+
+
+def test_the_confirmation_lists_finished_jobs_as_left_alone(
+    canceller_client, connection, golden_records, make_finetuning
+):
+    active = make_finetuning(connection, alias="still-running", status=FinetuningStatus.RUNNING)
+    done = make_finetuning(connection, alias="long-done", status=FinetuningStatus.SUCCEEDED)
+
+    response = canceller_client.post(
+        changelist_url(),
+        {"action": CANCEL_ACTION, "_selected_action": [active.pk, done.pk], "index": 0},
+    )
+
+    will_cancel, _, left_alone = response.text.partition("Already finished, left as they are")
+    assert active.alias in will_cancel
+    assert done.alias in left_alone
+
+
+# --- what happens to each job ------------------------------------------------------------
+
+
+def test_confirming_cancels_the_job_and_records_who_did_it(canceller, canceller_client, finetuning):
+    response = confirm_cancel(canceller_client, finetuning)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.redirect_chain[-1][0] == changelist_url()
+    assert messages_of(response) == [CANCEL_DONE.format(job=finetuning)]
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.CANCELLED
+    assert finetuning.error == CANCELLED_BY_USER_MESSAGE
+    assert finetuning.cancelled_by == "staff user cora"
+    event = FinetuningEvent.objects.get(finetuning=finetuning, to_status=FinetuningStatus.CANCELLED)
+    assert event.actor == "staff user cora"
+    log = LogEntry.objects.get()
+    assert (log.user, log.object_id, log.action_flag) == (canceller, finetuning.pk, CHANGE)
+    assert log.get_change_message() == CANCEL_LOG_MESSAGE
+    # The list the user lands on shows the job as cancelled.
+    assert 'class="ft-badge ft-badge-cancelled"' in response.text
+
+
+def test_a_running_job_is_cancelled_at_the_provider(
+    canceller_client, connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(connection, status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id)
+
+    response = confirm_cancel(canceller_client, job)
+
+    assert messages_of(response) == [CANCEL_DONE.format(job=job)]
+    assert provider.calls_to("cancel_job") == [remote.id]
+    assert provider.jobs[remote.id].status == "cancelled"
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.CANCELLED
+
+
+def test_a_finished_job_is_reported_and_left_alone(
+    canceller_client, connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection, status=FinetuningStatus.SUCCEEDED, model_id="ft:gpt:1")
+
+    response = confirm_cancel(canceller_client, job)
+
+    assert messages_of(response) == [
+        CANCEL_ALREADY_FINISHED.format(job=job, status=FinetuningStatus.SUCCEEDED)
+    ]
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.SUCCEEDED
+    assert not LogEntry.objects.exists()
+
+
+def test_an_already_cancelled_job_is_reported_as_such(canceller_client, finetuning):
+    confirm_cancel(canceller_client, finetuning)
+
+    response = confirm_cancel(canceller_client, finetuning)
+
+    assert messages_of(response) == [CANCEL_ALREADY_CANCELLED.format(job=finetuning)]
+    assert LogEntry.objects.count() == 1
+
+
+def test_an_unreachable_provider_is_reported_and_the_job_left_as_it_was(
+    canceller_client, connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(connection, status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id)
+    provider.unreachable("cancel_job")
+
+    response = confirm_cancel(canceller_client, job)
+
+    (message,) = messages_of(response)
+    expected_start = CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail="").removesuffix("()")
+    assert message.startswith(expected_start)
+    assert message_levels(response) == ["error"]
+    assert provider.calls_to("cancel_job") == [remote.id]
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.RUNNING
+    assert job.cancelled_by is None
+    assert job.cancel_lease_until is None  # a retry may try again at once
+
+
+def test_a_bulk_cancel_reports_each_job(
+    canceller_client, connection, golden_records, make_finetuning, provider
+):
+    queued = make_finetuning(connection, alias="queued-one")
+    finished = make_finetuning(connection, alias="failed-one", status=FinetuningStatus.FAILED)
+    remote = provider.add_job(status="running")
+    stuck = make_finetuning(
+        connection, alias="stuck", status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id
+    )
+    provider.unreachable("cancel_job")
+
+    response = confirm_cancel(canceller_client, queued, finished, stuck)
+
+    shown = messages_of(response)
+    assert CANCEL_DONE.format(job=queued) in shown
+    assert CANCEL_ALREADY_FINISHED.format(job=finished, status=FinetuningStatus.FAILED) in shown
+    assert any(message.startswith(f"Did not cancel “{stuck}”: the provider") for message in shown)
+    assert len(shown) == 3
+    for job in (queued, finished, stuck):
+        job.refresh_from_db()
+    assert {job.alias: job.status for job in (queued, finished, stuck)} == {
+        "queued-one": FinetuningStatus.CANCELLED,
+        "failed-one": FinetuningStatus.FAILED,
+        "stuck": FinetuningStatus.RUNNING,
+    }
+
+
+def test_a_bulk_cancel_is_bounded(canceller_client, active_jobs, monkeypatch):
+    monkeypatch.setattr(finetuning_admin, "CANCEL_MAX_JOBS", 1)
+
+    response = confirm_cancel(canceller_client, *active_jobs)
+
+    assert messages_of(response) == [CANCEL_TOO_MANY.format(limit=1)]
+    for job in active_jobs:
+        job.refresh_from_db()
+        assert job.status == FinetuningStatus.QUEUED
+
+
+def test_the_change_list_filters_survive_a_cancel(canceller_client, active_jobs):
+    filters = "status__exact=queued"
+
+    response = confirm_cancel(canceller_client, active_jobs[0], _changelist_filters=filters)
+
+    assert response.redirect_chain[-1][0] == f"{changelist_url()}?{filters}"
+    assert active_jobs[1].alias in response.text

@@ -1,0 +1,237 @@
+"""Database connections, golden records and API keys in the admin."""
+
+from http import HTTPStatus
+
+from django.urls import reverse
+
+from finetunings import selectors
+from finetunings.admin import API_KEY_CREATED, API_KEY_REVOKED, CONNECTION_ALIAS_TAKEN
+from finetunings.models import APIKey, DatabaseConnection, FinetuningStatus, GoldenRecord
+from finetunings.validation import sql_problems
+from tests.admin.helpers import change_url, changelist_url, messages_of
+
+SECRET = "s3cret"  # the password in the fixtures' connection URI
+
+
+def connection_form(connection, **changes):
+    return {
+        "alias": connection.alias,
+        "dialect": connection.dialect,
+        "connection_uri": "",
+        "schema": connection.schema,
+        "metadata": "null",
+        **changes,
+    }
+
+
+# --- database connections ----------------------------------------------------------------
+
+
+def test_the_connection_uri_is_never_shown_in_plain_text(superuser_client, connection):
+    for url in (changelist_url("databaseconnection"), change_url(connection, "databaseconnection")):
+        page = superuser_client.get(url)
+        assert page.status_code == HTTPStatus.OK
+        assert "postgresql://reader:***@db.internal:5432/shop" in page.text
+        assert SECRET not in page.text
+
+
+def test_a_blank_uri_keeps_the_stored_one(superuser_client, connection):
+    response = superuser_client.post(
+        change_url(connection, "databaseconnection"),
+        connection_form(connection, schema="CREATE TABLE customers (id int);"),
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    connection.refresh_from_db()
+    assert connection.schema == "CREATE TABLE customers (id int);"
+    assert connection.connection_uri == "postgresql://reader:s3cret@db.internal:5432/shop"
+
+
+def test_a_new_uri_replaces_the_stored_one(superuser_client, connection):
+    new_uri = "postgresql://writer:n3w-pass@db2.internal:5432/shop"
+
+    response = superuser_client.post(
+        change_url(connection, "databaseconnection"),
+        connection_form(connection, connection_uri=new_uri),
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    connection.refresh_from_db()
+    assert connection.connection_uri == new_uri
+    assert "n3w-pass" not in connection.connection_uri_encrypted
+
+
+def test_adding_a_connection_stores_its_uri_encrypted(superuser_client, db):
+    uri = "mysql://app:hunter22@mysql.internal/crm"
+
+    response = superuser_client.post(
+        reverse("admin:finetunings_databaseconnection_add"),
+        {"alias": "crm", "dialect": "mysql", "connection_uri": uri, "schema": "", "metadata": ""},
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    created = DatabaseConnection.objects.get(alias="crm")
+    assert created.connection_uri == uri
+    assert "hunter22" not in created.connection_uri_encrypted
+
+
+def test_adding_a_connection_needs_a_uri_and_a_free_alias(superuser_client, connection):
+    response = superuser_client.post(
+        reverse("admin:finetunings_databaseconnection_add"),
+        {"alias": connection.alias, "dialect": "mysql", "connection_uri": "", "metadata": ""},
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    errors = response.context["adminform"].form.errors
+    assert errors["alias"] == [CONNECTION_ALIAS_TAKEN]
+    assert errors["connection_uri"] == ["This field is required."]
+    assert DatabaseConnection.objects.count() == 1
+
+
+def test_a_connection_with_an_active_job_cannot_be_deleted(
+    superuser_client, connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection, alias="busy-job")
+    url = reverse("admin:finetunings_databaseconnection_delete", args=[connection.pk])
+
+    page = superuser_client.get(url)
+    response = superuser_client.post(url, {"post": "yes"})
+
+    assert f"Active fine-tuning job: {job}" in page.text
+    assert response.status_code == HTTPStatus.OK
+    assert "Cannot delete database connection" in response.text
+    connection.refresh_from_db()
+    assert connection.deleted_at is None
+
+
+def test_deleting_a_connection_keeps_its_finished_jobs(
+    superuser_client, connection, golden_records, make_finetuning
+):
+    make_finetuning(connection, status=FinetuningStatus.SUCCEEDED)
+    url = reverse("admin:finetunings_databaseconnection_delete", args=[connection.pk])
+
+    response = superuser_client.post(url, {"post": "yes"})
+
+    assert response.status_code == HTTPStatus.FOUND
+    connection.refresh_from_db()
+    assert connection.deleted_at is not None
+    assert connection.finetunings.count() == 1
+    assert not GoldenRecord.objects.filter(db_connection=connection).exists()
+    listed = superuser_client.get(changelist_url("databaseconnection"))
+    assert connection.alias not in {c.alias for c in listed.context["cl"].result_list}
+
+
+# --- golden records ----------------------------------------------------------------------
+
+
+def golden_record_form(connection, **fields):
+    return {
+        "db_connection": connection.pk,
+        "question": "How many orders?",
+        "sql": "SELECT count(*)\nFROM orders",
+        "metadata": "",
+        **fields,
+    }
+
+
+def test_a_golden_record_with_invalid_sql_is_refused_with_the_reason(superuser_client, connection):
+    bad_sql = "SELEC count(* FROM orders"
+
+    response = superuser_client.post(
+        reverse("admin:finetunings_goldenrecord_add"),
+        golden_record_form(connection, sql=bad_sql),
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["adminform"].form.errors["sql"] == sql_problems(bad_sql, "postgresql")
+    assert not GoldenRecord.objects.exists()
+
+
+def test_a_golden_record_is_added_and_its_sql_shown_readably(superuser_client, connection):
+    response = superuser_client.post(
+        reverse("admin:finetunings_goldenrecord_add"), golden_record_form(connection)
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    record = GoldenRecord.objects.get()
+    assert record.sql == "SELECT count(*)\nFROM orders"
+    page = superuser_client.get(changelist_url("goldenrecord"))
+    assert '<pre class="ft-code">SELECT count(*)\nFROM orders</pre>' in page.text
+
+
+def test_editing_a_golden_record_validates_the_new_sql(
+    superuser_client, connection, golden_records
+):
+    record = golden_records[0]
+    url = change_url(record, "goldenrecord")
+
+    refused = superuser_client.post(url, golden_record_form(connection, sql="DROP TABLE orders"))
+    accepted = superuser_client.post(url, golden_record_form(connection, sql="SELECT 1"))
+
+    assert refused.status_code == HTTPStatus.OK
+    assert accepted.status_code == HTTPStatus.FOUND
+    record.refresh_from_db()
+    assert record.sql == "SELECT 1"
+
+
+def test_golden_records_are_searched_and_filtered(
+    superuser_client, connection, golden_records, make_connection, make_golden_records
+):
+    other = make_connection(alias="warehouse")
+    make_golden_records(other, count=3)
+
+    by_connection = superuser_client.get(
+        changelist_url("goldenrecord"), {"db_connection": other.pk}
+    )
+    by_sql = superuser_client.get(changelist_url("goldenrecord"), {"q": "total > 110"})
+    by_question = superuser_client.get(changelist_url("goldenrecord"), {"q": "above 20 dollars"})
+
+    assert {r.db_connection_id for r in by_connection.context["cl"].result_list} == {other.pk}
+    assert len(by_connection.context["cl"].result_list) == 3
+    assert [r.sql for r in by_sql.context["cl"].result_list] == [
+        "SELECT count(*) FROM orders WHERE total > 110"
+    ]
+    assert len(by_question.context["cl"].result_list) == 2  # shop and warehouse
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+def test_an_api_key_created_in_the_admin_is_shown_once_and_only_its_hash_kept(superuser_client, db):
+    response = superuser_client.post(
+        reverse("admin:finetunings_apikey_add"), {"name": "nightly-import"}, follow=True
+    )
+
+    api_key = APIKey.objects.get()
+    (created_message,) = [m for m in messages_of(response) if "Copy it now" in m]
+    raw_key = created_message.rsplit(" ", 1)[-1]
+    assert created_message == API_KEY_CREATED.format(name="nightly-import", raw_key=raw_key)
+    assert selectors.api_key_for(raw_key) == api_key
+    assert raw_key not in api_key.key_hash
+
+    page = superuser_client.get(change_url(api_key, "apikey"))
+    assert page.status_code == HTTPStatus.OK
+    assert api_key.key_hash not in page.text
+    assert raw_key not in page.text
+    listed = superuser_client.get(changelist_url("apikey"))
+    assert api_key.prefix in listed.text
+    assert raw_key not in listed.text
+
+
+def test_api_keys_are_revoked_with_the_action(superuser_client, api_key):
+    key, raw_key = api_key
+
+    response = superuser_client.post(
+        changelist_url("apikey"),
+        {"action": "revoke_api_keys", "_selected_action": [key.pk], "index": 0},
+        follow=True,
+    )
+
+    assert messages_of(response) == [API_KEY_REVOKED.format(count=1)]
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert selectors.api_key_for(raw_key) is None
+    live = superuser_client.get(changelist_url("apikey"), {"revoked": "no"})
+    revoked = superuser_client.get(changelist_url("apikey"), {"revoked": "yes"})
+    assert list(live.context["cl"].result_list) == []
+    assert list(revoked.context["cl"].result_list) == [key]
