@@ -802,3 +802,26 @@ def finetuning_record_provider_events(*, finetuning: Finetuning, events) -> int:
     ]
     FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
+
+
+def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:
+    return FinetuningEvent.objects.filter(
+        finetuning=finetuning, provider_event_id=event_id
+    ).exists()
+
+
+def finetuning_record_webhook(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
+    """Remember a processed webhook, so a redelivery changes nothing; False if already seen."""
+    try:
+        with transaction.atomic():
+            FinetuningEvent.objects.create(
+                finetuning=finetuning,
+                kind=FinetuningEventKind.PROVIDER_EVENT,
+                actor="provider webhook",
+                message=f"Webhook {event_type} received.",
+                data={"type": event_type},
+                provider_event_id=event_id,
+            )
+    except IntegrityError:
+        return False
+    return True

@@ -6,7 +6,8 @@ turned into responses by ``api.exceptions``.
 
 from http import HTTPStatus
 
-from django.http import Http404
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -309,3 +310,33 @@ class FinetuningViewSet(
         events = selectors.finetuning_event_list(finetuning=self.get_object())
         page = self.paginate_queryset(events)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The job's training file",
+        description="The exact JSONL the job was (or will be) trained on, once the worker has "
+        "built it: one chat example per golden record. 404 with code "
+        "training_file_not_ready before that.",
+        responses={
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The JSONL file."
+            ),
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="training-file")
+    def training_file(self, request, pk=None):
+        finetuning = self.get_object()
+        if not finetuning.training_file:
+            raise exceptions.NotFound(
+                errors.TRAINING_FILE_NOT_READY_MESSAGE, code=errors.CODE_TRAINING_FILE_NOT_READY
+            )
+        response = FileResponse(
+            finetuning.training_file.open("rb"),
+            as_attachment=True,
+            filename=f"{finetuning.pk}.jsonl",
+            content_type="application/jsonl",
+        )
+        if finetuning.training_file_sha256:
+            response["ETag"] = f'"{finetuning.training_file_sha256}"'
+        return response

@@ -34,3 +34,18 @@ def openai_provider(settings, fake_openai, tmp_path):
 @pytest.fixture
 def real_provider(openai_provider):
     return get_provider("openai")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail any attempt to resolve a host other than loopback (tiktoken downloads, ...)."""
+    import socket
+
+    resolve = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost", "::1", None):
+            raise OSError(f"Tests must not use the network (tried to resolve {host!r}).")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
