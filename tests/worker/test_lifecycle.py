@@ -2,16 +2,13 @@
 
 import json
 
-from finetunings import worker
+import pytest
+
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
 from finetunings.providers.openai import FINETUNING_ID_METADATA_KEY
 from tests.fakes.openai_server import CREATE, UPLOAD
 
-
-def run_pass():
-    lines = []
-    report = worker.run_once(worker_id="test-worker", log=lines.append)
-    return report, lines
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def statuses(finetuning):
@@ -22,7 +19,9 @@ def statuses(finetuning):
     )
 
 
-def test_a_job_runs_from_queued_to_succeeded_with_its_model_id(openai_provider, finetuning):
+def test_a_job_runs_from_queued_to_succeeded_with_its_model_id(
+    run_pass, openai_provider, finetuning
+):
     run_pass()
 
     finetuning.refresh_from_db()
@@ -57,7 +56,7 @@ def test_a_job_runs_from_queued_to_succeeded_with_its_model_id(openai_provider, 
     assert [e.message for e in provider_events] == ["Fine-tuning job successfully completed"]
 
 
-def test_a_failed_job_shows_the_providers_message(openai_provider, finetuning):
+def test_a_failed_job_shows_the_providers_message(run_pass, openai_provider, finetuning):
     run_pass()
     finetuning.refresh_from_db()
     openai_provider.set_status(
@@ -73,7 +72,7 @@ def test_a_failed_job_shows_the_providers_message(openai_provider, finetuning):
 
 
 def test_the_uploaded_file_has_one_example_per_golden_record(
-    openai_provider, finetuning, golden_records, connection
+    run_pass, openai_provider, finetuning, golden_records, connection
 ):
     run_pass()
 
