@@ -37,10 +37,9 @@ class Command(BaseCommand):
                 signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"worker {worker_id} started")
         while True:
-            try:
-                worker.run_once(worker_id=worker_id, log=self.stdout.write)
-            finally:
-                close_old_connections()
+            worker.run_once(worker_id=worker_id, log=self.stdout.write)
             if once or stop.wait(sleep):
                 break
+            # A long-running process must not keep a broken or stale connection for ever.
+            close_old_connections()
         self.stdout.write(f"worker {worker_id} stopped")
