@@ -159,14 +159,15 @@ def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecor
     ids = finetuning.golden_records
     for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
         chunk = ids[start : start + RECORDS_CHUNK_SIZE]
+        # By primary key only: adding the connection to the WHERE clause lets SQLite pick
+        # the (connection, created_at) index and scan the whole connection for each chunk.
         found = {
             record.pk: record
-            for record in GoldenRecord.objects.filter(
-                pk__in=chunk, db_connection_id=finetuning.db_connection_id
-            )
-            .only("id", "question", "sql")
+            for record in GoldenRecord.objects.filter(pk__in=chunk)
+            .only("id", "db_connection_id", "question", "sql")
             .order_by()
             .iterator(chunk_size=RECORDS_CHUNK_SIZE)
+            if record.db_connection_id == finetuning.db_connection_id
         }
         for record_id in chunk:
             yield record_id, found.get(record_id)

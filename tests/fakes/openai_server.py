@@ -313,6 +313,7 @@ def _not_found(job_id: str) -> dict:
 def _handler_for(fake: FakeOpenAI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms stalls
 
         def log_message(self, format, *args):  # quiet: the tests read ``calls`` instead
             pass
