@@ -526,6 +526,7 @@ def api_key_touch(*, api_key: APIKey) -> None:
 # holds (the job was cancelled, another worker took over) changes nothing and says so.
 
 WORKER_ACTOR = "worker"
+SUBMITTING_MESSAGE = "A worker is submitting the job to the provider."
 BUILDING_FILE_MESSAGE = "Building and checking the training file."
 UPLOADING_FILE_MESSAGE = "Uploading the training file to the provider."
 RETRY_MESSAGE = "{reason} The worker will try again at {when:%Y-%m-%d %H:%M:%S} UTC."
@@ -574,6 +575,7 @@ def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finet
         if not ids:
             return []
         due.filter(pk__in=ids).update(
+            status_message=SUBMITTING_MESSAGE,
             lease_owner=worker_id,
             lease_until=now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS),
             attempts=models.F("attempts") + 1,
@@ -767,7 +769,7 @@ def finetuning_fail(*, finetuning: Finetuning, reason: str) -> bool:
 def finetuning_set_waiting_reason(*, reason: str) -> int:
     """Tell every job waiting for submission why it waits (no provider key, ...)."""
     return (
-        Finetuning.objects.filter(status=FinetuningStatus.QUEUED)
+        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
         .exclude(status_message=reason)
         .update(status_message=reason, updated_at=timezone.now())
     )

@@ -235,7 +235,9 @@ def refresh_active_jobs(*, provider: Provider, log: Log, report: PassReport | No
             status__in=ACTIVE_STATUSES,
             finetuning_job_id__isnull=False,
             model_provider=provider.name,
-        ).filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
+        )
+        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
+        .only("id", "status", "provider_status", "finetuning_job_id", "model_provider")
     }
     if not tracked:
         return report
@@ -290,7 +292,7 @@ def _apply(job: Finetuning, remote: ProviderJob, provider: Provider, log: Log, r
         else:
             services.finetuning_record_provider_events(finetuning=job, events=events)
     if moved:
-        job.refresh_from_db()
+        job.refresh_from_db(fields=["model_id", "error"])
         detail = job.model_id or job.error or ""
         log(f"{job.pk}: {remote.status}" + (f" ({detail})" if detail else ""))
 
