@@ -12,7 +12,10 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
+from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -559,8 +562,6 @@ def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finet
     PostgreSQL, ``skip_locked`` lets several workers claim side by side without waiting on
     each other; the conditional UPDATE is what makes a claim exclusive on every database.
     """
-    from django.db import connection
-
     now = timezone.now()
     due = (
         Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
@@ -569,7 +570,7 @@ def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finet
     )
     with transaction.atomic():
         candidates = due.order_by("created_at", "id")
-        if connection.features.has_select_for_update_skip_locked:
+        if db_connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         if not ids:
@@ -603,9 +604,6 @@ def finetuning_store_training_file(
     *, finetuning: Finetuning, worker_id: str, file, summary: dict
 ) -> bool:
     """Keep the exact training file and its summary on the job; return whether it was kept."""
-    from django.core.files import File
-    from django.core.files.storage import default_storage
-
     name = default_storage.save(f"training-files/{finetuning.pk}.jsonl", File(file))
     kept = Finetuning.objects.filter(
         _held_by(worker_id), pk=finetuning.pk, training_file__in=("", None)

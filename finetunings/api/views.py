@@ -16,6 +16,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from finetunings import errors, selectors, services
@@ -23,6 +24,7 @@ from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.pagination import OldestFirstCursorPagination
+from finetunings.api.renderers import JSONLinesRenderer
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -324,7 +326,12 @@ class FinetuningViewSet(
             **NOT_FOUND,
         },
     )
-    @action(detail=True, methods=["get"], url_path="training-file")
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="training-file",
+        renderer_classes=[JSONRenderer, JSONLinesRenderer],
+    )
     def training_file(self, request, pk=None):
         finetuning = self.get_object()
         if not finetuning.training_file:

@@ -18,7 +18,7 @@ def test_the_route_serves_the_bytes_that_were_uploaded(api, openai_provider, fin
     worker.run_once(worker_id="test-worker", log=lambda line: None)
     finetuning.refresh_from_db()
 
-    response = api.get(url(finetuning))
+    response = api.get(url(finetuning), HTTP_ACCEPT="application/jsonl")
 
     served = b"".join(response.streaming_content)
     assert response.status_code == HTTPStatus.OK
