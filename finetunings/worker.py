@@ -130,7 +130,7 @@ def submit_job(
             if not services.finetuning_record_uploaded_file(
                 finetuning=job, worker_id=worker_id, file_id=file_id
             ):
-                log(f"{job.pk}: cancelled while its training file was uploading; stopped")
+                log(f"{job.pk}: cancelled or taken over while its file was uploading; stopped")
                 return
             job.finetuning_file_id = file_id
             log(f"{job.pk}: training file uploaded as {file_id}")
@@ -190,7 +190,7 @@ def _build_training_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
             f"tokens ({summary.token_counting})"
         )
     else:
-        log(f"{job.pk}: cancelled while its training file was built; stopped")
+        log(f"{job.pk}: cancelled or taken over while its file was built; stopped")
     return kept
 
 

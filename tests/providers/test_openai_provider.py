@@ -172,3 +172,12 @@ def test_without_an_api_key_nothing_is_called_and_the_reason_is_clear(settings, 
         provider.list_jobs()
     assert waiting.value.message == NOT_CONFIGURED_MESSAGE
     assert openai_provider.calls == []
+
+
+def test_an_unreachable_provider_is_a_passing_failure(settings, openai_provider):
+    openai_provider.stop()  # nothing listens on that port any more
+
+    with pytest.raises(ProviderUnavailable) as failure:
+        OpenAIProvider().list_jobs()
+
+    assert failure.value.message.startswith("The provider could not be reached:")
