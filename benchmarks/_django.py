@@ -1,4 +1,8 @@
-"""Set up Django for a benchmark: a throw-away SQLite database unless DATABASE_URL is set."""
+"""Set up Django for a benchmark, on a throw-away database.
+
+SQLite in a temporary folder, or BENCHMARK_DATABASE_URL (never DATABASE_URL, so a benchmark
+cannot fill the database the service runs on).
+"""
 
 import os
 import sys
@@ -10,8 +14,10 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 def setup() -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="finetuning-benchmark-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'benchmark.sqlite3'}")
-    os.environ.setdefault("FINETUNING_MEDIA_ROOT", str(workdir / "media"))
+    os.environ["DATABASE_URL"] = os.environ.get(
+        "BENCHMARK_DATABASE_URL", f"sqlite:///{workdir / 'benchmark.sqlite3'}"
+    )
+    os.environ["FINETUNING_MEDIA_ROOT"] = str(workdir / "media")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetuning_project.settings")
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(PROJECT_DIR))
