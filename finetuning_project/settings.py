@@ -228,3 +228,42 @@ FINETUNING_DEFAULT_MODEL = os.environ.get("FINETUNING_DEFAULT_MODEL", "gpt-4o-mi
 FINETUNING_CANCEL_LEASE_SECONDS = int(os.environ.get("FINETUNING_CANCEL_LEASE_SECONDS", "60"))
 # How long a request that lost the race to cancel waits for the winner to finish.
 FINETUNING_CANCEL_WAIT_SECONDS = float(os.environ.get("FINETUNING_CANCEL_WAIT_SECONDS", "45"))
+
+# --- Provider and worker ----------------------------------------------------------------
+
+# Retries the SDK makes on its own for idempotent calls (never for job creation, which
+# costs money: see finetunings.providers.openai).
+OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "2"))
+
+# Longest training example (in tokens) each base model accepts; the first matching prefix
+# wins. Examples above the limit are refused before anything is uploaded.
+FINETUNING_MODEL_TOKEN_LIMITS = {
+    "gpt-4.1": 65_536,
+    "gpt-4o-mini": 65_536,
+    "gpt-4o": 65_536,
+    "gpt-3.5-turbo-0125": 16_385,
+    "gpt-3.5-turbo-1106": 16_385,
+    "gpt-3.5-turbo": 4_096,
+    "gpt-4": 8_192,
+}
+FINETUNING_DEFAULT_TOKEN_LIMIT = 65_536
+# "auto": tiktoken when its encoding file is already cached locally, otherwise an estimate
+# (tiktoken would download the file, and a worker must never hang on that);
+# "tiktoken": always tiktoken (may download); "estimate": never tiktoken.
+FINETUNING_TOKEN_COUNTER = os.environ.get("FINETUNING_TOKEN_COUNTER", "auto")
+# Epochs assumed for the billed-tokens estimate when n_epochs is "auto".
+FINETUNING_AUTO_EPOCHS_ESTIMATE = 3
+
+# Worker: how long a claim lasts, how many jobs one pass takes on, how it backs off.
+FINETUNING_WORKER_LEASE_SECONDS = int(os.environ.get("FINETUNING_WORKER_LEASE_SECONDS", "300"))
+FINETUNING_WORKER_SUBMIT_BATCH = int(os.environ.get("FINETUNING_WORKER_SUBMIT_BATCH", "10"))
+FINETUNING_WORKER_POLL_SECONDS = float(os.environ.get("FINETUNING_WORKER_POLL_SECONDS", "30"))
+FINETUNING_WORKER_SLEEP_SECONDS = float(os.environ.get("FINETUNING_WORKER_SLEEP_SECONDS", "10"))
+FINETUNING_WORKER_BACKOFF_SECONDS = float(os.environ.get("FINETUNING_WORKER_BACKOFF_SECONDS", "15"))
+FINETUNING_WORKER_BACKOFF_MAX_SECONDS = float(
+    os.environ.get("FINETUNING_WORKER_BACKOFF_MAX_SECONDS", "900")
+)
+# Jobs per provider list call when refreshing (OpenAI's maximum page size is 100).
+FINETUNING_WORKER_LIST_PAGE_SIZE = 100
+# Stop paging the provider's job list after this many pages; the rest are retrieved one by one.
+FINETUNING_WORKER_LIST_MAX_PAGES = int(os.environ.get("FINETUNING_WORKER_LIST_MAX_PAGES", "20"))

@@ -68,3 +68,15 @@ class CancelInProgress(DomainError):
     default_message = (
         "Another request is cancelling this fine-tuning job at the provider; retry shortly."
     )
+
+
+# --- Worker, training file and webhook ---------------------------------------------------
+
+CODE_TRAINING_FILE_NOT_READY = "training_file_not_ready"
+TRAINING_FILE_NOT_READY_MESSAGE = (
+    "The training file of this job has not been built yet; the worker builds it when it "
+    "submits the job."
+)
+CODE_WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
+CODE_WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
+WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"

@@ -199,6 +199,15 @@ class Finetuning(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Set just before the provider is asked to create the job: an attempt that finds it set
+    # may have created one already (a lost response, a killed worker) and must look first.
+    provider_create_started_at = models.DateTimeField(null=True, blank=True)
+
+    # The exact JSONL the job trains on (served by the training-file route), and its summary.
+    training_file = models.FileField(upload_to="training-files/", null=True, blank=True)
+    training_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
+    training_file_size = models.BigIntegerField(null=True, blank=True)
+    training_summary = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,7 +12,10 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, models, transaction
+from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -517,3 +520,308 @@ def api_key_touch(*, api_key: APIKey) -> None:
     APIKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
     ).update(last_used_at=now)
+
+
+# --- Fine-tuning jobs: the worker's writes ----------------------------------------------
+#
+# The worker claims a job with a lease, does its network calls with no transaction open,
+# and writes each result back with a conditional update: a write whose condition no longer
+# holds (the job was cancelled, another worker took over) changes nothing and says so.
+
+WORKER_ACTOR = "worker"
+SUBMITTING_MESSAGE = "A worker is submitting the job to the provider."
+BUILDING_FILE_MESSAGE = "Building and checking the training file."
+UPLOADING_FILE_MESSAGE = "Uploading the training file to the provider."
+RETRY_MESSAGE = "{reason} The worker will try again at {when:%Y-%m-%d %H:%M:%S} UTC."
+SUBMITTED_MESSAGE = "Submitted to the provider as {job_id} (training file {file_id})."
+ORPHAN_CANCELLED_MESSAGE = (
+    "The provider job {job_id}, created while this job was being cancelled, was cancelled "
+    "at the provider."
+)
+
+# What one of our jobs must look like for the worker to submit it.
+SUBMITTABLE_STATUSES = (FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES)
+
+
+def _lease_free(now) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def _due(now) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+
+
+def _held_by(worker_id: str) -> Q:
+    return Q(lease_owner=worker_id, status__in=ACTIVE_STATUSES)
+
+
+def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
+    """Lease up to ``limit`` jobs that wait for submission; return the ones this worker won.
+
+    Expired leases count as free, so a job whose worker died is taken over here. On
+    PostgreSQL, ``skip_locked`` lets several workers claim side by side without waiting on
+    each other; the conditional UPDATE is what makes a claim exclusive on every database.
+    """
+    now = timezone.now()
+    due = (
+        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
+        .filter(_lease_free(now))
+        .filter(_due(now))
+    )
+    with transaction.atomic():
+        candidates = due.order_by("created_at", "id")
+        if db_connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        due.filter(pk__in=ids).update(
+            status_message=SUBMITTING_MESSAGE,
+            lease_owner=worker_id,
+            lease_until=now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS),
+            attempts=models.F("attempts") + 1,
+        )
+    return list(
+        Finetuning.objects.filter(pk__in=ids, lease_owner=worker_id).order_by("created_at", "id")
+    )
+
+
+def finetuning_start_validating(*, finetuning: Finetuning, worker_id: str) -> bool:
+    """queued -> validating_files for a job this worker holds (already there: nothing to do)."""
+    if finetuning.status == FinetuningStatus.VALIDATING_FILES:
+        return True
+    return finetuning_transition(
+        finetuning_id=finetuning.pk,
+        to_status=FinetuningStatus.VALIDATING_FILES,
+        actor=WORKER_ACTOR,
+        message=BUILDING_FILE_MESSAGE,
+        fields={"status_message": BUILDING_FILE_MESSAGE},
+        only_if=Q(lease_owner=worker_id, finetuning_job_id__isnull=True),
+    )
+
+
+def finetuning_store_training_file(
+    *, finetuning: Finetuning, worker_id: str, file, summary: dict
+) -> bool:
+    """Keep the exact training file and its summary on the job; return whether it was kept."""
+    name = default_storage.save(f"training-files/{finetuning.pk}.jsonl", File(file))
+    kept = Finetuning.objects.filter(
+        _held_by(worker_id), pk=finetuning.pk, training_file__in=("", None)
+    ).update(
+        training_file=name,
+        training_file_sha256=summary["sha256"],
+        training_file_size=summary["bytes"],
+        training_summary=summary,
+        status_message=UPLOADING_FILE_MESSAGE,
+        updated_at=timezone.now(),
+    )
+    if not kept:
+        default_storage.delete(name)  # the job moved on (cancelled, taken over): not ours
+        return False
+    FinetuningEvent.objects.create(
+        finetuning_id=finetuning.pk,
+        kind=FinetuningEventKind.WORKER,
+        actor=WORKER_ACTOR,
+        message=(
+            f"Training file built: {summary['examples']} examples, {summary['tokens']} tokens "
+            f"({summary['token_counting']}), about {summary['estimated_billed_tokens']} billed "
+            "tokens."
+        ),
+        data=summary,
+    )
+    return True
+
+
+def finetuning_record_uploaded_file(
+    *, finetuning: Finetuning, worker_id: str, file_id: str
+) -> bool:
+    return bool(
+        Finetuning.objects.filter(_held_by(worker_id), pk=finetuning.pk).update(
+            finetuning_file_id=file_id, updated_at=timezone.now()
+        )
+    )
+
+
+def finetuning_mark_create_started(*, finetuning: Finetuning, worker_id: str) -> bool:
+    """Note that a provider job may exist from now on; False if the lease was lost."""
+    now = timezone.now()
+    return bool(
+        Finetuning.objects.filter(
+            _held_by(worker_id), pk=finetuning.pk, finetuning_job_id__isnull=True
+        ).update(
+            provider_create_started_at=now,
+            lease_until=now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS),
+        )
+    )
+
+
+def finetuning_attach_provider_job(*, finetuning: Finetuning, remote) -> bool:
+    """Record the provider job that now runs this job, if the job is still active.
+
+    Loses (returns False) when the job was cancelled meanwhile or another worker attached
+    a provider job first: the caller must then make sure its own provider job stops.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        attached = Finetuning.objects.filter(
+            pk=finetuning.pk, status__in=ACTIVE_STATUSES, finetuning_job_id__isnull=True
+        ).update(
+            finetuning_job_id=remote.id,
+            finetuning_file_id=remote.training_file or finetuning.finetuning_file_id,
+            provider_status=remote.status,
+            status_message=None,
+            lease_owner=None,
+            lease_until=None,
+            attempts=0,
+            next_attempt_at=None,
+            last_polled_at=now,
+            updated_at=now,
+        )
+        if attached:
+            FinetuningEvent.objects.create(
+                finetuning_id=finetuning.pk,
+                kind=FinetuningEventKind.WORKER,
+                actor=WORKER_ACTOR,
+                message=SUBMITTED_MESSAGE.format(
+                    job_id=remote.id, file_id=remote.training_file or "?"
+                ),
+                data={"provider_job_id": remote.id, "provider_status": remote.status},
+            )
+    if attached:
+        finetuning.refresh_from_db()
+        finetuning_apply_provider_job(finetuning=finetuning, remote=remote, actor="provider")
+    return bool(attached)
+
+
+def finetuning_record_late_provider_job(*, finetuning: Finetuning, remote, stopped: bool) -> None:
+    """Show on a cancelled job the provider job created for it after the cancel.
+
+    Recorded before the provider is asked to stop it (``stopped=False``), so that if that
+    call fails, the next pass sees a cancelled job with a live provider job and tries again.
+    """
+    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id__isnull=True).update(
+        finetuning_job_id=remote.id,
+        finetuning_file_id=remote.training_file or finetuning.finetuning_file_id,
+    )
+    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id=remote.id).update(
+        provider_status=remote.status, provider_create_started_at=None
+    )
+    if stopped:
+        FinetuningEvent.objects.create(
+            finetuning_id=finetuning.pk,
+            kind=FinetuningEventKind.WORKER,
+            actor=WORKER_ACTOR,
+            message=ORPHAN_CANCELLED_MESSAGE.format(job_id=remote.id),
+            data={"provider_job_id": remote.id, "provider_status": remote.status},
+        )
+
+
+def finetuning_clear_create_started(*, finetuning: Finetuning) -> None:
+    Finetuning.objects.filter(pk=finetuning.pk).update(provider_create_started_at=None)
+
+
+def finetuning_back_off(*, finetuning: Finetuning, worker_id: str, reason: str) -> str | None:
+    """Give the job back after a passing failure, to be tried again later; return the message.
+
+    The wait doubles with each attempt (up to a maximum); the reason and the time of the
+    next attempt are on the job for users to read.
+    """
+    now = timezone.now()
+    attempts = Finetuning.objects.filter(pk=finetuning.pk).values_list("attempts", flat=True)
+    exponent = max((attempts.first() or 1) - 1, 0)
+    delay = min(
+        settings.FINETUNING_WORKER_BACKOFF_SECONDS * (2 ** min(exponent, 20)),
+        settings.FINETUNING_WORKER_BACKOFF_MAX_SECONDS,
+    )
+    next_attempt_at = now + timedelta(seconds=delay)
+    message = RETRY_MESSAGE.format(reason=reason, when=next_attempt_at)
+    with transaction.atomic():
+        updated = Finetuning.objects.filter(_held_by(worker_id), pk=finetuning.pk).update(
+            status_message=message,
+            next_attempt_at=next_attempt_at,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        if updated:
+            FinetuningEvent.objects.create(
+                finetuning_id=finetuning.pk,
+                kind=FinetuningEventKind.ERROR,
+                actor=WORKER_ACTOR,
+                message=message,
+            )
+    return message if updated else None
+
+
+def finetuning_fail(*, finetuning: Finetuning, reason: str) -> bool:
+    """A permanent failure (the provider refused, the data cannot be trained on)."""
+    return finetuning_transition(
+        finetuning_id=finetuning.pk,
+        to_status=FinetuningStatus.FAILED,
+        actor=WORKER_ACTOR,
+        message=reason,
+        fields={"error": reason, "status_message": None},
+    )
+
+
+def finetuning_set_waiting_reason(*, reason: str) -> int:
+    """Tell every job waiting for submission why it waits (no provider key, ...)."""
+    return (
+        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
+        .exclude(status_message=reason)
+        .update(status_message=reason, updated_at=timezone.now())
+    )
+
+
+def finetuning_record_polled(*, finetuning_ids: list[str]) -> None:
+    Finetuning.objects.filter(pk__in=finetuning_ids).update(last_polled_at=timezone.now())
+
+
+def finetuning_record_provider_events(*, finetuning: Finetuning, events) -> int:
+    """Store the provider's events in the job's timeline, each one once."""
+    known = set(
+        FinetuningEvent.objects.filter(
+            finetuning_id=finetuning.pk, provider_event_id__isnull=False
+        ).values_list("provider_event_id", flat=True)
+    )
+    new = [
+        FinetuningEvent(
+            finetuning_id=finetuning.pk,
+            kind=FinetuningEventKind.PROVIDER_EVENT,
+            actor="provider",
+            message=event.message,
+            data={
+                "level": event.level,
+                "provider_created_at": event.created_at.isoformat() if event.created_at else None,
+                **({"data": event.data} if event.data else {}),
+            },
+            provider_event_id=event.id,
+        )
+        for event in sorted(events, key=lambda e: (e.created_at, e.id))
+        if event.id not in known
+    ]
+    FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:
+    return FinetuningEvent.objects.filter(
+        finetuning=finetuning, provider_event_id=event_id
+    ).exists()
+
+
+def finetuning_record_webhook(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
+    """Remember a processed webhook, so a redelivery changes nothing; False if already seen."""
+    try:
+        with transaction.atomic():
+            FinetuningEvent.objects.create(
+                finetuning=finetuning,
+                kind=FinetuningEventKind.PROVIDER_EVENT,
+                actor="provider webhook",
+                message=f"Webhook {event_type} received.",
+                data={"type": event_type},
+                provider_event_id=event_id,
+            )
+    except IntegrityError:
+        return False
+    return True

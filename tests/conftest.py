@@ -9,6 +9,9 @@ from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.providers import reset_providers
 from tests.fakes import memory_provider
 
+# Fixtures for tests that drive the real OpenAI SDK against the fake OpenAI server.
+pytest_plugins = ["tests.fakes.openai_fixtures"]
+
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``postgres`` need real row locks and concurrency: skip them on SQLite."""

@@ -2,7 +2,7 @@ from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from finetunings.api import views
+from finetunings.api import views, webhooks
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -25,5 +25,6 @@ router.register("finetunings", views.FinetuningViewSet, "finetuning")
 urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^webhooks/openai/?$", webhooks.OpenAIWebhookView.as_view(), name="webhook-openai"),
     *router.urls,
 ]

@@ -6,7 +6,8 @@ turned into responses by ``api.exceptions``.
 
 from http import HTTPStatus
 
-from django.http import Http404
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -15,6 +16,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from finetunings import errors, selectors, services
@@ -22,6 +24,7 @@ from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.pagination import OldestFirstCursorPagination
+from finetunings.api.renderers import JSONLinesRenderer
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -311,3 +314,38 @@ class FinetuningViewSet(
         events = selectors.finetuning_event_list(finetuning=self.get_object())
         page = self.paginate_queryset(events)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The job's training file",
+        description="The exact JSONL the job was (or will be) trained on, once the worker has "
+        "built it: one chat example per golden record. 404 with code "
+        "training_file_not_ready before that.",
+        responses={
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The JSONL file."
+            ),
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="training-file",
+        renderer_classes=[JSONRenderer, JSONLinesRenderer],
+    )
+    def training_file(self, request, pk=None):
+        finetuning = self.get_object()
+        if not finetuning.training_file:
+            raise exceptions.NotFound(
+                errors.TRAINING_FILE_NOT_READY_MESSAGE, code=errors.CODE_TRAINING_FILE_NOT_READY
+            )
+        response = FileResponse(
+            finetuning.training_file.open("rb"),
+            as_attachment=True,
+            filename=f"{finetuning.pk}.jsonl",
+            content_type="application/jsonl",
+        )
+        if finetuning.training_file_sha256:
+            response["ETag"] = f'"{finetuning.training_file_sha256}"'
+        return response

@@ -9,6 +9,7 @@ from finetunings.providers.base import (
     ProviderError,
     ProviderEvent,
     ProviderJob,
+    ProviderNotConfigured,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "ProviderError",
     "ProviderEvent",
     "ProviderJob",
+    "ProviderNotConfigured",
     "ProviderRejected",
     "ProviderUnavailable",
     "get_provider",

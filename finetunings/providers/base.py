@@ -38,6 +38,10 @@ class ProviderRejected(ProviderError):
     """A permanent failure: the provider refused the request."""
 
 
+class ProviderNotConfigured(ProviderUnavailable):
+    """The provider cannot be called at all (no API key): jobs wait until it is configured."""
+
+
 @dataclass(frozen=True)
 class ProviderJob:
     id: str

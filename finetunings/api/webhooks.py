@@ -1,0 +1,85 @@
+"""``POST /api/v1/webhooks/openai``: OpenAI tells us a fine-tuning job has ended.
+
+The route has no API-key auth (OpenAI cannot send one) and no CSRF check; what proves the
+request comes from OpenAI is its Standard Webhooks signature, verified with
+OPENAI_WEBHOOK_SECRET by the SDK's helper (in ``providers.openai``). A verified event only
+triggers a refresh of that job from the provider: the webhook body is never trusted for
+the job's state, and polling stays the fallback when a webhook is lost.
+"""
+
+from http import HTTPStatus
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from finetunings import errors, services, worker
+from finetunings.api.serializers import ErrorSerializer
+from finetunings.models import Finetuning
+from finetunings.providers.openai import (
+    WebhookNotConfigured,
+    WebhookSignatureInvalid,
+    webhook_unwrap,
+)
+
+FINE_TUNING_EVENT_PREFIX = "fine_tuning.job."
+OUTCOME_PROCESSED = "processed"
+OUTCOME_DUPLICATE = "duplicate"
+OUTCOME_IGNORED = "ignored"
+
+
+class OpenAIWebhookView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="OpenAI webhook",
+        description="Receives fine_tuning.job.succeeded/failed/cancelled events, signed with "
+        "OPENAI_WEBHOOK_SECRET (Standard Webhooks headers webhook-id, webhook-timestamp, "
+        "webhook-signature). The job is refreshed from the provider; a repeated event id "
+        "changes nothing more. No API key.",
+        request=None,
+        responses={
+            200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
+            HTTPStatus.BAD_REQUEST: OpenApiResponse(
+                ErrorSerializer, description="Bad or stale signature; nothing changed."
+            ),
+            HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
+                ErrorSerializer,
+                description="No webhook secret is configured, or the provider could not be "
+                "reached to refresh the job (OpenAI delivers the event again later).",
+            ),
+        },
+    )
+    def post(self, request):
+        try:
+            event = webhook_unwrap(payload=request.body, headers=dict(request.headers))
+        except WebhookNotConfigured as exc:
+            return _error(
+                HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.CODE_WEBHOOK_NOT_CONFIGURED
+            )
+        except WebhookSignatureInvalid as exc:
+            return _error(
+                HTTPStatus.BAD_REQUEST,
+                errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
+                errors.CODE_WEBHOOK_INVALID_SIGNATURE,
+            )
+        finetuning = None
+        if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:
+            finetuning = Finetuning.objects.filter(finetuning_job_id=event.job_id).first()
+        if finetuning is None:
+            return Response({"status": OUTCOME_IGNORED})
+        if services.finetuning_webhook_seen(finetuning=finetuning, event_id=event.id):
+            return Response({"status": OUTCOME_DUPLICATE})
+        # Provider errors propagate to the API's handler (503/502): OpenAI will redeliver.
+        worker.refresh_job(finetuning=finetuning)
+        services.finetuning_record_webhook(
+            finetuning=finetuning, event_id=event.id, event_type=event.type
+        )
+        return Response({"status": OUTCOME_PROCESSED})
+
+
+def _error(status: HTTPStatus, detail: str, code: str) -> Response:
+    return Response({"detail": detail, "code": code}, status=status)

@@ -1,0 +1,265 @@
+"""OpenAI behind the provider interface: the only module that imports the ``openai`` SDK.
+
+Everything the SDK can raise is turned into the two domain errors here, with a message a
+user can read on the job ("The provider did not answer within 30 seconds", "The provider
+refused the request (400): ..."), so no caller ever handles an SDK exception.
+
+Creating a job costs money, so it is the one call made with the SDK's retries off: a retry
+after a lost response would create a second job. The caller resolves an ambiguous create
+with ``find_job_by_metadata`` instead.
+"""
+
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import BinaryIO
+
+import openai
+from django.conf import settings
+
+from finetunings.providers.base import (
+    ProviderEvent,
+    ProviderJob,
+    ProviderNotConfigured,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+
+NOT_CONFIGURED_MESSAGE = (
+    "OPENAI_API_KEY is not set: the job waits in the queue until the worker is started "
+    "with a provider key."
+)
+TIMEOUT_MESSAGE = "The provider did not answer within {seconds:g} seconds."
+CONNECTION_MESSAGE = "The provider could not be reached: {error}"
+RATE_LIMITED_MESSAGE = "The provider is rate limiting requests (429): {message}"
+SERVER_ERROR_MESSAGE = "The provider had an internal error ({status}): {message}"
+REJECTED_MESSAGE = "The provider refused the request ({status}): {message}"
+NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot be verified."
+
+# Metadata key under which each provider job carries our job's id.
+FINETUNING_ID_METADATA_KEY = "finetuning_id"
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
+        return body["message"]
+    return exc.message
+
+
+def _call[T](operation: Callable[[], T]) -> T:
+    """Run one SDK call, turning its exceptions into the domain's two errors."""
+    try:
+        return operation()
+    except openai.APITimeoutError:
+        raise ProviderUnavailable(
+            TIMEOUT_MESSAGE.format(seconds=settings.OPENAI_TIMEOUT_SECONDS)
+        ) from None
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__ or exc
+        raise ProviderUnavailable(CONNECTION_MESSAGE.format(error=cause)) from None
+    except openai.RateLimitError as exc:
+        raise ProviderUnavailable(
+            RATE_LIMITED_MESSAGE.format(message=_provider_message(exc)), status_code=429
+        ) from None
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500:
+            raise ProviderUnavailable(
+                SERVER_ERROR_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
+                status_code=exc.status_code,
+            ) from None
+        raise ProviderRejected(
+            REJECTED_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
+            status_code=exc.status_code,
+        ) from None
+    except openai.APIResponseValidationError as exc:
+        raise ProviderUnavailable(f"The provider sent an unexpected answer: {exc}") from None
+
+
+def _timestamp(value: int | None) -> datetime.datetime | None:
+    if value is None:
+        return None
+    return datetime.datetime.fromtimestamp(value, tz=datetime.UTC)
+
+
+def _job(remote) -> ProviderJob:
+    error = getattr(remote, "error", None)
+    error_message = None
+    if error is not None and getattr(error, "message", None):
+        error_message = error.message
+    return ProviderJob(
+        id=remote.id,
+        status=remote.status,
+        model=getattr(remote, "model", None),
+        fine_tuned_model=getattr(remote, "fine_tuned_model", None),
+        training_file=getattr(remote, "training_file", None),
+        error_message=error_message,
+        metadata=dict(remote.metadata) if getattr(remote, "metadata", None) else None,
+        created_at=_timestamp(getattr(remote, "created_at", None)),
+        finished_at=_timestamp(getattr(remote, "finished_at", None)),
+    )
+
+
+def _number_or_auto(value):
+    """Model parameters may be stored as strings ("3", "auto"); the provider wants numbers."""
+    if not isinstance(value, str) or value.strip() == "auto":
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _suffix(suffix: str | None) -> str | None:
+    # The provider accepts letters, digits and dashes in a model suffix (up to 64 characters).
+    if not suffix:
+        return None
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", suffix.lower()).strip("-")[:40]
+    return cleaned or None
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self):
+        self._client = None
+        if settings.OPENAI_API_KEY:
+            self._client = openai.OpenAI(
+                api_key=settings.OPENAI_API_KEY,
+                base_url=settings.OPENAI_BASE_URL,
+                timeout=settings.OPENAI_TIMEOUT_SECONDS,
+                max_retries=settings.OPENAI_MAX_RETRIES,
+            )
+
+    def configuration_problem(self) -> str | None:
+        """Why no call can be made at all, or None when the provider is usable."""
+        return None if self._client is not None else NOT_CONFIGURED_MESSAGE
+
+    @property
+    def client(self) -> openai.OpenAI:
+        if self._client is None:
+            raise ProviderNotConfigured(NOT_CONFIGURED_MESSAGE)
+        return self._client
+
+    def upload_training_file(self, *, filename: str, file: BinaryIO) -> str:
+        client = self.client
+        uploaded = _call(
+            lambda: client.files.create(
+                file=(filename, file, "application/jsonl"), purpose="fine-tune"
+            )
+        )
+        return uploaded.id
+
+    def create_job(
+        self,
+        *,
+        training_file_id: str,
+        model: str,
+        hyperparameters: dict,
+        suffix: str | None,
+        metadata: dict[str, str],
+    ) -> ProviderJob:
+        # No SDK retries: after a timeout or a 5xx the job may exist, and a blind retry would
+        # pay for a second one. The worker looks it up by metadata before trying again.
+        client = self.client.with_options(max_retries=0)
+        parameters = {name: _number_or_auto(value) for name, value in hyperparameters.items()}
+        extra = {}
+        if parameters:
+            extra["method"] = {
+                "type": "supervised",
+                "supervised": {"hyperparameters": parameters},
+            }
+        remote = _call(
+            lambda: client.fine_tuning.jobs.create(
+                training_file=training_file_id,
+                model=model,
+                suffix=_suffix(suffix),
+                metadata=metadata,
+                **extra,
+            )
+        )
+        return _job(remote)
+
+    def retrieve_job(self, job_id: str) -> ProviderJob:
+        client = self.client
+        return _job(_call(lambda: client.fine_tuning.jobs.retrieve(job_id)))
+
+    def list_jobs(self, *, after: str | None = None, limit: int = 100) -> list[ProviderJob]:
+        client = self.client
+        options = {"limit": limit}
+        if after is not None:
+            options["after"] = after
+        page = _call(lambda: client.fine_tuning.jobs.list(**options))
+        return [_job(remote) for remote in page.data]
+
+    def find_job_by_metadata(self, *, key: str, value: str) -> ProviderJob | None:
+        client = self.client
+        page = _call(lambda: client.fine_tuning.jobs.list(metadata={key: value}, limit=10))
+        for remote in page.data:
+            if (remote.metadata or {}).get(key) == value:
+                return _job(remote)
+        return None
+
+    def cancel_job(self, job_id: str) -> ProviderJob:
+        client = self.client
+        return _job(_call(lambda: client.fine_tuning.jobs.cancel(job_id)))
+
+    def list_job_events(self, job_id: str, *, after: str | None = None) -> list[ProviderEvent]:
+        client = self.client
+        options = {"limit": 100}
+        if after is not None:
+            options["after"] = after
+        page = _call(lambda: client.fine_tuning.jobs.list_events(job_id, **options))
+        return [
+            ProviderEvent(
+                id=event.id,
+                created_at=_timestamp(event.created_at),
+                level=event.level,
+                message=event.message,
+                data=event.data if isinstance(event.data, dict) else {},
+            )
+            for event in page.data
+        ]
+
+
+# --- Webhooks ---------------------------------------------------------------------------
+
+
+class WebhookNotConfigured(Exception):
+    pass
+
+
+class WebhookSignatureInvalid(Exception):
+    """The payload was not signed with our secret, or was signed too long ago."""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    job_id: str | None
+
+
+@cache
+def _webhook_client(secret: str) -> openai.OpenAI:
+    # Verifying a signature needs only the secret; the client never makes a request here.
+    return openai.OpenAI(api_key="webhook-verification-only", webhook_secret=secret)
+
+
+def webhook_unwrap(*, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
+    """Verify a webhook (Standard Webhooks signature, 5-minute window) and parse it."""
+    secret = settings.OPENAI_WEBHOOK_SECRET
+    if not secret:
+        raise WebhookNotConfigured(NO_WEBHOOK_SECRET_MESSAGE)
+    try:
+        event = _webhook_client(secret).webhooks.unwrap(payload, headers)
+    except openai.InvalidWebhookSignatureError as exc:
+        raise WebhookSignatureInvalid(str(exc)) from None
+    except ValueError as exc:  # a missing header, or a body that is not JSON
+        raise WebhookSignatureInvalid(str(exc)) from None
+    data = getattr(event, "data", None)
+    return WebhookEvent(
+        id=event.id,
+        type=getattr(event, "type", ""),
+        job_id=getattr(data, "id", None) if data is not None else None,
+    )

@@ -1,0 +1,254 @@
+"""Builds and checks the JSONL a fine-tuning job trains on.
+
+One chat example per golden record, in the job's stored order: a system message with the
+instructions and the connection's schema, a user message with the question, an assistant
+message with the SQL. The file is written as a stream (records are read in chunks and each
+line goes straight to the output), so memory stays flat however many records a job has.
+
+Everything a provider would reject is checked here, before anything is uploaded: at least
+ten examples, no empty message, no example longer than the model's token limit, and no
+golden record deleted since the job was created (training on a different set than the one
+the user chose would be a silent surprise).
+
+Tokens are counted with ``tiktoken`` when its encoding file is available locally. tiktoken
+downloads that file on first use; a worker without internet must not hang on it, so
+otherwise the count is a clearly labelled estimate (see FINETUNING_TOKEN_COUNTER).
+"""
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+
+from finetunings import validation
+from finetunings.models import DatabaseConnection, Finetuning, GoldenRecord
+
+SYSTEM_INSTRUCTIONS = (
+    "You are an expert in {dialect} SQL. Given a question about the database described "
+    "below, answer with one SQL query that answers it, and nothing else.\n\n"
+    "Database schema:\n{schema}"
+)
+
+ESTIMATE_LABEL = "estimate: ~4 chars per token (tiktoken encodings unavailable offline)"
+TIKTOKEN_LABEL = "tiktoken:{encoding}"
+# OpenAI's accounting for chat examples: a few tokens per message, a few to prime the reply.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_EXAMPLE = 3
+CHARS_PER_TOKEN_ESTIMATE = 4
+
+RECORDS_CHUNK_SIZE = 500
+
+TOO_FEW_EXAMPLES_MESSAGE = (
+    "The training file has {count} examples; the provider needs at least {minimum}."
+)
+MISSING_RECORDS_MESSAGE = (
+    "{missing} of the job's {total} golden records have been deleted since the job was "
+    "created; create a new job to train on the records that remain."
+)
+EMPTY_MESSAGE_MESSAGE = "Golden record {record_id} has an empty {field}; fix it or remove it."
+TOO_LONG_MESSAGE = (
+    "{count} examples exceed {model}'s limit of {limit} tokens per example (the longest, "
+    "golden record {record_id}, has {tokens})."
+)
+TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{encoding}.tiktoken"
+
+
+class TrainingDataRejected(Exception):
+    """The job's data cannot make a valid training file; ``message`` says why, for users."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TrainingFileSummary:
+    examples: int
+    tokens: int
+    max_example_tokens: int
+    n_epochs_for_estimate: int
+    estimated_billed_tokens: int
+    token_counting: str
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- Token counting --------------------------------------------------------------------
+
+
+def _encoding_name(model: str) -> str:
+    import tiktoken
+
+    try:
+        return tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        return "o200k_base"  # the encoding of every current OpenAI chat model
+
+
+def _tiktoken_cached(encoding: str) -> bool:
+    """Whether tiktoken can load ``encoding`` without the network (mirrors its cache lookup)."""
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    if cache_dir is None:
+        cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if not cache_dir:
+        return False
+    key = hashlib.sha1(TIKTOKEN_URL.format(encoding=encoding).encode()).hexdigest()
+    return os.path.exists(os.path.join(cache_dir, key))
+
+
+def _estimate(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN_ESTIMATE)
+
+
+def token_counter(model: str) -> tuple[Callable[[str], int], str]:
+    """A function counting the tokens of a text for ``model``, and how it counts."""
+    method = settings.FINETUNING_TOKEN_COUNTER
+    if method != "estimate":
+        encoding_name = _encoding_name(model)
+        if method == "tiktoken" or _tiktoken_cached(encoding_name):
+            try:
+                import tiktoken
+
+                encoding = tiktoken.get_encoding(encoding_name)
+            except Exception:  # no network, a corrupt cache: count anyway, and say how
+                pass
+            else:
+                return (
+                    lambda text: len(encoding.encode(text, disallowed_special=())),
+                    TIKTOKEN_LABEL.format(encoding=encoding_name),
+                )
+    return _estimate, ESTIMATE_LABEL
+
+
+def token_limit(model: str) -> int:
+    for prefix, limit in sorted(
+        settings.FINETUNING_MODEL_TOKEN_LIMITS.items(), key=lambda item: -len(item[0])
+    ):
+        if model.startswith(prefix):
+            return limit
+    return settings.FINETUNING_DEFAULT_TOKEN_LIMIT
+
+
+def epochs_for_estimate(model_parameters: dict | None) -> int:
+    value = (model_parameters or {}).get("n_epochs", "auto")
+    if isinstance(value, str) and value.strip() == "auto":
+        return settings.FINETUNING_AUTO_EPOCHS_ESTIMATE
+    return int(float(value))
+
+
+# --- Building the file -----------------------------------------------------------------
+
+
+def system_message(connection: DatabaseConnection) -> str:
+    return SYSTEM_INSTRUCTIONS.format(
+        dialect=connection.get_dialect_display(), schema=connection.schema.strip()
+    )
+
+
+def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecord | None]]:
+    """(id, record or None when deleted) for each of the job's ids, in the stored order."""
+    ids = finetuning.golden_records
+    for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
+        chunk = ids[start : start + RECORDS_CHUNK_SIZE]
+        # By primary key only: adding the connection to the WHERE clause lets SQLite pick
+        # the (connection, created_at) index and scan the whole connection for each chunk.
+        found = {
+            record.pk: record
+            for record in GoldenRecord.objects.filter(pk__in=chunk)
+            .only("id", "db_connection_id", "question", "sql")
+            .order_by()
+            .iterator(chunk_size=RECORDS_CHUNK_SIZE)
+            if record.db_connection_id == finetuning.db_connection_id
+        }
+        for record_id in chunk:
+            yield record_id, found.get(record_id)
+
+
+def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
+    """Write the job's JSONL to ``out``, check it, and summarise it.
+
+    Raises ``TrainingDataRejected`` when the provider would refuse the data.
+    """
+    connection = DatabaseConnection.objects.get(pk=finetuning.db_connection_id)
+    system = system_message(connection)
+    count_tokens, counting_label = token_counter(finetuning.model_name)
+    limit = token_limit(finetuning.model_name)
+    fixed_tokens = (
+        TOKENS_PER_EXAMPLE
+        + 3 * TOKENS_PER_MESSAGE
+        + count_tokens(system)
+        + sum(count_tokens(role) for role in ("system", "user", "assistant"))
+    )
+
+    digest = hashlib.sha256()
+    size = examples = total_tokens = missing = 0
+    longest = (0, "")
+    too_long = 0
+    for record_id, record in _records_in_order(finetuning):
+        if record is None:
+            missing += 1
+            continue
+        for field in ("question", "sql"):
+            if not getattr(record, field).strip():
+                raise TrainingDataRejected(
+                    EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
+                )
+        example = {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": record.question},
+                {"role": "assistant", "content": record.sql},
+            ]
+        }
+        line = json.dumps(example, ensure_ascii=False).encode() + b"\n"
+        out.write(line)
+        digest.update(line)
+        size += len(line)
+        examples += 1
+        tokens = fixed_tokens + count_tokens(record.question) + count_tokens(record.sql)
+        total_tokens += tokens
+        if tokens > limit:
+            too_long += 1
+        if tokens > longest[0]:
+            longest = (tokens, record_id)
+
+    if missing:
+        raise TrainingDataRejected(
+            MISSING_RECORDS_MESSAGE.format(missing=missing, total=len(finetuning.golden_records))
+        )
+    if examples < validation.GOLDEN_RECORDS_MINIMUM:
+        raise TrainingDataRejected(
+            TOO_FEW_EXAMPLES_MESSAGE.format(
+                count=examples, minimum=validation.GOLDEN_RECORDS_MINIMUM
+            )
+        )
+    if too_long:
+        raise TrainingDataRejected(
+            TOO_LONG_MESSAGE.format(
+                count=too_long,
+                model=finetuning.model_name,
+                limit=limit,
+                record_id=longest[1],
+                tokens=longest[0],
+            )
+        )
+    epochs = epochs_for_estimate(finetuning.model_parameters)
+    return TrainingFileSummary(
+        examples=examples,
+        tokens=total_tokens,
+        max_example_tokens=longest[0],
+        n_epochs_for_estimate=epochs,
+        estimated_billed_tokens=total_tokens * epochs,
+        token_counting=counting_label,
+        bytes=size,
+        sha256=digest.hexdigest(),
+    )

@@ -1,0 +1,144 @@
+"""POST /api/v1/webhooks/openai: signed by OpenAI, refreshes the job from the provider."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from http import HTTPStatus
+
+import pytest
+from rest_framework.test import APIClient
+
+from finetunings import errors, worker
+from finetunings.api.webhooks import OUTCOME_DUPLICATE, OUTCOME_IGNORED, OUTCOME_PROCESSED
+from finetunings.models import Finetuning, FinetuningStatus
+from finetunings.providers.openai import NO_WEBHOOK_SECRET_MESSAGE
+from tests.fakes.openai_server import RETRIEVE
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+URL = "/api/v1/webhooks/openai"
+SECRET = "whsec_" + base64.b64encode(b"a-webhook-signing-secret-for-tests").decode()
+
+
+def signed_headers(body: str, *, event_id: str, secret=SECRET, timestamp=None):
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{event_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return {
+        "HTTP_WEBHOOK_ID": event_id,
+        "HTTP_WEBHOOK_TIMESTAMP": timestamp,
+        "HTTP_WEBHOOK_SIGNATURE": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+def event_body(job_id: str, event_id="evt_0001", kind="fine_tuning.job.succeeded") -> str:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "created_at": int(time.time()),
+            "type": kind,
+            "data": {"id": job_id},
+        }
+    )
+
+
+@pytest.fixture
+def client():
+    # CSRF checks on, as for a browser: the webhook route must not need a token.
+    return APIClient(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def submitted(settings, openai_provider, finetuning):
+    settings.OPENAI_WEBHOOK_SECRET = SECRET
+    worker.run_once(worker_id="test-worker", log=lambda line: None)
+    finetuning.refresh_from_db()
+    openai_provider.set_status(finetuning.finetuning_job_id, "succeeded", fine_tuned_model="ft:m")
+    return finetuning
+
+
+def post(client, body, **headers):
+    return client.post(URL, data=body, content_type="application/json", **headers)
+
+
+def test_a_signed_event_refreshes_the_job_from_the_provider(client, submitted):
+    body = event_body(submitted.finetuning_job_id)
+
+    response = post(client, body, **signed_headers(body, event_id="evt_0001"))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": OUTCOME_PROCESSED}
+    submitted.refresh_from_db()
+    assert submitted.status == FinetuningStatus.SUCCEEDED
+    assert submitted.model_id == "ft:m"
+
+
+def test_a_bad_signature_is_refused_and_changes_nothing(client, openai_provider, submitted):
+    body = event_body(submitted.finetuning_job_id)
+    headers = signed_headers(body, event_id="evt_0001", secret="whsec_" + "A" * 40)
+
+    response = post(client, body, **headers)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_SIGNATURE
+    assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
+    assert openai_provider.calls_to(RETRIEVE) == []
+
+
+def test_a_stale_signature_is_refused_and_changes_nothing(client, openai_provider, submitted):
+    body = event_body(submitted.finetuning_job_id)
+    headers = signed_headers(body, event_id="evt_0001", timestamp=int(time.time()) - 3600)
+
+    response = post(client, body, **headers)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "too old" in response.json()["detail"]
+    assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
+    assert openai_provider.calls_to(RETRIEVE) == []
+
+
+def test_missing_signature_headers_are_refused(client, submitted):
+    response = post(client, event_body(submitted.finetuning_job_id))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_SIGNATURE
+
+
+def test_a_repeated_event_changes_nothing_more(client, openai_provider, submitted):
+    body = event_body(submitted.finetuning_job_id)
+    first = post(client, body, **signed_headers(body, event_id="evt_0001"))
+
+    again = post(client, body, **signed_headers(body, event_id="evt_0001"))
+
+    assert first.json() == {"status": OUTCOME_PROCESSED}
+    assert again.status_code == HTTPStatus.OK
+    assert again.json() == {"status": OUTCOME_DUPLICATE}
+    assert len(openai_provider.calls_to(RETRIEVE)) == 1
+
+
+def test_an_event_for_an_unknown_job_is_acknowledged_and_ignored(client, submitted):
+    body = event_body("ftjob-not-ours")
+
+    response = post(client, body, **signed_headers(body, event_id="evt_0002"))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": OUTCOME_IGNORED}
+
+
+def test_without_a_secret_the_webhook_answers_503_in_the_api_error_shape(
+    settings, client, submitted
+):
+    settings.OPENAI_WEBHOOK_SECRET = None
+    body = event_body(submitted.finetuning_job_id)
+
+    response = post(client, body, **signed_headers(body, event_id="evt_0001"))
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {
+        "detail": NO_WEBHOOK_SECRET_MESSAGE,
+        "code": errors.CODE_WEBHOOK_NOT_CONFIGURED,
+    }
+    assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES

@@ -1,0 +1,345 @@
+"""A fake OpenAI that speaks the wire format, so tests drive the real ``openai`` SDK.
+
+A small threaded HTTP server on 127.0.0.1 (random port) implements the endpoints the
+provider calls: file upload (multipart), job create/list/retrieve/cancel and job events.
+It keeps state, records every call, and has switches for what real providers do to us:
+rate limits, server errors, answers slower than the client's timeout, and a create that
+succeeds on the server while its response is lost.
+"""
+
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from email.parser import BytesParser
+from email.policy import HTTP
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+# Operation names, as used by the switches and in ``calls``.
+UPLOAD = "upload"
+CREATE = "create"
+LIST = "list"
+RETRIEVE = "retrieve"
+CANCEL = "cancel"
+EVENTS = "events"
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class _Fault:
+    def __init__(self, kind: str, status: int | None = None, seconds: float = 0.0):
+        self.kind = kind  # "status", "delay" (answer too late), "lost" (do it, answer 500)
+        self.status = status
+        self.seconds = seconds
+
+
+class FakeOpenAI:
+    """State and switches of the fake provider; ``base_url`` goes into OPENAI_BASE_URL."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.files: dict[str, dict] = {}
+        self.jobs: dict[str, dict] = {}  # insertion order = creation order
+        self.events: dict[str, list[dict]] = defaultdict(list)
+        self.calls: list[tuple[str, str]] = []
+        self.faults: dict[str, list[_Fault]] = defaultdict(list)
+        self.hold: dict[str, threading.Event] = {}
+        self.arrived: dict[str, threading.Event] = defaultdict(threading.Event)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        for event in self.hold.values():
+            event.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- switches --------------------------------------------------------------------------
+    def fail_next(self, operation: str, status: int, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``operation`` with ``status`` (429, 500, 400...)."""
+        self.faults[operation].extend(_Fault("status", status) for _ in range(times))
+
+    def delay_next(self, operation: str, seconds: float, times: int = 1) -> None:
+        """Do the next calls of ``operation``, but answer only after ``seconds``."""
+        self.faults[operation].extend(_Fault("delay", seconds=seconds) for _ in range(times))
+
+    def lose_next_response(self, operation: str) -> None:
+        """Do the next call of ``operation``, then answer 500 as if the answer was lost."""
+        self.faults[operation].append(_Fault("lost", status=500))
+
+    def pause(self, operation: str) -> threading.Event:
+        """Hold calls of ``operation`` after doing them, until the returned event is set.
+
+        ``arrived[operation]`` is set when a call is being held.
+        """
+        self.hold[operation] = threading.Event()
+        return self.hold[operation]
+
+    # --- provider-side changes -------------------------------------------------------------
+    def set_status(self, job_id: str, status: str, **fields) -> None:
+        with self._lock:
+            job = self.jobs[job_id]
+            job["status"] = status
+            if status in TERMINAL:
+                job["finished_at"] = int(time.time())
+            if status == "succeeded":
+                job.setdefault("fine_tuned_model", None)
+                job["fine_tuned_model"] = fields.pop(
+                    "fine_tuned_model", f"ft:{job['model']}:acme::{job_id[-8:]}"
+                )
+            if status == "failed":
+                message = fields.pop("error_message", "Training failed.")
+                job["error"] = {"code": "invalid_training_file", "message": message, "param": None}
+            job.update(fields)
+
+    def add_event(self, job_id: str, message: str, level: str = "info") -> dict:
+        with self._lock:
+            event = {
+                "id": f"ftevent-{next(self._ids):08d}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": level,
+                "message": message,
+                "data": {},
+                "type": "message",
+            }
+            self.events[job_id].insert(0, event)  # newest first, as OpenAI lists them
+            return event
+
+    def calls_to(self, operation: str) -> list[str]:
+        with self._lock:
+            return [arg for op, arg in self.calls if op == operation]
+
+    def active_jobs(self) -> list[dict]:
+        with self._lock:
+            return [job for job in self.jobs.values() if job["status"] not in TERMINAL]
+
+    def jobs_for(self, finetuning_id: str) -> list[dict]:
+        with self._lock:
+            return [
+                job
+                for job in self.jobs.values()
+                if (job.get("metadata") or {}).get("finetuning_id") == finetuning_id
+            ]
+
+    # --- the endpoints ---------------------------------------------------------------------
+    def _new_id(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._ids):08d}"
+
+    def handle(self, method: str, path: str, query: dict, body: bytes, headers) -> tuple:
+        parts = [part for part in path.split("/") if part]
+        if parts[:1] != ["v1"]:
+            return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
+        parts = parts[1:]
+        if headers.get("Authorization") != "Bearer test-key":
+            return HTTPStatus.UNAUTHORIZED, _error("Incorrect API key provided.", "invalid_api_key")
+        if method == "POST" and parts == ["files"]:
+            return self._operation(UPLOAD, "", lambda: self._upload(body, headers))
+        if parts[:2] != ["fine_tuning", "jobs"]:
+            return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
+        rest = parts[2:]
+        if method == "POST" and not rest:
+            payload = json.loads(body or b"{}")
+            return self._operation(
+                CREATE, payload.get("training_file", ""), lambda: self._create(payload)
+            )
+        if method == "GET" and not rest:
+            return self._operation(LIST, query.get("after", ""), lambda: self._list(query))
+        if method == "GET" and len(rest) == 1:
+            return self._operation(RETRIEVE, rest[0], lambda: self._retrieve(rest[0]))
+        if method == "POST" and len(rest) == 2 and rest[1] == "cancel":
+            return self._operation(CANCEL, rest[0], lambda: self._cancel(rest[0]))
+        if method == "GET" and len(rest) == 2 and rest[1] == "events":
+            return self._operation(EVENTS, rest[0], lambda: self._events(rest[0], query))
+        return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
+
+    def _operation(self, operation: str, arg: str, action) -> tuple:
+        with self._lock:
+            self.calls.append((operation, arg))
+            fault = self.faults[operation].pop(0) if self.faults[operation] else None
+        if fault is not None and fault.kind == "status":
+            message = {
+                429: "Rate limit reached for requests.",
+                500: "The server had an error while processing your request.",
+            }.get(fault.status, "Invalid request.")
+            return fault.status, _error(message, "server_error" if fault.status >= 500 else None)
+        answer = action()
+        if operation in self.hold:
+            self.arrived[operation].set()
+            self.hold[operation].wait(timeout=30)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "lost":
+            return fault.status, _error("The server had an error processing your request.", None)
+        return answer
+
+    def _upload(self, body: bytes, headers) -> tuple:
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + headers["Content-Type"].encode() + b"\r\n\r\n" + body
+        )
+        fields = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[name] = (part.get_filename(), part.get_payload(decode=True))
+        filename, content = fields["file"]
+        purpose = fields.get("purpose", (None, b""))[1].decode()
+        if purpose != "fine-tune":
+            return HTTPStatus.BAD_REQUEST, _error(f"Invalid purpose {purpose!r}.", None)
+        with self._lock:
+            file = {
+                "id": self._new_id("file"),
+                "object": "file",
+                "bytes": len(content),
+                "created_at": int(time.time()),
+                "filename": filename,
+                "purpose": purpose,
+                "status": "processed",
+                "content": content,
+            }
+            self.files[file["id"]] = file
+        return HTTPStatus.OK, {k: v for k, v in file.items() if k != "content"}
+
+    def _create(self, payload: dict) -> tuple:
+        if payload.get("training_file") not in self.files:
+            return HTTPStatus.BAD_REQUEST, _error(
+                f"Invalid file ID: {payload.get('training_file')}.", "invalid_request_error"
+            )
+        with self._lock:
+            hyperparameters = (
+                ((payload.get("method") or {}).get("supervised") or {}).get("hyperparameters")
+                or payload.get("hyperparameters")
+                or {}
+            )
+            job = {
+                "id": self._new_id("ftjob"),
+                "object": "fine_tuning.job",
+                "created_at": int(time.time()),
+                "error": None,
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "hyperparameters": {
+                    "n_epochs": hyperparameters.get("n_epochs", "auto"),
+                    "batch_size": hyperparameters.get("batch_size", "auto"),
+                    "learning_rate_multiplier": hyperparameters.get(
+                        "learning_rate_multiplier", "auto"
+                    ),
+                },
+                "model": payload["model"],
+                "organization_id": "org-test",
+                "result_files": [],
+                "seed": 42,
+                "status": "validating_files",
+                "trained_tokens": None,
+                "training_file": payload["training_file"],
+                "validation_file": None,
+                "metadata": payload.get("metadata"),
+                "suffix": payload.get("suffix"),
+            }
+            self.jobs[job["id"]] = job
+        return HTTPStatus.OK, job
+
+    def _list(self, query: dict) -> tuple:
+        limit = int(query.get("limit", 20))
+        wanted = {key[9:-1]: value for key, value in query.items() if key.startswith("metadata[")}
+        with self._lock:
+            jobs = list(reversed(self.jobs.values()))  # newest first
+        if "after" in query:
+            ids = [job["id"] for job in jobs]
+            start = ids.index(query["after"]) + 1 if query["after"] in ids else len(ids)
+            jobs = jobs[start:]
+        if wanted:
+            jobs = [
+                job
+                for job in jobs
+                if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
+            ]
+        page = jobs[:limit]
+        return HTTPStatus.OK, {"object": "list", "data": page, "has_more": len(jobs) > limit}
+
+    def _retrieve(self, job_id: str) -> tuple:
+        with self._lock:
+            job = self.jobs.get(job_id)
+        if job is None:
+            return HTTPStatus.NOT_FOUND, _not_found(job_id)
+        return HTTPStatus.OK, job
+
+    def _cancel(self, job_id: str) -> tuple:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return HTTPStatus.NOT_FOUND, _not_found(job_id)
+            if job["status"] in TERMINAL:
+                return HTTPStatus.BAD_REQUEST, _error(
+                    f"Job {job_id} has already {job['status']}.", "invalid_request_error"
+                )
+            job["status"] = "cancelled"
+            job["finished_at"] = int(time.time())
+        return HTTPStatus.OK, job
+
+    def _events(self, job_id: str, query: dict) -> tuple:
+        if job_id not in self.jobs:
+            return HTTPStatus.NOT_FOUND, _not_found(job_id)
+        limit = int(query.get("limit", 20))
+        with self._lock:
+            events = list(self.events[job_id])
+        return HTTPStatus.OK, {"object": "list", "data": events[:limit], "has_more": False}
+
+
+def _error(message: str, code: str | None) -> dict:
+    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+def _not_found(job_id: str) -> dict:
+    return _error(f"No fine-tuning job found with id {job_id}.", "fine_tune_not_found")
+
+
+def _handler_for(fake: FakeOpenAI):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms stalls
+
+        def log_message(self, format, *args):  # quiet: the tests read ``calls`` instead
+            pass
+
+        def _serve(self, method: str) -> None:
+            url = urlsplit(self.path)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            status, payload = fake.handle(method, url.path, query, body, self.headers)
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(int(status))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if int(status) in (429, 500):
+                    self.send_header("retry-after-ms", "10")  # keeps SDK retries quick in tests
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a timeout test): nothing to answer
+
+        def do_GET(self):
+            self._serve("GET")
+
+        def do_POST(self):
+            self._serve("POST")
+
+    return Handler

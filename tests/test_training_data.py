@@ -1,0 +1,74 @@
+"""The training file: its content, its order, and token counting that never needs the network."""
+
+import io
+import json
+
+import pytest
+
+from finetunings import services, training_data
+from finetunings.models import Finetuning
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+
+@pytest.fixture
+def empty_tiktoken_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
+
+
+def build(finetuning):
+    out = io.BytesIO()
+    summary = training_data.write_training_file(finetuning=finetuning, out=out)
+    return summary, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_examples_follow_the_order_the_job_stored(connection, golden_records):
+    chosen = [record.pk for record in reversed(golden_records)]
+    finetuning = services.finetuning_create(
+        db_connection_id=connection.pk, actor="test", golden_records=chosen
+    )
+
+    summary, examples = build(Finetuning.objects.get(pk=finetuning.pk))
+
+    by_id = {record.pk: record for record in golden_records}
+    assert [example["messages"][1]["content"] for example in examples] == [
+        by_id[record_id].question for record_id in chosen
+    ]
+    assert summary.examples == len(chosen)
+    system = examples[0]["messages"][0]["content"]
+    assert system == training_data.system_message(connection)
+    assert connection.schema in system
+    assert "PostgreSQL" in system
+
+
+@pytest.mark.usefixtures("empty_tiktoken_cache")
+@pytest.mark.parametrize("method", ["auto", "tiktoken", "estimate"])
+def test_without_cached_encodings_tokens_are_estimated_and_labelled(settings, finetuning, method):
+    settings.FINETUNING_TOKEN_COUNTER = method
+
+    summary, _ = build(finetuning)
+
+    assert summary.token_counting == training_data.ESTIMATE_LABEL
+    assert summary.tokens > 0
+    assert summary.estimated_billed_tokens == summary.tokens * 3
+
+
+def test_explicit_epochs_drive_the_billed_tokens_estimate(connection, golden_records):
+    finetuning = services.finetuning_create(
+        db_connection_id=connection.pk,
+        actor="test",
+        base_llm={"model_parameters": {"n_epochs": "5"}},
+    )
+
+    summary, _ = build(finetuning)
+
+    assert summary.n_epochs_for_estimate == 5
+    assert summary.estimated_billed_tokens == summary.tokens * 5
+
+
+def test_the_token_limit_is_looked_up_by_the_longest_matching_model_prefix(settings):
+    settings.FINETUNING_MODEL_TOKEN_LIMITS = {"gpt-4": 8_192, "gpt-4o": 65_536}
+
+    assert training_data.token_limit("gpt-4o-mini-2024-07-18") == 65_536
+    assert training_data.token_limit("gpt-4-0613") == 8_192
+    assert training_data.token_limit("davinci-002") == settings.FINETUNING_DEFAULT_TOKEN_LIMIT

@@ -1,0 +1,126 @@
+"""Cancelling jobs that run, or are being submitted, at the (fake) OpenAI."""
+
+import threading
+from http import HTTPStatus
+
+import pytest
+from django.db import connection as db_connection
+
+from finetunings import errors, worker
+from finetunings.api.exceptions import PROVIDER_UNAVAILABLE_MESSAGE
+from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from finetunings.services import ORPHAN_CANCELLED_MESSAGE
+from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
+from tests.fakes.openai_server import CANCEL, CREATE
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+
+def cancel(api, finetuning):
+    return api.post(f"/api/v1/finetunings/{finetuning.pk}/cancel", {}, format="json")
+
+
+def submit_in_background(worker_id):
+    try:
+        worker.run_once(worker_id=worker_id, log=lambda line: None)
+    finally:
+        db_connection.close()
+
+
+@pytest.fixture
+def running(run_pass, openai_provider, finetuning):
+    run_pass()
+    finetuning.refresh_from_db()
+    openai_provider.set_status(finetuning.finetuning_job_id, "running")
+    return finetuning
+
+
+def test_cancelling_a_running_job_cancels_it_at_the_provider_once(api, openai_provider, running):
+    first = cancel(api, running)
+    again = cancel(api, running)
+
+    assert first.status_code == HTTPStatus.OK
+    assert first.json()["status"] == "cancelled"
+    assert first.json()["error"] == errors.CANCELLED_BY_USER_MESSAGE
+    assert again.status_code == HTTPStatus.OK
+    assert openai_provider.calls_to(CANCEL) == [running.finetuning_job_id]
+    assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "timeout"])
+def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
+    api, openai_provider, running, fault
+):
+    if fault == "timeout":
+        openai_provider.delay_next(CANCEL, SLOWER_THAN_TIMEOUT)
+    else:
+        openai_provider.fail_next(CANCEL, int(fault))
+
+    failed = cancel(api, running)
+
+    assert failed.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert failed.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    assert failed.json()["detail"].startswith(PROVIDER_UNAVAILABLE_MESSAGE.split("(")[0])
+    running.refresh_from_db()
+    assert running.status == FinetuningStatus.VALIDATING_FILES
+    assert running.cancel_lease_until is None
+
+    retried = cancel(api, running)
+
+    assert retried.status_code == HTTPStatus.OK
+    assert retried.json()["status"] == "cancelled"
+    assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_during_submission_leaves_no_provider_job_running(
+    api, openai_provider, finetuning
+):
+    release = openai_provider.pause(CREATE)  # the provider has created the job, not answered
+    submitting = threading.Thread(target=submit_in_background, args=("worker-a",))
+    submitting.start()
+    assert openai_provider.arrived[CREATE].wait(timeout=10)
+
+    response = cancel(api, finetuning)
+    release.set()
+    submitting.join(timeout=10)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["status"] == "cancelled"
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert remote["status"] == "cancelled"
+    assert openai_provider.active_jobs() == []
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.CANCELLED
+    assert finetuning.error == errors.CANCELLED_BY_USER_MESSAGE
+    assert finetuning.finetuning_job_id == remote["id"]  # shown, for the record
+    assert FinetuningEvent.objects.filter(
+        finetuning=finetuning, message=ORPHAN_CANCELLED_MESSAGE.format(job_id=remote["id"])
+    ).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_provider_job_whose_cancel_failed_is_cancelled_by_the_next_pass(
+    run_pass, api, openai_provider, finetuning
+):
+    release = openai_provider.pause(CREATE)
+    submitting = threading.Thread(target=submit_in_background, args=("worker-a",))
+    submitting.start()
+    assert openai_provider.arrived[CREATE].wait(timeout=10)
+    cancel(api, finetuning)
+    # The worker cannot stop its provider job now (nor in its clean-up step of that pass).
+    openai_provider.fail_next(CANCEL, 500, times=2)
+    release.set()
+    submitting.join(timeout=10)
+
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert remote["status"] == "validating_files"  # still running at the provider
+    finetuning.refresh_from_db()
+    assert finetuning.finetuning_job_id == remote["id"]
+    assert finetuning.provider_status == "validating_files"
+
+    run_pass()
+
+    assert openai_provider.jobs_for(finetuning.pk)[0]["status"] == "cancelled"
+    assert Finetuning.objects.get(pk=finetuning.pk).provider_status == "cancelled"
+    assert openai_provider.calls_to(CREATE) == [remote["training_file"]]

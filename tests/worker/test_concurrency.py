@@ -1,0 +1,112 @@
+"""Several workers against one PostgreSQL database: no job is submitted twice, and a worker
+killed mid-submission leaves nothing another cannot finish."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from finetunings import worker
+from finetunings.models import Finetuning, FinetuningStatus
+from tests.fakes.openai_server import CREATE, UPLOAD
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_network"),
+]
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def test_two_workers_at_once_never_submit_the_same_job_twice(
+    settings, openai_provider, connection, golden_records, make_finetuning
+):
+    jobs = [make_finetuning(connection) for _ in range(8)]
+    settings.FINETUNING_WORKER_SUBMIT_BATCH = 2  # so both workers take turns on the queue
+    openai_provider.delay_next(CREATE, 0.05, times=len(jobs))  # keep creates in flight
+    start = threading.Barrier(2)
+    failures = []
+    submitted_by = {"w1": [], "w2": []}
+
+    def work(worker_id):
+        try:
+            start.wait()
+            for _ in range(len(jobs)):
+                report = worker.run_once(worker_id=worker_id, log=lambda line: None)
+                submitted_by[worker_id].extend(report.submitted)
+        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
+            failures.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("w1", "w2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert failures == []
+    assert sorted(submitted_by["w1"] + submitted_by["w2"]) == sorted(job.pk for job in jobs)
+    assert len(openai_provider.calls_to(CREATE)) == len(jobs)
+    for job in jobs:
+        job.refresh_from_db()
+        [remote] = openai_provider.jobs_for(job.pk)
+        assert job.finetuning_job_id == remote["id"]
+        assert job.status == FinetuningStatus.VALIDATING_FILES
+
+
+def test_a_worker_killed_mid_submission_is_finished_by_another_without_a_duplicate(
+    openai_provider, finetuning
+):
+    release = openai_provider.pause(CREATE)  # the provider creates the job, then hangs
+    database = db_connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": openai_provider.base_url,
+        "OPENAI_MAX_RETRIES": "0",
+        "FINETUNING_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    doomed = subprocess.Popen(
+        [sys.executable, "manage.py", "finetuning_worker", "--once"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert openai_provider.arrived[CREATE].wait(timeout=30)
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        release.set()
+
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.finetuning_job_id is None
+    assert finetuning.lease_owner is not None
+    # Time passes: the dead worker's lease runs out.
+    Finetuning.objects.filter(pk=finetuning.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+    worker.run_once(worker_id="survivor", log=lambda line: None)
+
+    finetuning.refresh_from_db()
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert finetuning.finetuning_job_id == remote["id"]
+    assert len(openai_provider.calls_to(CREATE)) == 1
+    assert len(openai_provider.calls_to(UPLOAD)) == 1  # the dead worker's upload was kept

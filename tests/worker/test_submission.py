@@ -1,0 +1,193 @@
+"""Submitting jobs through faults: nothing is lost, nothing is paid for twice."""
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from finetunings import services, training_data
+from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
+from finetunings.providers.openai import NOT_CONFIGURED_MESSAGE
+from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
+from tests.fakes.openai_server import CREATE, LIST, RETRIEVE, UPLOAD
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+FAULTS = {
+    "429": lambda fake, op: fake.fail_next(op, 429),
+    "500": lambda fake, op: fake.fail_next(op, 500),
+    "timeout": lambda fake, op: fake.delay_next(op, SLOWER_THAN_TIMEOUT),
+}
+
+
+@pytest.mark.parametrize("operation", [UPLOAD, CREATE])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_passing_failure_backs_off_then_submits_exactly_one_provider_job(
+    run_pass, make_due, openai_provider, finetuning, operation, fault
+):
+    FAULTS[fault](openai_provider, operation)
+
+    report, lines = run_pass()
+
+    finetuning.refresh_from_db()
+    assert report.backed_off == [finetuning.pk]
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.finetuning_job_id is None
+    assert finetuning.next_attempt_at > timezone.now()
+    assert "will try again at" in finetuning.status_message
+    assert finetuning.lease_owner is None
+    assert any(finetuning.status_message in line for line in lines)
+    assert FinetuningEvent.objects.filter(
+        finetuning=finetuning, kind=FinetuningEventKind.ERROR
+    ).exists()
+
+    run_pass()
+    assert Finetuning.objects.get(pk=finetuning.pk).finetuning_job_id is None  # not due yet
+    make_due(finetuning)
+    report, _ = run_pass()
+
+    finetuning.refresh_from_db()
+    assert report.submitted == [finetuning.pk]
+    assert finetuning.status_message is None
+    assert len(openai_provider.jobs_for(finetuning.pk)) == 1
+    assert finetuning.finetuning_job_id == openai_provider.jobs_for(finetuning.pk)[0]["id"]
+
+
+@pytest.mark.parametrize("lose", ["response lost (500)", "timeout"])
+def test_an_ambiguous_create_is_looked_up_before_creating_again(
+    run_pass, make_due, openai_provider, finetuning, lose
+):
+    if lose == "timeout":
+        openai_provider.delay_next(CREATE, SLOWER_THAN_TIMEOUT)
+    else:
+        openai_provider.lose_next_response(CREATE)
+
+    run_pass()
+    assert len(openai_provider.jobs_for(finetuning.pk)) == 1  # created, but we did not hear
+    assert Finetuning.objects.get(pk=finetuning.pk).finetuning_job_id is None
+    make_due(finetuning)
+    run_pass()
+
+    finetuning.refresh_from_db()
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert finetuning.finetuning_job_id == remote["id"]
+    assert len(openai_provider.calls_to(CREATE)) == 1
+    assert len(openai_provider.calls_to(UPLOAD)) == 1
+
+
+def test_a_refused_create_fails_the_job_with_the_providers_message(
+    run_pass, openai_provider, finetuning
+):
+    openai_provider.fail_next(CREATE, 400)
+
+    report, _ = run_pass()
+
+    finetuning.refresh_from_db()
+    assert report.failed == [finetuning.pk]
+    assert finetuning.status == FinetuningStatus.FAILED
+    assert finetuning.error == "The provider refused the request (400): Invalid request."
+
+
+@pytest.mark.parametrize("operation", [LIST, RETRIEVE])
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_failed_refresh_changes_nothing_and_the_next_one_catches_up(
+    settings, run_pass, make_due, openai_provider, finetuning, operation, fault
+):
+    run_pass()
+    finetuning.refresh_from_db()
+    openai_provider.set_status(finetuning.finetuning_job_id, "running")
+    if operation == RETRIEVE:
+        settings.FINETUNING_WORKER_LIST_MAX_PAGES = 0  # jobs not found by listing
+    FAULTS[fault](openai_provider, operation)
+    make_due(finetuning)
+
+    _, lines = run_pass()
+
+    assert Finetuning.objects.get(pk=finetuning.pk).status == FinetuningStatus.VALIDATING_FILES
+    assert any(line.startswith("refresh stopped:") for line in lines)
+    run_pass()
+    assert Finetuning.objects.get(pk=finetuning.pk).status == FinetuningStatus.RUNNING
+
+
+def test_without_an_api_key_jobs_wait_in_the_queue_with_the_reason(
+    settings, run_pass, openai_provider, finetuning
+):
+    settings.OPENAI_API_KEY = None
+    from finetunings.providers import reset_providers
+
+    reset_providers()
+
+    report, lines = run_pass()
+
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED
+    assert finetuning.status_message == NOT_CONFIGURED_MESSAGE
+    assert report.waiting_reason == NOT_CONFIGURED_MESSAGE
+    assert NOT_CONFIGURED_MESSAGE in lines[0]
+    assert openai_provider.calls == []
+
+
+def test_the_command_prints_why_jobs_wait_without_an_api_key(
+    settings, capsys, openai_provider, finetuning
+):
+    settings.OPENAI_API_KEY = None
+    from finetunings.providers import reset_providers
+
+    reset_providers()
+
+    call_command("finetuning_worker", "--once")
+
+    assert NOT_CONFIGURED_MESSAGE in capsys.readouterr().out
+    assert Finetuning.objects.get(pk=finetuning.pk).status == FinetuningStatus.QUEUED
+
+
+def test_the_command_submits_and_says_so(capsys, openai_provider, finetuning):
+    call_command("finetuning_worker", "--once")
+
+    out = capsys.readouterr().out
+    finetuning.refresh_from_db()
+    assert f"{finetuning.pk}: submitted as provider job {finetuning.finetuning_job_id}" in out
+
+
+def test_deleted_golden_records_fail_the_job_before_any_upload(
+    run_pass, openai_provider, finetuning, golden_records
+):
+    services.golden_record_delete(golden_record=golden_records[0])
+    services.golden_record_delete(golden_record=golden_records[1])
+
+    run_pass()
+
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.FAILED
+    assert finetuning.error == training_data.MISSING_RECORDS_MESSAGE.format(missing=2, total=12)
+    assert openai_provider.calls == []
+
+
+def test_an_example_over_the_models_token_limit_fails_the_job_before_any_upload(
+    settings, run_pass, openai_provider, finetuning
+):
+    settings.FINETUNING_MODEL_TOKEN_LIMITS = {finetuning.model_name: 20}
+
+    run_pass()
+
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.FAILED
+    assert f"exceed {finetuning.model_name}'s limit of 20 tokens per example" in finetuning.error
+    assert openai_provider.calls == []
+
+
+def test_the_summary_is_kept_on_the_job(
+    monkeypatch, tmp_path, run_pass, openai_provider, finetuning
+):
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "empty-cache"))
+
+    run_pass()
+
+    finetuning.refresh_from_db()
+    summary = finetuning.training_summary
+    assert summary["examples"] == 12
+    assert summary["tokens"] > 12 * 20
+    assert summary["n_epochs_for_estimate"] == 3  # "auto"
+    assert summary["estimated_billed_tokens"] == summary["tokens"] * 3
+    assert summary["token_counting"] == training_data.ESTIMATE_LABEL
+    assert summary["sha256"] == finetuning.training_file_sha256
+    assert summary["bytes"] == finetuning.training_file_size
