@@ -15,7 +15,7 @@ from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import model_ngettext
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse, reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -225,7 +225,7 @@ class FinetuningAdmin(admin.ModelAdmin):
                     "finetuning_job_id",
                     "provider_status",
                     "finetuning_file_id",
-                    "training_file",
+                    "training_file_link",
                     "model_id",
                 ]
             },
@@ -264,7 +264,7 @@ class FinetuningAdmin(admin.ModelAdmin):
         "finetuning_job_id",
         "provider_status",
         "finetuning_file_id",
-        "training_file",
+        "training_file_link",
         "model_id",
         "golden_record_count",
         "golden_records",
@@ -333,13 +333,10 @@ class FinetuningAdmin(admin.ModelAdmin):
         return obj.model_id
 
     @admin.display(description="training file")
-    def training_file(self, obj):
-        if not obj.finetuning_file_id:
+    def training_file_link(self, obj):
+        if not obj.training_file:
             return "Not built yet."
-        try:
-            url = reverse("api:finetuning-training-file", args=[obj.pk])
-        except NoReverseMatch:
-            return "This version of the service does not serve training files."
+        url = reverse("api:finetuning-training-file", args=[obj.pk])
         return format_html('<a href="{}">Download the training file (JSONL)</a>', url)
 
     @admin.display(description="number of golden records")

@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path, no_network):
+    """No test writes kept files into the project or reaches beyond loopback."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def provider(settings):
     """Every test talks to a fresh in-memory provider unless it installs another one."""
     fake = memory_provider.InMemoryProvider()

@@ -5,13 +5,12 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 import pytest
-from django.contrib import admin
+from django.core.files.base import ContentFile
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
-from django.urls import NoReverseMatch, include, path, re_path, reverse
+from django.urls import reverse
 from django.utils import timezone
 
-from finetunings.api import urls as api_urls
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
 from tests.admin.helpers import change_url, changelist_url
 
@@ -216,60 +215,22 @@ def test_metadata_over_the_limits_is_refused_in_the_form(
     assert job.metadata is None
 
 
-def test_the_training_file_link_appears_once_the_file_is_built(
-    viewer_client, connection, golden_records, make_finetuning
+def test_the_training_file_link_appears_once_the_file_is_built_and_downloads_it(
+    superuser_client, connection, golden_records, make_finetuning
 ):
     job = make_finetuning(connection, finetuning_file_id="file-xyz789")
+    before = superuser_client.get(change_url(job))
+    content = b'{"messages": []}\n'
+    job.training_file.save(f"{job.pk}.jsonl", ContentFile(content))
 
-    page = viewer_client.get(change_url(job))
+    page = superuser_client.get(change_url(job))
 
-    try:
-        url = reverse("api:finetuning-training-file", args=[job.pk])
-    except NoReverseMatch:  # the route is not merged yet: no link, no error
-        assert TRAINING_FILE_TEXT not in page.text
-    else:
-        assert f'<a href="{url}">{TRAINING_FILE_TEXT}</a>' in page.text
-
-
-def _training_file_view(request, pk):  # pragma: no cover - only reversed, never called
-    raise AssertionError
-
-
-# The project's routes plus a training-file route, as the worker engineer's branch adds it.
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path(
-        "api/v1/",
-        include(
-            (
-                [
-                    *api_urls.urlpatterns,
-                    re_path(
-                        r"^finetunings/(?P<pk>[^/.]+)/training-file/?$",
-                        _training_file_view,
-                        name="finetuning-training-file",
-                    ),
-                ],
-                "api",
-            ),
-            namespace="api",
-        ),
-    ),
-]
-
-
-@pytest.mark.urls(__name__)
-def test_the_training_file_link_points_at_the_training_file_route(
-    viewer_client, connection, golden_records, make_finetuning
-):
-    job = make_finetuning(connection, finetuning_file_id="file-xyz789")
-
-    page = viewer_client.get(change_url(job))
-
-    assert (
-        f'<a href="/api/v1/finetunings/{job.pk}/training-file">{TRAINING_FILE_TEXT}</a>'
-        in page.text
-    )
+    assert TRAINING_FILE_TEXT not in before.text
+    url = f"/api/v1/finetunings/{job.pk}/training-file"
+    assert f'<a href="{url}">{TRAINING_FILE_TEXT}</a>' in page.text
+    download = superuser_client.get(url)
+    assert download.status_code == HTTPStatus.OK
+    assert b"".join(download.streaming_content) == content
 
 
 def test_jobs_are_not_added_in_the_admin_and_active_ones_not_deleted(
