@@ -172,6 +172,11 @@ class FinetuningSerializer(serializers.ModelSerializer):
     base_llm = BaseLLMSerializer(read_only=True)
     golden_records = serializers.ListField(child=serializers.CharField(), read_only=True)
     metadata = MetadataField(read_only=True)
+    training_summary = serializers.JSONField(
+        read_only=True,
+        help_text="Once the training file is built: examples, tokens, estimated billed tokens, "
+        "and how tokens were counted (tiktoken, or a labelled estimate offline).",
+    )
 
     class Meta:
         model = Finetuning
@@ -194,6 +199,7 @@ class FinetuningSerializer(serializers.ModelSerializer):
             "finished_at",
             "cancelled_at",
             "cancelled_by",
+            "training_summary",
         ]
         read_only_fields = fields
 

@@ -27,6 +27,9 @@ def test_the_route_serves_the_bytes_that_were_uploaded(api, openai_provider, fin
     assert served == openai_provider.files[finetuning.finetuning_file_id]["content"]
     assert hashlib.sha256(served).hexdigest() == finetuning.training_file_sha256
     assert len(served.splitlines()) == len(finetuning.golden_records)
+    summary = api.get(f"/api/v1/finetunings/{finetuning.pk}").json()["training_summary"]
+    assert summary["examples"] == len(finetuning.golden_records)
+    assert summary["tokens"] > 0
 
 
 def test_before_the_file_is_built_the_route_says_so(api, finetuning):
