@@ -36,6 +36,10 @@ CONNECTION_MESSAGE = "The provider could not be reached: {error}"
 RATE_LIMITED_MESSAGE = "The provider is rate limiting requests (429): {message}"
 SERVER_ERROR_MESSAGE = "The provider had an internal error ({status}): {message}"
 REJECTED_MESSAGE = "The provider refused the request ({status}): {message}"
+CREDENTIALS_REJECTED_MESSAGE = (
+    "The provider refused the service's credentials ({status}): {message} Check "
+    "OPENAI_API_KEY; jobs wait in the queue until it is fixed."
+)
 NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot be verified."
 
 # Metadata key under which each provider job carries our job's id.
@@ -60,6 +64,15 @@ def _call[T](operation: Callable[[], T]) -> T:
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
         raise ProviderUnavailable(CONNECTION_MESSAGE.format(error=cause)) from None
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        # The operator's key is wrong, not the job: like a missing key, the job must wait
+        # (and a cancel answer 503) rather than be failed for good.
+        raise ProviderNotConfigured(
+            CREDENTIALS_REJECTED_MESSAGE.format(
+                status=exc.status_code, message=_provider_message(exc)
+            ),
+            status_code=exc.status_code,
+        ) from None
     except openai.RateLimitError as exc:
         raise ProviderUnavailable(
             RATE_LIMITED_MESSAGE.format(message=_provider_message(exc)), status_code=429

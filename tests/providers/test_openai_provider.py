@@ -138,14 +138,17 @@ def test_the_provider_refusing_a_request_is_permanent_with_its_message(real_prov
     assert "Invalid file ID: file-does-not-exist" in refused.value.message
 
 
-def test_a_wrong_api_key_is_permanent(settings, openai_provider):
+def test_a_wrong_api_key_is_a_configuration_problem_not_a_verdict_on_the_job(
+    settings, openai_provider
+):
     settings.OPENAI_API_KEY = "wrong-key"
 
-    with pytest.raises(ProviderRejected) as refused:
+    with pytest.raises(ProviderNotConfigured) as refused:
         OpenAIProvider().list_jobs()
 
     assert refused.value.status_code == HTTPStatus.UNAUTHORIZED
     assert "Incorrect API key" in refused.value.message
+    assert "Check OPENAI_API_KEY" in refused.value.message
 
 
 def test_sdk_retries_idempotent_calls_but_never_a_create(settings, openai_provider):

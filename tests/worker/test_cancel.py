@@ -72,6 +72,23 @@ def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
     assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
 
 
+def test_a_wrong_api_key_during_cancel_is_503_and_the_job_is_unchanged(
+    api, settings, openai_provider, running
+):
+    from finetunings.providers import reset_providers
+
+    settings.OPENAI_API_KEY = "revoked-key"
+    reset_providers()
+
+    refused = cancel(api, running)
+
+    assert refused.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert "Check OPENAI_API_KEY" in refused.json()["detail"]
+    running.refresh_from_db()
+    assert running.status == FinetuningStatus.VALIDATING_FILES
+    assert openai_provider.jobs[running.finetuning_job_id]["status"] == "running"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_cancel_during_submission_leaves_no_provider_job_running(
     api, openai_provider, finetuning

@@ -126,6 +126,32 @@ def test_without_an_api_key_jobs_wait_in_the_queue_with_the_reason(
     assert openai_provider.calls == []
 
 
+def test_a_wrong_api_key_keeps_jobs_waiting_until_it_is_fixed(
+    settings, run_pass, make_due, openai_provider, finetuning
+):
+    from finetunings.providers import reset_providers
+
+    settings.OPENAI_API_KEY = "revoked-key"
+    reset_providers()
+
+    report, lines = run_pass()
+
+    finetuning.refresh_from_db()
+    assert report.failed == []
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.error is None
+    assert "Check OPENAI_API_KEY" in finetuning.status_message
+    assert any("Check OPENAI_API_KEY" in line for line in lines)
+
+    settings.OPENAI_API_KEY = "test-key"
+    reset_providers()
+    make_due(finetuning)
+    report, _ = run_pass()
+
+    assert report.submitted == [finetuning.pk]
+    assert len(openai_provider.jobs_for(finetuning.pk)) == 1
+
+
 def test_the_command_prints_why_jobs_wait_without_an_api_key(
     settings, capsys, openai_provider, finetuning
 ):
