@@ -280,10 +280,17 @@ def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finet
 
 
 def finetuning_delete(*, finetuning: Finetuning) -> None:
+    """Delete a finished job, its timeline, and (once that is committed) its kept file."""
+    kept_file = (
+        Finetuning.objects.filter(pk=finetuning.pk).values_list("training_file", flat=True).first()
+    )
     with transaction.atomic():
         deleted, _ = Finetuning.objects.filter(
             pk=finetuning.pk, status__in=TERMINAL_STATUSES
         ).delete()
+        if deleted and kept_file:
+            # Only after the commit: a rolled-back delete must still find its file.
+            transaction.on_commit(lambda: default_storage.delete(kept_file))
     if not deleted:
         raise errors.FinetuningActive()
 

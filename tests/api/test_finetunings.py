@@ -1,6 +1,8 @@
 from http import HTTPStatus
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -338,8 +340,17 @@ def test_delete_active_job_is_409(api, connection, golden_records, make_finetuni
     assert Finetuning.objects.filter(pk=job.pk, status=status).exists()
 
 
-def test_delete_finished_job(api, connection, golden_records, make_finetuning):
+def test_delete_finished_job_and_its_kept_training_file(
+    api, connection, golden_records, make_finetuning, django_capture_on_commit_callbacks
+):
     job = make_finetuning(connection, status=FinetuningStatus.CANCELLED)
+    job.training_file.save(f"{job.pk}.jsonl", ContentFile(b'{"messages": []}\n'))
+    stored = job.training_file.name
+    assert default_storage.exists(stored)
 
-    assert api.delete(f"/api/v1/finetunings/{job.pk}").status_code == HTTPStatus.NO_CONTENT
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/v1/finetunings/{job.pk}")
+
+    assert response.status_code == HTTPStatus.NO_CONTENT
     assert not Finetuning.objects.filter(pk=job.pk).exists()
+    assert not default_storage.exists(stored)
