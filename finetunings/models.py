@@ -159,7 +159,10 @@ class Finetuning(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     db_connection = models.ForeignKey(
-        DatabaseConnection, on_delete=models.PROTECT, related_name="finetunings"
+        DatabaseConnection,
+        on_delete=models.PROTECT,
+        related_name="finetunings",
+        verbose_name="database connection",
     )
     alias = models.CharField(max_length=200)
     status = models.CharField(
@@ -171,9 +174,13 @@ class Finetuning(models.Model):
     model_name = models.CharField(max_length=100)
     model_parameters = models.JSONField(default=dict, blank=True)
 
-    finetuning_file_id = models.CharField(max_length=200, null=True, blank=True)
-    finetuning_job_id = models.CharField(max_length=200, null=True, blank=True, db_index=True)
-    model_id = models.CharField(max_length=200, null=True, blank=True)
+    finetuning_file_id = models.CharField(
+        "provider's training file id", max_length=200, null=True, blank=True
+    )
+    finetuning_job_id = models.CharField(
+        "provider's job id", max_length=200, null=True, blank=True, db_index=True
+    )
+    model_id = models.CharField("fine-tuned model id", max_length=200, null=True, blank=True)
     # The provider's own status string, kept verbatim: one we do not know is not terminal.
     provider_status = models.CharField(max_length=50, null=True, blank=True)
 
@@ -273,7 +280,11 @@ class FinetuningEvent(models.Model):
         indexes = [models.Index(fields=["finetuning", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.from_status or ''}->{self.to_status or ''}"
+        if self.from_status and self.to_status:
+            return f"{self.get_kind_display()}: {self.from_status} → {self.to_status}"
+        if self.to_status:
+            return f"{self.get_kind_display()}: {self.to_status}"
+        return self.get_kind_display()
 
 
 class APIKey(models.Model):
