@@ -142,11 +142,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
+    "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],
     "DATETIME_FORMAT": "iso-8601",
 }
 

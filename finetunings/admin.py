@@ -501,6 +501,13 @@ class DatabaseConnectionForm(forms.ModelForm):
             raise forms.ValidationError(CONNECTION_ALIAS_TAKEN)
         return alias
 
+    def clean_connection_uri(self):
+        uri = self.cleaned_data["connection_uri"]
+        if uri:  # blank on a change keeps the stored URI
+            for problem in validation.connection_uri_problems(uri):
+                self.add_error("connection_uri", problem)
+        return uri
+
     def clean_metadata(self):
         metadata = self.cleaned_data["metadata"]
         for problem in validation.metadata_problems(metadata):

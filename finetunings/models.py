@@ -5,14 +5,18 @@ integers. State changes do not happen here: they go through ``services``, which 
 status machine below and write the audit trail.
 """
 
+import re
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from finetunings import crypto
+
+# Query parameters of a connection URI whose values are secrets (password=, sslkey=, ...).
+SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature", re.I)
 
 
 def new_id() -> str:
@@ -87,15 +91,25 @@ class DatabaseConnection(models.Model):
 
     @property
     def masked_connection_uri(self) -> str:
-        """The URI with its password replaced by ``***``, safe to show."""
+        """The URI with its secrets (password, secret-looking parameters) shown as ``***``."""
         uri = self.connection_uri
         if not uri:
             return ""
-        parts = urlsplit(uri)
-        if parts.password is None:
-            return uri
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return "***"  # not a URI we can take apart, so nothing of it is shown
+        userinfo, at, host = parts.netloc.rpartition("@")
+        if at and ":" in userinfo:
+            userinfo = f"{userinfo.split(':', 1)[0]}:***"
+        query = urlencode(
+            [
+                (name, "***" if SECRET_PARAMETER.search(name) else value)
+                for name, value in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query, fragment=""))
 
 
 class GoldenRecord(models.Model):

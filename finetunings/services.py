@@ -58,6 +58,7 @@ def database_connection_create(
             "alias": ["A database connection with this alias already exists."]
             if _alias_taken(alias)
             else [],
+            "connection_uri": validation.connection_uri_problems(connection_uri),
             "metadata": validation.metadata_problems(metadata),
         }
     )
@@ -78,6 +79,8 @@ def database_connection_update(*, connection: DatabaseConnection, **changes) -> 
         problems["alias"] = ["A database connection with this alias already exists."]
     if "metadata" in changes:
         problems["metadata"] = validation.metadata_problems(changes["metadata"])
+    if "connection_uri" in changes:
+        problems["connection_uri"] = validation.connection_uri_problems(changes["connection_uri"])
     _raise_if(problems)
     for field, value in changes.items():
         setattr(connection, field, value)  # connection_uri goes through the encrypting setter
@@ -222,6 +225,10 @@ def finetuning_create(
     return finetuning
 
 
+# Ids per IN (...) query: under SQLite's bound-parameter limit, and cheap everywhere.
+_IN_QUERY_CHUNK = 900
+
+
 def _golden_record_ids(
     connection: DatabaseConnection, requested: list[str] | None
 ) -> tuple[list[str], list[str]]:
@@ -238,24 +245,34 @@ def _golden_record_ids(
         return ids, []
 
     problems = []
-    duplicates = sorted({i for i in requested if requested.count(i) > 1})
+    if len(requested) > validation.GOLDEN_RECORDS_MAXIMUM:
+        return requested, [
+            f"At most {validation.GOLDEN_RECORDS_MAXIMUM} golden record ids may be listed; got "
+            f"{len(requested)} (omit golden_records to train on all of the connection's)."
+        ]
+    duplicates = validation.repeated(requested)
     if duplicates:
-        problems.append(f"Golden record ids are repeated: {', '.join(duplicates)}.")
-    owners = dict(
-        GoldenRecord.objects.filter(pk__in=set(requested)).values_list("id", "db_connection_id")
-    )
-    unknown = [i for i in dict.fromkeys(requested) if i not in owners]
-    foreign = [i for i in dict.fromkeys(requested) if owners.get(i, connection.pk) != connection.pk]
+        problems.append(f"Golden record ids are repeated: {validation.name_ids(duplicates)}.")
+    unique = list(dict.fromkeys(requested))
+    owners: dict[str, str] = {}
+    for start in range(0, len(unique), _IN_QUERY_CHUNK):
+        chunk = unique[start : start + _IN_QUERY_CHUNK]
+        owners.update(
+            GoldenRecord.objects.filter(pk__in=chunk).values_list("id", "db_connection_id")
+        )
+    unknown = [i for i in unique if i not in owners]
+    foreign = [i for i in unique if owners.get(i, connection.pk) != connection.pk]
     if unknown:
-        problems.append(f"Unknown golden record ids: {', '.join(unknown)}.")
+        problems.append(f"Unknown golden record ids: {validation.name_ids(unknown)}.")
     if foreign:
         problems.append(
-            f"These golden records belong to another database connection: {', '.join(foreign)}."
+            "These golden records belong to another database connection: "
+            f"{validation.name_ids(foreign)}."
         )
-    if len(set(requested)) < validation.GOLDEN_RECORDS_MINIMUM:
+    if len(unique) < validation.GOLDEN_RECORDS_MINIMUM:
         problems.append(
             f"At least {validation.GOLDEN_RECORDS_MINIMUM} golden records are required; "
-            f"got {len(set(requested))}."
+            f"got {len(unique)}."
         )
     return list(requested), problems
 

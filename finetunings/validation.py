@@ -5,6 +5,8 @@ can collect every problem of a request and report them together.
 """
 
 import math
+from collections import Counter
+from urllib.parse import urlsplit
 
 import sqlglot
 from django.conf import settings
@@ -15,6 +17,11 @@ METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_LENGTH = 64
 METADATA_MAX_VALUE_LENGTH = 512
 GOLDEN_RECORDS_MINIMUM = 10
+# The most golden record ids one job may list (a job on every record of a connection has
+# no such limit: it lists none and takes them all).
+GOLDEN_RECORDS_MAXIMUM = 100_000
+# Messages that name ids name at most this many, so a 400 stays readable.
+IDS_SHOWN = 10
 
 # Ranges the provider accepts (OpenAI's fine-tuning hyperparameters). Each parameter may
 # also be "auto", and numbers may come as strings such as "3" (the seed documentation does).
@@ -43,6 +50,18 @@ SQLGLOT_DIALECTS = {
 _ACCEPTED_STATEMENTS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge)
 
 
+def _short(value, length: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= length else f"{text[:length]}…"
+
+
+def name_ids(ids: list[str]) -> str:
+    """Ids for a message: the first few, and how many more there are."""
+    shown = ", ".join(ids[:IDS_SHOWN])
+    more = len(ids) - IDS_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def metadata_problems(metadata) -> list[str]:
     if metadata is None:
         return []
@@ -52,6 +71,12 @@ def metadata_problems(metadata) -> list[str]:
     if len(metadata) > METADATA_MAX_KEYS:
         problems.append(f"At most {METADATA_MAX_KEYS} keys are allowed; got {len(metadata)}.")
     for key, value in metadata.items():
+        # PostgreSQL cannot store NUL characters in text or jsonb.
+        if not isinstance(key, str) or "\x00" in key:
+            problems.append(f"Key {_short(key)} must be a string without NUL characters.")
+            continue
+        if isinstance(value, str) and "\x00" in value:
+            problems.append(f"The value of {key!r} must not contain NUL characters.")
         if len(key) > METADATA_MAX_KEY_LENGTH:
             problems.append(
                 f"Key {key[:20]!r}… is longer than {METADATA_MAX_KEY_LENGTH} characters."
@@ -69,16 +94,16 @@ def _as_number(value, kind):
     """The number a parameter value stands for, or None when it is not one of ``kind``."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             value = float(value.strip())
-        except ValueError:
+        if not isinstance(value, int | float) or not math.isfinite(value):
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+        if kind is int:
+            return int(value) if float(value).is_integer() else None
+        return float(value)
+    except (ValueError, OverflowError):  # "abc", or an integer too large for a float
         return None
-    if kind is int:
-        return int(value) if float(value).is_integer() else None
-    return float(value)
 
 
 def model_parameters_problems(parameters) -> dict[str, list[str]]:
@@ -98,13 +123,15 @@ def model_parameters_problems(parameters) -> dict[str, list[str]]:
         number = _as_number(value, rule["type"])
         kind = "a whole number" if rule["type"] is int else "a number"
         if number is None:
-            problems[name] = [f'Must be {kind} or "auto"; got {value!r}.']
+            problems[name] = [f'Must be {kind} or "auto"; got {_short(value)}.']
         elif "min" in rule and not rule["min"] <= number <= rule["max"]:
-            problems[name] = [f"Must be between {rule['min']} and {rule['max']}; got {value!r}."]
+            problems[name] = [
+                f"Must be between {rule['min']} and {rule['max']}; got {_short(value)}."
+            ]
         elif "min_exclusive" in rule and not rule["min_exclusive"] < number <= rule["max"]:
             problems[name] = [
                 f"Must be greater than {rule['min_exclusive']} and at most {rule['max']}; "
-                f"got {value!r}."
+                f"got {_short(value)}."
             ]
     return problems
 
@@ -129,6 +156,8 @@ def sql_problems(sql: str, dialect: str) -> list[str]:
     read = SQLGLOT_DIALECTS.get(dialect, dialect)
     try:
         statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
+    except RecursionError:
+        return ["The SQL is nested too deeply to parse."]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         where = ""
@@ -138,6 +167,10 @@ def sql_problems(sql: str, dialect: str) -> list[str]:
         return [f"The SQL does not parse as {dialect}{where}: {description}."]
     except TokenError as exc:
         return [f"The SQL does not parse as {dialect}: {exc}."]
+    except Exception:
+        # sqlglot raises plain IndexError/AttributeError/ValueError on some malformed input;
+        # any of them means the same to the user: this SQL cannot be read.
+        return [f"The SQL does not parse as {dialect}."]
     if not statements:
         return ["The SQL is empty."]
     if len(statements) > 1:
@@ -145,3 +178,21 @@ def sql_problems(sql: str, dialect: str) -> list[str]:
     if not isinstance(statements[0], _ACCEPTED_STATEMENTS):
         return [f"The SQL does not parse as {dialect} to a query or data statement."]
     return []
+
+
+def connection_uri_problems(uri: str) -> list[str]:
+    example = "postgresql://user:password@host:5432/database"
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError as exc:
+        return [f"Not a valid URI ({exc}); expected something like {example}."]
+    if not parts.scheme or not (parts.netloc or parts.path):
+        return [f"Must be a URI such as {example}."]
+    if "\x00" in uri:
+        return ["Must not contain NUL characters."]
+    return []
+
+
+def repeated(ids: list[str]) -> list[str]:
+    return sorted(value for value, count in Counter(ids).items() if count > 1)

@@ -1,4 +1,8 @@
+import datetime
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 
 from finetunings.models import (
     DatabaseConnection,
@@ -7,6 +11,23 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 timestamp, in UTC: databases refuse odd offsets (PostgreSQL: +18:00)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError("The date is out of range.", code="invalid") from None
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
 
 
 class DatabaseConnectionFilter(django_filters.FilterSet):
@@ -34,10 +55,10 @@ class FinetuningFilter(django_filters.FilterSet):
         choices=FinetuningStatus.choices, help_text="Repeat to match any of several statuses."
     )
     model_provider = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UTCIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UTCIsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
     )
 

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
@@ -31,8 +32,9 @@ class CreatedAtCursorPagination(CursorPagination):
     def paginate_queryset(self, queryset, request, view=None):
         try:
             return super().paginate_queryset(queryset, request, view)
-        except exceptions.NotFound:
-            # DRF answers 404 for a cursor it cannot decode; it is a bad parameter.
+        except (exceptions.NotFound, DjangoValidationError, ValueError, OverflowError):
+            # DRF answers 404 for a cursor it cannot decode, and a hand-made cursor whose
+            # position is not a timestamp fails in the query; either is a bad parameter.
             raise exceptions.ValidationError(
                 {"cursor": ["Invalid cursor: use the next or previous link as given."]}
             ) from None

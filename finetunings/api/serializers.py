@@ -4,8 +4,6 @@ Serializers check types and formats only; business rules (limits, existence, ran
 SQL that parses) are the services' job, so the admin and the API enforce the same ones.
 """
 
-from urllib.parse import urlsplit
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,6 +15,7 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
+from finetunings.validation import GOLDEN_RECORDS_MAXIMUM
 
 
 class StrictCharField(serializers.CharField):
@@ -28,6 +27,14 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "maxProperties": 16,
+        "additionalProperties": {"type": "string", "maxLength": 512},
+    }
+)
 class MetadataField(serializers.DictField):
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
@@ -51,7 +58,9 @@ class ErrorSerializer(serializers.Serializer):
 class ValidationErrorSerializer(ErrorSerializer):
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
-        help_text='Messages per field; nested fields are dotted ("base_llm.model_name").',
+        required=False,
+        help_text='Messages per field; nested fields are dotted ("base_llm.model_name"). '
+        "Absent when the body could not be read at all (code parse_error).",
     )
 
 
@@ -95,14 +104,6 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
             "metadata",
             "created_at",
         ]
-
-    def validate_connection_uri(self, value: str) -> str:
-        parts = urlsplit(value)
-        if not parts.scheme or not (parts.netloc or parts.path):
-            raise serializers.ValidationError(
-                "Must be a URI such as postgresql://user:password@host:5432/database."
-            )
-        return value
 
 
 # --- Golden records -------------------------------------------------------------------------
@@ -215,6 +216,7 @@ class FinetuningCreateSerializer(serializers.Serializer):
     base_llm = BaseLLMSerializer(required=False, allow_null=True)
     golden_records = serializers.ListField(
         child=StrictCharField(max_length=24),
+        max_length=GOLDEN_RECORDS_MAXIMUM,
         required=False,
         allow_null=True,
         help_text="Golden record ids; omitted or null means every golden record of the "

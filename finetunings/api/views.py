@@ -56,6 +56,9 @@ class FriendlyNotFoundMixin:
     """A 404 that names the kind of thing and the id that was not found."""
 
     def get_object(self):
+        if "\x00" in self.kwargs.get("pk", ""):
+            # No id holds a NUL, and PostgreSQL would refuse to even look one up.
+            raise exceptions.NotFound(f"No {self.queryset.model._meta.verbose_name} with that id.")
         try:
             return super().get_object()
         except Http404:
@@ -64,7 +67,9 @@ class FriendlyNotFoundMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: serializers.DatabaseConnectionSerializer, **AUTH_ERRORS}),
+    list=extend_schema(
+        responses={200: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+    ),
     create=extend_schema(
         responses={201: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
     ),
@@ -116,7 +121,9 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: serializers.GoldenRecordSerializer, **AUTH_ERRORS}),
+    list=extend_schema(
+        responses={200: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+    ),
     create=extend_schema(
         description="Create one golden record (an object) or several at once (an array of up "
         "to 10,000 objects): all of them are created, or none and the 400 names each problem "
@@ -153,7 +160,7 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     filterset_class = filters.GoldenRecordFilter
 
     def get_serializer(self, *args, **kwargs):
-        if isinstance(kwargs.get("data"), list):
+        if self.action == "create" and isinstance(kwargs.get("data"), list):
             kwargs.update(
                 many=True, allow_empty=False, max_length=serializers.GOLDEN_RECORDS_BULK_MAX
             )
@@ -183,7 +190,9 @@ SEED_CANCEL_EXAMPLE = OpenApiExample(
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: serializers.FinetuningSerializer, **AUTH_ERRORS}),
+    list=extend_schema(
+        responses={200: serializers.FinetuningSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+    ),
     create=extend_schema(
         request=serializers.FinetuningCreateSerializer,
         responses={201: serializers.FinetuningSerializer, **BAD_REQUEST, **AUTH_ERRORS},
@@ -244,10 +253,11 @@ class FinetuningViewSet(
         )
 
     def update(self, request, *args, **kwargs):
+        finetuning = self.get_object()
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         finetuning = services.finetuning_update(
-            finetuning=self.get_object(), actor=actor_for(request), **serializer.validated_data
+            finetuning=finetuning, actor=actor_for(request), **serializer.validated_data
         )
         return Response(serializers.FinetuningSerializer(finetuning).data)
 
@@ -302,7 +312,12 @@ class FinetuningViewSet(
         summary="The job's timeline",
         description="Status changes, who created, edited or cancelled it, provider events and "
         "errors, oldest first.",
-        responses={200: serializers.FinetuningEventSerializer, **AUTH_ERRORS, **NOT_FOUND},
+        responses={
+            200: serializers.FinetuningEventSerializer(many=True),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
     )
     @action(
         detail=True,

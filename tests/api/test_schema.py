@@ -1,6 +1,7 @@
 from http import HTTPStatus
 
 import pytest
+from django.core.management import call_command
 
 
 @pytest.fixture
@@ -66,3 +67,12 @@ def test_every_api_route_but_the_webhook_declares_bearer_auth(schema):
                 assert operation["security"] == [{}], (method, path)
             else:
                 assert {"BearerApiKey": []} in operation["security"], (method, path)
+
+
+@pytest.mark.django_db
+def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
+    target = tmp_path / "schema.yaml"
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+
+    assert "/api/v1/finetunings/{id}/cancel:" in target.read_text()
