@@ -6,6 +6,8 @@ DJANGO_SECRET_KEY, DATABASE_URL, DJANGO_ALLOWED_HOSTS and FINETUNING_ENCRYPTION_
 """
 
 import os
+import secrets
+import time
 from pathlib import Path
 
 import dj_database_url
@@ -29,12 +31,35 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
-    # Development only: a fixed, clearly marked key so sessions survive restarts.
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+
+
+def development_secret_key(path: Path) -> str:
+    """A random key made once per checkout and kept in var/ (git-ignored).
+
+    Kept, not made per process, because the web server and the worker must agree on it:
+    sessions, and in development the encryption key of connection URIs, derive from it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process is writing it right now
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise ImproperlyConfigured(
+            f"{path} is empty; delete it or set DJANGO_SECRET_KEY."
+        ) from None
+    key = "django-insecure-" + secrets.token_urlsafe(50)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key)
+    return key
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or development_secret_key(
+    BASE_DIR / "var" / "development-secret-key"
+)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 
