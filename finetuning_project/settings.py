@@ -32,7 +32,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
-
 def development_secret_key(path: Path) -> str:
     """A random key made once per checkout and kept in var/ (git-ignored).
 
