@@ -336,6 +336,8 @@ def finetuning_transition(
     fields = dict(fields or {})
     now = timezone.now()
     if to_status in TERMINAL_STATUSES:
+        # A finished job waits for nothing: no "will try again at ..." may outlive it.
+        fields.setdefault("status_message", None)
         fields.setdefault("finished_at", now)
         fields.setdefault("lease_owner", None)
         fields.setdefault("lease_until", None)
@@ -385,6 +387,8 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
     """
     mapped = remote.mapped_status
     fields = {"provider_status": remote.status}
+    if (finetuning.status_message or "").startswith(PROVIDER_PROBLEM_PREFIX):
+        fields["status_message"] = None  # the provider answers about it again
     if mapped == FinetuningStatus.SUCCEEDED:
         fields["model_id"] = remote.fine_tuned_model
         fields["error"] = None
@@ -393,12 +397,20 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
     if mapped is None or mapped == finetuning.status:
         Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
         return False
+    only_if = None
+    if mapped == FinetuningStatus.CANCELLED:
+        # While a user's cancel is in flight, the provider's "cancelled" is that cancel's own
+        # echo: leave the transition to it, so it records who cancelled and their metadata.
+        # Should that process die, its lease expires and the next refresh applies this.
+        now = timezone.now()
+        only_if = Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now)
     return finetuning_transition(
         finetuning_id=finetuning.pk,
         to_status=mapped,
         actor=actor,
         message=f"The provider reports {remote.status}.",
         fields=fields,
+        only_if=only_if,
         event_data={"provider_status": remote.status},
     )
 
@@ -557,6 +569,8 @@ SUBMITTING_MESSAGE = "A worker is submitting the job to the provider."
 BUILDING_FILE_MESSAGE = "Building and checking the training file."
 UPLOADING_FILE_MESSAGE = "Uploading the training file to the provider."
 RETRY_MESSAGE = "{reason} The worker will try again at {when:%Y-%m-%d %H:%M:%S} UTC."
+PROVIDER_PROBLEM_PREFIX = "The provider cannot show this job:"
+PROVIDER_PROBLEM_MESSAGE = PROVIDER_PROBLEM_PREFIX + " {message} The worker keeps asking."
 SUBMITTED_MESSAGE = "Submitted to the provider as {job_id} (training file {file_id})."
 ORPHAN_CANCELLED_MESSAGE = (
     "The provider job {job_id}, created while this job was being cancelled, was cancelled "
@@ -777,14 +791,19 @@ def finetuning_back_off(*, finetuning: Finetuning, worker_id: str, reason: str) 
     return message if updated else None
 
 
-def finetuning_fail(*, finetuning: Finetuning, reason: str) -> bool:
-    """A permanent failure (the provider refused, the data cannot be trained on)."""
+def finetuning_fail(*, finetuning: Finetuning, worker_id: str, reason: str) -> bool:
+    """A permanent failure (the provider refused, the data cannot be trained on).
+
+    Only while this worker still holds the job and no provider job is attached: a worker
+    whose lease ran out must not fail a job that another worker has since submitted.
+    """
     return finetuning_transition(
         finetuning_id=finetuning.pk,
         to_status=FinetuningStatus.FAILED,
         actor=WORKER_ACTOR,
         message=reason,
-        fields={"error": reason, "status_message": None},
+        fields={"error": reason},
+        only_if=_held_by(worker_id) & Q(finetuning_job_id__isnull=True),
     )
 
 
@@ -799,6 +818,32 @@ def finetuning_set_waiting_reason(*, reason: str) -> int:
 
 def finetuning_record_polled(*, finetuning_ids: list[str]) -> None:
     Finetuning.objects.filter(pk__in=finetuning_ids).update(last_polled_at=timezone.now())
+
+
+PROVIDER_JOB_GONE_STATUS = "not_found"
+
+
+def finetuning_record_provider_job_gone(*, finetuning: Finetuning, message: str) -> None:
+    """The provider no longer knows a finished job's provider job: nothing runs there."""
+    with transaction.atomic():
+        if Finetuning.objects.filter(pk=finetuning.pk, status__in=TERMINAL_STATUSES).update(
+            provider_status=PROVIDER_JOB_GONE_STATUS
+        ):
+            FinetuningEvent.objects.create(
+                finetuning_id=finetuning.pk,
+                kind=FinetuningEventKind.WORKER,
+                actor=WORKER_ACTOR,
+                message=f"The provider no longer has job {finetuning.finetuning_job_id}: {message}",
+            )
+
+
+def finetuning_record_provider_problem(*, finetuning: Finetuning, message: str) -> None:
+    """The provider cannot tell us about this job: say so on the job, and poll it later."""
+    Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(
+        status_message=PROVIDER_PROBLEM_MESSAGE.format(message=message),
+        last_polled_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
 
 
 def finetuning_record_provider_events(*, finetuning: Finetuning, events) -> int:

@@ -94,15 +94,34 @@ def _encoding_name(model: str) -> str:
         return "o200k_base"  # the encoding of every current OpenAI chat model
 
 
+# The SHA-256 tiktoken itself expects of each encoding file (tiktoken_ext.openai_public).
+# A cached file that does not match makes tiktoken delete it and download it again, with
+# no timeout, so only a file that matches counts as usable offline.
+TIKTOKEN_FILE_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "p50k_base": "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069",
+    "r50k_base": "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930",
+}
+
+
 def _tiktoken_cached(encoding: str) -> bool:
     """Whether tiktoken can load ``encoding`` without the network (mirrors its cache lookup)."""
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
-    if cache_dir is None:
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        cache_dir = os.environ["TIKTOKEN_CACHE_DIR"]
+    elif "DATA_GYM_CACHE_DIR" in os.environ:
+        cache_dir = os.environ["DATA_GYM_CACHE_DIR"]
+    else:
         cache_dir = os.path.join(tempfile.gettempdir(), "data-gym-cache")
-    if not cache_dir:
+    expected = TIKTOKEN_FILE_SHA256.get(encoding)
+    if not cache_dir or expected is None:  # "" turns tiktoken's cache off: always downloads
         return False
     key = hashlib.sha1(TIKTOKEN_URL.format(encoding=encoding).encode()).hexdigest()
-    return os.path.exists(os.path.join(cache_dir, key))
+    try:
+        with open(os.path.join(cache_dir, key), "rb") as cached:
+            return hashlib.file_digest(cached, "sha256").hexdigest() == expected
+    except OSError:
+        return False
 
 
 def _estimate(text: str) -> int:

@@ -24,13 +24,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http import HTTPStatus
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from finetunings import services, training_data
-from finetunings.models import ACTIVE_STATUSES, Finetuning, FinetuningStatus
+from finetunings.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Finetuning, FinetuningStatus
 from finetunings.providers import (
     Provider,
     ProviderError,
@@ -153,14 +154,10 @@ def submit_job(
                 metadata={METADATA_KEY: job.pk},
             )
     except training_data.TrainingDataRejected as exc:
-        services.finetuning_fail(finetuning=job, reason=exc.message)
-        report.failed.append(job.pk)
-        log(f"{job.pk}: failed: {exc.message}")
+        _fail(job, worker_id=worker_id, reason=exc.message, log=log, report=report)
         return
     except ProviderRejected as exc:
-        services.finetuning_fail(finetuning=job, reason=exc.message)
-        report.failed.append(job.pk)
-        log(f"{job.pk}: failed: {exc.message}")
+        _fail(job, worker_id=worker_id, reason=exc.message, log=log, report=report)
         return
     except ProviderUnavailable as exc:
         message = services.finetuning_back_off(
@@ -175,6 +172,14 @@ def submit_job(
         log(f"{job.pk}: submitted as provider job {remote.id} ({remote.status})")
         return
     stop_late_provider_job(job=job, remote=remote, provider=provider, log=log)
+
+
+def _fail(job: Finetuning, *, worker_id: str, reason: str, log: Log, report: PassReport) -> None:
+    if services.finetuning_fail(finetuning=job, worker_id=worker_id, reason=reason):
+        report.failed.append(job.pk)
+        log(f"{job.pk}: failed: {reason}")
+    else:
+        log(f"{job.pk}: not failed ({reason}): cancelled or taken over by another worker")
 
 
 def _build_training_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
@@ -201,14 +206,16 @@ def stop_late_provider_job(
     current = Finetuning.objects.get(pk=job.pk)
     if current.finetuning_job_id == remote.id:
         return  # another worker attached this very provider job: nothing is duplicated
-    if current.status == FinetuningStatus.CANCELLED:
+    # Recorded on a finished job first, so that the clean-up retries if the cancel fails.
+    finished = current.status in TERMINAL_STATUSES
+    if finished:
         services.finetuning_record_late_provider_job(finetuning=job, remote=remote, stopped=False)
     try:
         stopped = _cancel_at_provider(provider, remote.id)
     except ProviderError as exc:
         log(f"{job.pk}: could not cancel provider job {remote.id} yet ({exc.message}); retrying")
         return
-    if current.status == FinetuningStatus.CANCELLED:
+    if finished:
         services.finetuning_record_late_provider_job(finetuning=job, remote=stopped, stopped=True)
     log(f"{job.pk}: was cancelled meanwhile; cancelled provider job {remote.id} at the provider")
 
@@ -237,7 +244,14 @@ def refresh_active_jobs(*, provider: Provider, log: Log, report: PassReport | No
             model_provider=provider.name,
         )
         .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
-        .only("id", "status", "provider_status", "finetuning_job_id", "model_provider")
+        .only(
+            "id",
+            "status",
+            "provider_status",
+            "status_message",
+            "finetuning_job_id",
+            "model_provider",
+        )
     }
     if not tracked:
         return report
@@ -259,12 +273,16 @@ def refresh_active_jobs(*, provider: Provider, log: Log, report: PassReport | No
             try:
                 remote = provider.retrieve_job(job_id)
             except ProviderRejected as exc:
+                services.finetuning_record_provider_problem(
+                    finetuning=tracked[job_id], message=exc.message
+                )
                 log(f"{tracked[job_id].pk}: the provider cannot show job {job_id}: {exc.message}")
                 continue
             finally:
                 report.provider_calls += 1
             _apply(tracked[job_id], remote, provider, log, report)
-    except ProviderUnavailable as exc:
+    except ProviderError as exc:
+        # Passing or not (a proxy's 404 on the list call), the next pass asks again.
         log(f"refresh stopped: {exc.message}; the next pass tries again")
     return report
 
@@ -304,25 +322,41 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
     """Cancel provider jobs that outlived their job's cancel (a worker died in between)."""
     now = timezone.now()
     settled = now - timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)
-    cancelled = Finetuning.objects.filter(status=FinetuningStatus.CANCELLED)
-    try:
-        # Cancelled while a (since dead) worker was creating its provider job.
-        for job in cancelled.filter(
-            finetuning_job_id__isnull=True, provider_create_started_at__lt=settled
-        )[:ORPHAN_SWEEP_BATCH]:
+    finished = Finetuning.objects.filter(status__in=TERMINAL_STATUSES)
+    # Cancelled while a (since dead) worker was creating its provider job.
+    for job in finished.filter(
+        status=FinetuningStatus.CANCELLED,
+        finetuning_job_id__isnull=True,
+        provider_create_started_at__lt=settled,
+    )[:ORPHAN_SWEEP_BATCH]:
+        try:
             remote = provider.find_job_by_metadata(key=METADATA_KEY, value=job.pk)
-            if remote is None:
-                services.finetuning_clear_create_started(finetuning=job)
-            else:
-                stop_late_provider_job(job=job, remote=remote, provider=provider, log=log)
-        # Recorded as still running at the provider after an earlier cancel attempt failed.
-        for job in cancelled.filter(
-            finetuning_job_id__isnull=False, provider_status__in=PROVIDER_ACTIVE_STATUSES
-        )[:ORPHAN_SWEEP_BATCH]:
+        except ProviderError as exc:
+            log(f"{job.pk}: clean-up skipped ({exc.message}); the next pass tries again")
+            continue
+        if remote is None:
+            services.finetuning_clear_create_started(finetuning=job)
+        else:
+            stop_late_provider_job(job=job, remote=remote, provider=provider, log=log)
+    # Recorded as still running at the provider after an earlier cancel attempt failed.
+    for job in finished.filter(
+        finetuning_job_id__isnull=False, provider_status__in=PROVIDER_ACTIVE_STATUSES
+    )[:ORPHAN_SWEEP_BATCH]:
+        # One job the provider will not stop must not keep the others running (and billing).
+        try:
             stopped = _cancel_at_provider(provider, job.finetuning_job_id)
-            services.finetuning_record_late_provider_job(
-                finetuning=job, remote=stopped, stopped=True
-            )
-            log(f"{job.pk}: cancelled provider job {job.finetuning_job_id} at the provider")
-    except ProviderError as exc:
-        log(f"clean-up stopped: {exc.message}; the next pass tries again")
+        except ProviderRejected as exc:
+            if exc.status_code == HTTPStatus.NOT_FOUND:
+                # Nothing left to stop or pay for; record it so that no pass asks again.
+                services.finetuning_record_provider_job_gone(finetuning=job, message=exc.message)
+                log(f"{job.pk}: provider job {job.finetuning_job_id} no longer exists")
+            else:
+                log(
+                    f"{job.pk}: provider job {job.finetuning_job_id} refused to stop: {exc.message}"
+                )
+            continue
+        except ProviderError as exc:
+            log(f"{job.pk}: provider job {job.finetuning_job_id} not stopped yet ({exc.message})")
+            continue
+        services.finetuning_record_late_provider_job(finetuning=job, remote=stopped, stopped=True)
+        log(f"{job.pk}: cancelled provider job {job.finetuning_job_id} at the provider")

@@ -42,6 +42,8 @@ CREDENTIALS_REJECTED_MESSAGE = (
 )
 NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot be verified."
 
+PASSING_STATUS_CODES = frozenset({408, 409})
+
 # Metadata key under which each provider job carries our job's id.
 FINETUNING_ID_METADATA_KEY = "finetuning_id"
 
@@ -78,7 +80,9 @@ def _call[T](operation: Callable[[], T]) -> T:
             RATE_LIMITED_MESSAGE.format(message=_provider_message(exc)), status_code=429
         ) from None
     except openai.APIStatusError as exc:
-        if exc.status_code >= 500:
+        # 408 (request timeout) and 409 (lock conflict) are passing too: the SDK itself
+        # retries them, and a create that may have happened is looked up before retrying.
+        if exc.status_code >= 500 or exc.status_code in PASSING_STATUS_CODES:
             raise ProviderUnavailable(
                 SERVER_ERROR_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
                 status_code=exc.status_code,
@@ -214,7 +218,9 @@ class OpenAIProvider:
         return None
 
     def cancel_job(self, job_id: str) -> ProviderJob:
-        client = self.client
+        # A user's request waits on this call (and holds the cancel lease): fail fast with
+        # a 503 they can retry rather than sit through the SDK's retries and their pauses.
+        client = self.client.with_options(max_retries=0)
         return _job(_call(lambda: client.fine_tuning.jobs.cancel(job_id)))
 
     def list_job_events(self, job_id: str, *, after: str | None = None) -> list[ProviderEvent]:

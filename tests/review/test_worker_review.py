@@ -271,8 +271,11 @@ def test_one_unstoppable_late_provider_job_does_not_leave_the_others_running(
     del openai_provider.jobs[Finetuning.objects.get(pk=newer.pk).finetuning_job_id]
 
     _, lines = run_pass()
-    run_pass()
+    _, later_lines = run_pass()
 
-    assert any(line.startswith("clean-up stopped:") for line in lines)
+    assert any(line.startswith(f"{newer.pk}: provider job") for line in lines), lines
     [still_paid_for] = openai_provider.jobs_for(older.pk)
     assert still_paid_for["status"] == "cancelled"
+    # The job the provider no longer has is recorded as gone, not retried on every pass.
+    assert Finetuning.objects.get(pk=newer.pk).provider_status == "not_found"
+    assert not any(line.startswith(f"{newer.pk}:") for line in later_lines), later_lines

@@ -6,14 +6,17 @@ never cuts a submission in half (and if one is cut anyway, leases let another wo
 finish it).
 """
 
+import logging
 import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from finetunings import worker
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -37,7 +40,15 @@ class Command(BaseCommand):
                 signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"worker {worker_id} started")
         while True:
-            worker.run_once(worker_id=worker_id, log=self.stdout.write)
+            try:
+                worker.run_once(worker_id=worker_id, log=self.stdout.write)
+            except Exception as exc:
+                if once:
+                    raise CommandError(f"The pass failed: {exc!r}") from exc
+                # One bad pass (a database restart, a provider answering nonsense) must not
+                # end the worker: every step can be resumed, so the next pass carries on.
+                logger.exception("A worker pass failed")
+                self.stderr.write(f"pass failed: {exc!r}; the next pass starts in {sleep:g} s")
             if once or stop.wait(sleep):
                 break
             # A long-running process must not keep a broken or stale connection for ever.
