@@ -547,9 +547,20 @@ class DatabaseConnectionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.database_connection_list()
 
+    @admin.display(description="connection URI (password masked)")
+    def connection_uri(self, obj):
+        # Django shows every field of a view-only page as read-only text, looked up on the
+        # admin before the object: should the write-only field ever be shown read-only, this
+        # keeps the model's decrypting ``connection_uri`` property from being displayed.
+        return self.masked_connection_uri(obj)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return [f for f in self.fields if f not in {"id", "masked_connection_uri"}]
+        if not self.has_change_permission(request, obj):
+            # The URI can only be replaced, never read: without the right to replace it,
+            # there is nothing to show but the masked one.
+            return [f for f in self.fields if f != "connection_uri"]
         return self.fields
 
     def save_model(self, request, obj, form, change):
