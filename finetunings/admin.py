@@ -7,6 +7,8 @@ from ``finetunings.selectors``. Change lists are built for hundreds of thousands
 one query for the page (related rows joined), no full count, no query per row.
 """
 
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -18,14 +20,15 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from finetunings import errors, selectors, services, validation
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
-    FinetuningEvent,
     GoldenRecord,
 )
 from finetunings.providers import ProviderRejected, ProviderUnavailable
@@ -53,6 +56,14 @@ API_KEY_CREATED = (
 API_KEY_REVOKED = "Revoked {count} API key(s)."
 CONNECTION_ALIAS_TAKEN = "A database connection with this alias already exists."
 
+TIMELINE_SUMMARY = "The latest {shown} of {total} events, newest first."
+TIMELINE_SUMMARY_ALL = "{total} event(s), newest first."
+
+# How much of a job's long lists its change page shows; the API serves all of it.
+TIMELINE_EVENTS_SHOWN = 50
+TIMELINE_DATA_CHARS = 300
+GOLDEN_RECORD_IDS_SHOWN = 20
+
 # Every cancel is a provider call made while the request waits, so a bulk cancel is bounded.
 CANCEL_MAX_JOBS = 100
 
@@ -65,6 +76,10 @@ CHANGE_FORM_ACTION_FIELD = f"{ActionLocation.CHANGE_FORM.value}-action"
 def staff_actor(request) -> str:
     """Who is acting, in the form the API also writes in a job's timeline."""
     return f"staff user {request.user.get_username()}"
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def adopt(obj, saved) -> None:
@@ -126,33 +141,6 @@ class AnyConnectionFilter(ConnectionFilter):
 # --- Fine-tuning jobs -------------------------------------------------------------------
 
 
-class FinetuningEventInline(admin.TabularInline):
-    """The job's timeline, read-only: events are written by the services, never by hand."""
-
-    model = FinetuningEvent
-    fields = ["created_at", "kind", "actor", "from_status", "to_status", "message", "data"]
-    readonly_fields = fields
-    ordering = ["created_at", "id"]
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "timeline"
-
-    def has_view_permission(self, request, obj=None):
-        # The timeline is part of the job: whoever may see the job may see its events.
-        return request.user.has_perm("finetunings.view_finetuning") or request.user.has_perm(
-            "finetunings.change_finetuning"
-        )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class FinetuningForm(forms.ModelForm):
     class Meta:
         model = Finetuning
@@ -211,7 +199,6 @@ class FinetuningAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = [CANCEL_ACTION]
-    inlines = [FinetuningEventInline]
 
     fieldsets = [
         (
@@ -243,7 +230,18 @@ class FinetuningAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Training data", {"fields": ["golden_record_count", "golden_records"]}),
+        (
+            "Training data",
+            {
+                "fields": [
+                    "golden_record_count",
+                    "golden_record_ids",
+                    "training_file_sha256",
+                    "training_file_size",
+                    "training_summary_lines",
+                ]
+            },
+        ),
         ("Cancel", {"fields": ["cancelled_at", "cancelled_by"]}),
         ("Metadata", {"fields": ["metadata"]}),
         (
@@ -254,12 +252,14 @@ class FinetuningAdmin(admin.ModelAdmin):
                     "attempts",
                     "next_attempt_at",
                     "last_polled_at",
+                    "provider_create_started_at",
                     "lease_owner",
                     "lease_until",
                     "cancel_lease_until",
                 ],
             },
         ),
+        ("Timeline", {"fields": ["timeline"]}),
     ]
     # Everything but the user-owned alias and metadata is owned by the provider or the worker.
     readonly_fields = [
@@ -280,15 +280,20 @@ class FinetuningAdmin(admin.ModelAdmin):
         "training_file_link",
         "model_id",
         "golden_record_count",
-        "golden_records",
+        "golden_record_ids",
+        "training_file_sha256",
+        "training_file_size",
+        "training_summary_lines",
         "cancelled_at",
         "cancelled_by",
         "attempts",
         "next_attempt_at",
         "last_polled_at",
+        "provider_create_started_at",
         "lease_owner",
         "lease_until",
         "cancel_lease_until",
+        "timeline",
     ]
 
     class Media:
@@ -358,6 +363,74 @@ class FinetuningAdmin(admin.ModelAdmin):
     @admin.display(description="number of golden records")
     def golden_record_count(self, obj):
         return len(obj.golden_records or [])
+
+    @admin.display(description="golden record ids")
+    def golden_record_ids(self, obj):
+        # A job may list 100,000 ids (3.8 MB of page); the API has the full list.
+        ids = obj.golden_records or []
+        shown = ", ".join(ids[:GOLDEN_RECORD_IDS_SHOWN])
+        hidden = len(ids) - GOLDEN_RECORD_IDS_SHOWN
+        if hidden <= 0:
+            return shown or "-"
+        return format_html(
+            '{} and {} more (<a href="{}">all of them in the API</a>)',
+            shown,
+            f"{hidden:,}",
+            reverse("api:finetuning-detail", args=[obj.pk]),
+        )
+
+    @admin.display(description="training file summary")
+    def training_summary_lines(self, obj):
+        if not obj.training_summary:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {}",
+            (
+                (key, value if isinstance(value, str) else json.dumps(value))
+                for key, value in obj.training_summary.items()
+            ),
+        )
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        """The latest events as a read-only table, newest first, with a link to all of them.
+
+        Not an inline: each inline row posts back hidden inputs, so a long timeline broke
+        saving the form (DATA_UPLOAD_MAX_NUMBER_FIELDS) and a training run's thousands of
+        provider events made a page of megabytes.
+        """
+        latest, total = selectors.finetuning_timeline_latest(
+            finetuning=obj, limit=TIMELINE_EVENTS_SHOWN
+        )
+        if not latest:
+            return "No events yet."
+        rows = format_html_join(
+            "\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(timezone.localtime(event.created_at), "Y-m-d H:i:s"),
+                    event.get_kind_display(),
+                    event.actor or "-",
+                    f"{event.from_status or '-'} → {event.to_status}" if event.to_status else "-",
+                    event.message or "-",
+                    shortened(json.dumps(event.data), TIMELINE_DATA_CHARS) if event.data else "-",
+                )
+                for event in latest
+            ),
+        )
+        url = reverse("api:finetuning-events", args=[obj.pk])
+        return format_html(
+            '<p>{} (<a href="{}">the whole timeline, oldest first, in the API</a>)</p>'
+            '<table class="ft-timeline"><thead><tr><th>when</th><th>kind</th><th>actor</th>'
+            "<th>status</th><th>message</th><th>data</th></tr></thead><tbody>{}</tbody></table>",
+            (TIMELINE_SUMMARY if total > len(latest) else TIMELINE_SUMMARY_ALL).format(
+                shown=len(latest), total=f"{total:,}"
+            ),
+            url,
+            rows,
+        )
 
     # --- saving goes through the services -------------------------------------------------
 

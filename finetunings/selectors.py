@@ -39,6 +39,19 @@ def finetuning_event_list(*, finetuning: Finetuning) -> QuerySet[FinetuningEvent
     return FinetuningEvent.objects.filter(finetuning=finetuning)
 
 
+def finetuning_timeline_latest(
+    *, finetuning: Finetuning, limit: int
+) -> tuple[list[FinetuningEvent], int]:
+    """The job's latest ``limit`` events, newest first, and how many events it has in all.
+
+    A training run can report thousands of events; the count is only run when they do not
+    all fit in ``limit``.
+    """
+    events = finetuning_event_list(finetuning=finetuning)
+    latest = list(events.order_by("-created_at", "-id")[:limit])
+    return latest, len(latest) if len(latest) < limit else events.count()
+
+
 def api_key_for(raw_key: str) -> APIKey | None:
     """The live API key whose hash matches ``raw_key``, or None."""
     return (
