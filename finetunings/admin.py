@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import model_ngettext
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse, reverse_lazy
@@ -92,7 +92,32 @@ def adopt(obj, saved) -> None:
 # --- Filters -----------------------------------------------------------------------------
 
 
-class ProviderFilter(admin.SimpleListFilter):
+class RefuseNulCharactersMixin:
+    """Change lists answer query strings holding NUL characters as Django does bad filters.
+
+    PostgreSQL text cannot hold NUL, so any filter or search value with one would fail the
+    page's query with a 500; no stored value holds one, so nothing is lost.
+    """
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in value for _key, values in request.GET.lists() for value in values):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Also the autocomplete of related fields, which is not a change list.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
+
+class ChoiceListFilter(admin.SimpleListFilter):
+    """A filter that ignores values it does not offer, rather than querying with them."""
+
+    def chosen(self) -> str | None:
+        value = self.value()
+        return value if value in {str(key) for key, _label in self.lookup_choices} else None
+
+
+class ProviderFilter(ChoiceListFilter):
     """Providers from settings, so the filter costs no DISTINCT over the jobs table."""
 
     title = "provider"
@@ -102,12 +127,12 @@ class ProviderFilter(admin.SimpleListFilter):
         return [(name, name) for name in settings.FINETUNING_PROVIDERS]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(model_provider=self.value())
+        if self.chosen():
+            return queryset.filter(model_provider=self.chosen())
         return queryset
 
 
-class ConnectionFilter(admin.SimpleListFilter):
+class ConnectionFilter(ChoiceListFilter):
     """Filter by database connection; only live ones are offered for golden records."""
 
     title = "database connection"
@@ -128,8 +153,8 @@ class ConnectionFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(db_connection_id=self.value())
+        if self.chosen():
+            return queryset.filter(db_connection_id=self.chosen())
         return queryset
 
 
@@ -166,7 +191,7 @@ class FinetuningChangeList(ChangeList):
 
 
 @admin.register(Finetuning)
-class FinetuningAdmin(admin.ModelAdmin):
+class FinetuningAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
     form = FinetuningForm
     change_form_template = "admin/finetunings/finetuning/change_form.html"
     cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
@@ -605,7 +630,7 @@ class DatabaseConnectionForm(forms.ModelForm):
 
 
 @admin.register(DatabaseConnection)
-class DatabaseConnectionAdmin(admin.ModelAdmin):
+class DatabaseConnectionAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
     form = DatabaseConnectionForm
     list_display = ["alias", "dialect", "masked_connection_uri", "created_at"]
     list_filter = ["dialect"]
@@ -726,7 +751,7 @@ class GoldenRecordForm(forms.ModelForm):
 
 
 @admin.register(GoldenRecord)
-class GoldenRecordAdmin(admin.ModelAdmin):
+class GoldenRecordAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
     form = GoldenRecordForm
     list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
     list_filter = [ConnectionFilter]
@@ -781,7 +806,7 @@ class GoldenRecordAdmin(admin.ModelAdmin):
 # --- API keys ----------------------------------------------------------------------------
 
 
-class RevokedFilter(admin.SimpleListFilter):
+class RevokedFilter(ChoiceListFilter):
     title = "revoked"
     parameter_name = "revoked"
 
@@ -789,8 +814,8 @@ class RevokedFilter(admin.SimpleListFilter):
         return [("no", "Live keys"), ("yes", "Revoked keys")]
 
     def queryset(self, request, queryset):
-        if self.value() in {"yes", "no"}:
-            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        if self.chosen():
+            return queryset.filter(revoked_at__isnull=self.chosen() == "no")
         return queryset
 
 
@@ -801,7 +826,7 @@ class APIKeyForm(forms.ModelForm):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
+class APIKeyAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
     """API keys: created here or with ``create_api_key``; the hash is never shown."""
 
     form = APIKeyForm

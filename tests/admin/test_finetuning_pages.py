@@ -310,3 +310,34 @@ def test_the_change_page_shows_the_training_file_and_worker_fields(
         for field in line.fields
     }
     assert {"training_summary_lines", "provider_create_started_at"} <= fields
+
+
+def test_a_nul_character_in_the_query_string_is_a_bad_filter_not_a_crash(viewer_client, finetuning):
+    # PostgreSQL text cannot hold NUL: the search would fail the page's query.
+    response = viewer_client.get(changelist_url(), {"q": "shop\x00"})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response.url == f"{changelist_url()}?e=1"
+
+
+def test_filter_values_that_are_not_offered_are_ignored(viewer_client, finetuning):
+    for params in ({"provider": "nope"}, {"db_connection": "no-such-connection"}):
+        page = viewer_client.get(changelist_url(), params)
+
+        assert page.status_code == HTTPStatus.OK
+        assert [job.pk for job in page.context["cl"].result_list] == [finetuning.pk]
+
+
+def test_the_connection_autocomplete_ignores_nul_characters(superuser_client, connection):
+    response = superuser_client.get(
+        reverse("admin:autocomplete"),
+        {
+            "term": "sh\x00op",
+            "app_label": "finetunings",
+            "model_name": "goldenrecord",
+            "field_name": "db_connection",
+        },
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert [item["text"] for item in response.json()["results"]] == ["shop"]
