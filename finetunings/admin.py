@@ -4,7 +4,8 @@ The classes here only present data and call ``finetunings.services``: the cancel
 the Cancel button and the API share ``services.finetuning_cancel``, and every save or
 delete of a connection, golden record or API key goes through its service. Reads come
 from ``finetunings.selectors``. Change lists are built for hundreds of thousands of rows:
-one query for the page (related rows joined), no full count, no query per row.
+one query for the page (related rows joined), one count of the filtered rows for the
+paginator but not a second one of the whole table, no query per row.
 """
 
 import json
@@ -109,6 +110,42 @@ class RefuseNulCharactersMixin:
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
 
 
+class ServiceRefusalsAsMessagesMixin:
+    """A service refusing a save or delete shows as an error message, not a 500.
+
+    The admin checks the same rules first (active jobs block a delete, aliases are unique),
+    so this only happens when another request wins a race between the check and the write.
+    The page's transaction is rolled back; the user lands on the same page again.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._refusals_as_messages(
+            request, super().changeform_view, request, object_id, form_url, extra_context
+        )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._refusals_as_messages(
+            request, super().delete_view, request, object_id, extra_context
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        # The bulk delete action goes through the services one row at a time.
+        return self._refusals_as_messages(request, super().changelist_view, request, extra_context)
+
+    def _refusals_as_messages(self, request, view, *args):
+        try:
+            return view(*args)
+        except errors.DomainError as exc:
+            self.message_user(request, refusal_message(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+def refusal_message(exc: errors.DomainError) -> str:
+    if isinstance(exc, errors.ValidationFailed):
+        return " ".join(message for problems in exc.errors.values() for message in problems)
+    return exc.message
+
+
 class ChoiceListFilter(admin.SimpleListFilter):
     """A filter that ignores values it does not offer, rather than querying with them."""
 
@@ -191,7 +228,7 @@ class FinetuningChangeList(ChangeList):
 
 
 @admin.register(Finetuning)
-class FinetuningAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
+class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     form = FinetuningForm
     change_form_template = "admin/finetunings/finetuning/change_form.html"
     cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
@@ -630,7 +667,9 @@ class DatabaseConnectionForm(forms.ModelForm):
 
 
 @admin.register(DatabaseConnection)
-class DatabaseConnectionAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
+class DatabaseConnectionAdmin(
+    RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin
+):
     form = DatabaseConnectionForm
     list_display = ["alias", "dialect", "masked_connection_uri", "created_at"]
     list_filter = ["dialect"]
@@ -751,7 +790,7 @@ class GoldenRecordForm(forms.ModelForm):
 
 
 @admin.register(GoldenRecord)
-class GoldenRecordAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
+class GoldenRecordAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     form = GoldenRecordForm
     list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
     list_filter = [ConnectionFilter]
@@ -826,7 +865,7 @@ class APIKeyForm(forms.ModelForm):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(RefuseNulCharactersMixin, admin.ModelAdmin):
+class APIKeyAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     """API keys: created here or with ``create_api_key``; the hash is never shown."""
 
     form = APIKeyForm
