@@ -157,7 +157,7 @@ REST_FRAMEWORK = {
         "finetunings.api.authentication.APIKeyAuthentication",
         "finetunings.api.authentication.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["finetunings.api.permissions.IsAPIClient"],
+    "DEFAULT_PERMISSION_CLASSES": ["finetunings.api.permissions.APIKeyOrModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "finetunings.api.pagination.CreatedAtCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -4,8 +4,11 @@ The classes here only present data and call ``finetunings.services``: the cancel
 the Cancel button and the API share ``services.finetuning_cancel``, and every save or
 delete of a connection, golden record or API key goes through its service. Reads come
 from ``finetunings.selectors``. Change lists are built for hundreds of thousands of rows:
-one query for the page (related rows joined), no full count, no query per row.
+one query for the page (related rows joined), one count of the filtered rows for the
+paginator but not a second one of the whole table, no query per row.
 """
+
+import json
 
 from django import forms
 from django.conf import settings
@@ -13,18 +16,20 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.utils import model_ngettext
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from finetunings import errors, selectors, services, validation
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
-    FinetuningEvent,
     GoldenRecord,
 )
 from finetunings.providers import ProviderRejected, ProviderUnavailable
@@ -52,6 +57,14 @@ API_KEY_CREATED = (
 API_KEY_REVOKED = "Revoked {count} API key(s)."
 CONNECTION_ALIAS_TAKEN = "A database connection with this alias already exists."
 
+TIMELINE_SUMMARY = "The latest {shown} of {total} events, newest first."
+TIMELINE_SUMMARY_ALL = "{total} event(s), newest first."
+
+# How much of a job's long lists its change page shows; the API serves all of it.
+TIMELINE_EVENTS_SHOWN = 50
+TIMELINE_DATA_CHARS = 300
+GOLDEN_RECORD_IDS_SHOWN = 20
+
 # Every cancel is a provider call made while the request waits, so a bulk cancel is bounded.
 CANCEL_MAX_JOBS = 100
 
@@ -66,6 +79,10 @@ def staff_actor(request) -> str:
     return f"staff user {request.user.get_username()}"
 
 
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def adopt(obj, saved) -> None:
     """Make the admin's unsaved instance the row a service created, for the admin's redirect."""
     obj.pk = saved.pk
@@ -76,7 +93,68 @@ def adopt(obj, saved) -> None:
 # --- Filters -----------------------------------------------------------------------------
 
 
-class ProviderFilter(admin.SimpleListFilter):
+class RefuseNulCharactersMixin:
+    """Change lists answer query strings holding NUL characters as Django does bad filters.
+
+    PostgreSQL text cannot hold NUL, so any filter or search value with one would fail the
+    page's query with a 500; no stored value holds one, so nothing is lost.
+    """
+
+    def changelist_view(self, request, extra_context=None):
+        if any("\x00" in value for _key, values in request.GET.lists() for value in values):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return super().changelist_view(request, extra_context)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Also the autocomplete of related fields, which is not a change list.
+        return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
+
+
+class ServiceRefusalsAsMessagesMixin:
+    """A service refusing a save or delete shows as an error message, not a 500.
+
+    The admin checks the same rules first (active jobs block a delete, aliases are unique),
+    so this only happens when another request wins a race between the check and the write.
+    The page's transaction is rolled back; the user lands on the same page again.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._refusals_as_messages(
+            request, super().changeform_view, request, object_id, form_url, extra_context
+        )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._refusals_as_messages(
+            request, super().delete_view, request, object_id, extra_context
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        # The bulk delete action goes through the services one row at a time.
+        return self._refusals_as_messages(request, super().changelist_view, request, extra_context)
+
+    def _refusals_as_messages(self, request, view, *args):
+        try:
+            return view(*args)
+        except errors.DomainError as exc:
+            self.message_user(request, refusal_message(exc), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+def refusal_message(exc: errors.DomainError) -> str:
+    if isinstance(exc, errors.ValidationFailed):
+        return " ".join(message for problems in exc.errors.values() for message in problems)
+    return exc.message
+
+
+class ChoiceListFilter(admin.SimpleListFilter):
+    """A filter that ignores values it does not offer, rather than querying with them."""
+
+    def chosen(self) -> str | None:
+        value = self.value()
+        return value if value in {str(key) for key, _label in self.lookup_choices} else None
+
+
+class ProviderFilter(ChoiceListFilter):
     """Providers from settings, so the filter costs no DISTINCT over the jobs table."""
 
     title = "provider"
@@ -86,12 +164,12 @@ class ProviderFilter(admin.SimpleListFilter):
         return [(name, name) for name in settings.FINETUNING_PROVIDERS]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(model_provider=self.value())
+        if self.chosen():
+            return queryset.filter(model_provider=self.chosen())
         return queryset
 
 
-class ConnectionFilter(admin.SimpleListFilter):
+class ConnectionFilter(ChoiceListFilter):
     """Filter by database connection; only live ones are offered for golden records."""
 
     title = "database connection"
@@ -112,8 +190,8 @@ class ConnectionFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(db_connection_id=self.value())
+        if self.chosen():
+            return queryset.filter(db_connection_id=self.chosen())
         return queryset
 
 
@@ -123,33 +201,6 @@ class AnyConnectionFilter(ConnectionFilter):
 
 
 # --- Fine-tuning jobs -------------------------------------------------------------------
-
-
-class FinetuningEventInline(admin.TabularInline):
-    """The job's timeline, read-only: events are written by the services, never by hand."""
-
-    model = FinetuningEvent
-    fields = ["created_at", "kind", "actor", "from_status", "to_status", "message", "data"]
-    readonly_fields = fields
-    ordering = ["created_at", "id"]
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "timeline"
-
-    def has_view_permission(self, request, obj=None):
-        # The timeline is part of the job: whoever may see the job may see its events.
-        return request.user.has_perm("finetunings.view_finetuning") or request.user.has_perm(
-            "finetunings.change_finetuning"
-        )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class FinetuningForm(forms.ModelForm):
@@ -164,8 +215,20 @@ class FinetuningForm(forms.ModelForm):
         return metadata
 
 
+class FinetuningChangeList(ChangeList):
+    """The change list's rows and its bulk actions' querysets, without the long JSON fields.
+
+    Nothing on the list or the cancel confirmation reads them (the cancel service loads
+    each job afresh), so deferring them costs no query per row.
+    """
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return queryset.defer(*selectors.FINETUNING_LIST_DEFERRED)
+
+
 @admin.register(Finetuning)
-class FinetuningAdmin(admin.ModelAdmin):
+class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     form = FinetuningForm
     change_form_template = "admin/finetunings/finetuning/change_form.html"
     cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
@@ -198,7 +261,6 @@ class FinetuningAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = [CANCEL_ACTION]
-    inlines = [FinetuningEventInline]
 
     fieldsets = [
         (
@@ -230,7 +292,18 @@ class FinetuningAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Training data", {"fields": ["golden_record_count", "golden_records"]}),
+        (
+            "Training data",
+            {
+                "fields": [
+                    "golden_record_count",
+                    "golden_record_ids",
+                    "training_file_sha256",
+                    "training_file_size",
+                    "training_summary_lines",
+                ]
+            },
+        ),
         ("Cancel", {"fields": ["cancelled_at", "cancelled_by"]}),
         ("Metadata", {"fields": ["metadata"]}),
         (
@@ -241,12 +314,14 @@ class FinetuningAdmin(admin.ModelAdmin):
                     "attempts",
                     "next_attempt_at",
                     "last_polled_at",
+                    "provider_create_started_at",
                     "lease_owner",
                     "lease_until",
                     "cancel_lease_until",
                 ],
             },
         ),
+        ("Timeline", {"fields": ["timeline"]}),
     ]
     # Everything but the user-owned alias and metadata is owned by the provider or the worker.
     readonly_fields = [
@@ -267,15 +342,20 @@ class FinetuningAdmin(admin.ModelAdmin):
         "training_file_link",
         "model_id",
         "golden_record_count",
-        "golden_records",
+        "golden_record_ids",
+        "training_file_sha256",
+        "training_file_size",
+        "training_summary_lines",
         "cancelled_at",
         "cancelled_by",
         "attempts",
         "next_attempt_at",
         "last_polled_at",
+        "provider_create_started_at",
         "lease_owner",
         "lease_until",
         "cancel_lease_until",
+        "timeline",
     ]
 
     class Media:
@@ -283,6 +363,9 @@ class FinetuningAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return selectors.finetuning_list()
+
+    def get_changelist(self, request, **kwargs):
+        return FinetuningChangeList
 
     def has_add_permission(self, request):
         # Jobs are created through the API, which checks the golden records and the model.
@@ -342,6 +425,74 @@ class FinetuningAdmin(admin.ModelAdmin):
     @admin.display(description="number of golden records")
     def golden_record_count(self, obj):
         return len(obj.golden_records or [])
+
+    @admin.display(description="golden record ids")
+    def golden_record_ids(self, obj):
+        # A job may list 100,000 ids (3.8 MB of page); the API has the full list.
+        ids = obj.golden_records or []
+        shown = ", ".join(ids[:GOLDEN_RECORD_IDS_SHOWN])
+        hidden = len(ids) - GOLDEN_RECORD_IDS_SHOWN
+        if hidden <= 0:
+            return shown or "-"
+        return format_html(
+            '{} and {} more (<a href="{}">all of them in the API</a>)',
+            shown,
+            f"{hidden:,}",
+            reverse("api:finetuning-detail", args=[obj.pk]),
+        )
+
+    @admin.display(description="training file summary")
+    def training_summary_lines(self, obj):
+        if not obj.training_summary:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: {}",
+            (
+                (key, value if isinstance(value, str) else json.dumps(value))
+                for key, value in obj.training_summary.items()
+            ),
+        )
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        """The latest events as a read-only table, newest first, with a link to all of them.
+
+        Not an inline: each inline row posts back hidden inputs, so a long timeline broke
+        saving the form (DATA_UPLOAD_MAX_NUMBER_FIELDS) and a training run's thousands of
+        provider events made a page of megabytes.
+        """
+        latest, total = selectors.finetuning_timeline_latest(
+            finetuning=obj, limit=TIMELINE_EVENTS_SHOWN
+        )
+        if not latest:
+            return "No events yet."
+        rows = format_html_join(
+            "\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    date_format(timezone.localtime(event.created_at), "Y-m-d H:i:s"),
+                    event.get_kind_display(),
+                    event.actor or "-",
+                    f"{event.from_status or '-'} → {event.to_status}" if event.to_status else "-",
+                    event.message or "-",
+                    shortened(json.dumps(event.data), TIMELINE_DATA_CHARS) if event.data else "-",
+                )
+                for event in latest
+            ),
+        )
+        url = reverse("api:finetuning-events", args=[obj.pk])
+        return format_html(
+            '<p>{} (<a href="{}">the whole timeline, oldest first, in the API</a>)</p>'
+            '<table class="ft-timeline"><thead><tr><th>when</th><th>kind</th><th>actor</th>'
+            "<th>status</th><th>message</th><th>data</th></tr></thead><tbody>{}</tbody></table>",
+            (TIMELINE_SUMMARY if total > len(latest) else TIMELINE_SUMMARY_ALL).format(
+                shown=len(latest), total=f"{total:,}"
+            ),
+            url,
+            rows,
+        )
 
     # --- saving goes through the services -------------------------------------------------
 
@@ -516,7 +667,9 @@ class DatabaseConnectionForm(forms.ModelForm):
 
 
 @admin.register(DatabaseConnection)
-class DatabaseConnectionAdmin(admin.ModelAdmin):
+class DatabaseConnectionAdmin(
+    RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin
+):
     form = DatabaseConnectionForm
     list_display = ["alias", "dialect", "masked_connection_uri", "created_at"]
     list_filter = ["dialect"]
@@ -547,9 +700,20 @@ class DatabaseConnectionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return selectors.database_connection_list()
 
+    @admin.display(description="connection URI (password masked)")
+    def connection_uri(self, obj):
+        # Django shows every field of a view-only page as read-only text, looked up on the
+        # admin before the object: should the write-only field ever be shown read-only, this
+        # keeps the model's decrypting ``connection_uri`` property from being displayed.
+        return self.masked_connection_uri(obj)
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return [f for f in self.fields if f not in {"id", "masked_connection_uri"}]
+        if not self.has_change_permission(request, obj):
+            # The URI can only be replaced, never read: without the right to replace it,
+            # there is nothing to show but the masked one.
+            return [f for f in self.fields if f != "connection_uri"]
         return self.fields
 
     def save_model(self, request, obj, form, change):
@@ -626,7 +790,7 @@ class GoldenRecordForm(forms.ModelForm):
 
 
 @admin.register(GoldenRecord)
-class GoldenRecordAdmin(admin.ModelAdmin):
+class GoldenRecordAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     form = GoldenRecordForm
     list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
     list_filter = [ConnectionFilter]
@@ -681,7 +845,7 @@ class GoldenRecordAdmin(admin.ModelAdmin):
 # --- API keys ----------------------------------------------------------------------------
 
 
-class RevokedFilter(admin.SimpleListFilter):
+class RevokedFilter(ChoiceListFilter):
     title = "revoked"
     parameter_name = "revoked"
 
@@ -689,8 +853,8 @@ class RevokedFilter(admin.SimpleListFilter):
         return [("no", "Live keys"), ("yes", "Revoked keys")]
 
     def queryset(self, request, queryset):
-        if self.value() in {"yes", "no"}:
-            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        if self.chosen():
+            return queryset.filter(revoked_at__isnull=self.chosen() == "no")
         return queryset
 
 
@@ -701,7 +865,7 @@ class APIKeyForm(forms.ModelForm):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
+class APIKeyAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
     """API keys: created here or with ``create_api_key``; the hash is never shown."""
 
     form = APIKeyForm

@@ -30,8 +30,26 @@ def finetuning_list() -> QuerySet[Finetuning]:
     return Finetuning.objects.all()
 
 
+# What the admin's list of jobs never shows, yet weighs most: up to 100,000 golden record
+# ids per job. (The API shows them, so its list loads them.)
+FINETUNING_LIST_DEFERRED = ("golden_records", "training_summary")
+
+
 def finetuning_event_list(*, finetuning: Finetuning) -> QuerySet[FinetuningEvent]:
     return FinetuningEvent.objects.filter(finetuning=finetuning)
+
+
+def finetuning_timeline_latest(
+    *, finetuning: Finetuning, limit: int
+) -> tuple[list[FinetuningEvent], int]:
+    """The job's latest ``limit`` events, newest first, and how many events it has in all.
+
+    A training run can report thousands of events; the count is only run when they do not
+    all fit in ``limit``.
+    """
+    events = finetuning_event_list(finetuning=finetuning)
+    latest = list(events.order_by("-created_at", "-id")[:limit])
+    return latest, len(latest) if len(latest) < limit else events.count()
 
 
 def api_key_for(raw_key: str) -> APIKey | None:

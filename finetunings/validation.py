@@ -180,13 +180,21 @@ def sql_problems(sql: str, dialect: str) -> list[str]:
     return []
 
 
+URI_INVALID = (
+    "Not a valid URI: check its form, and percent-encode special characters such as "
+    "# / ? @ in the password."
+)
+
+
 def connection_uri_problems(uri: str) -> list[str]:
     example = "postgresql://user:password@host:5432/database"
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
-    except ValueError as exc:
-        return [f"Not a valid URI ({exc}); expected something like {example}."]
+    except ValueError:
+        # urlsplit's message quotes what it could not parse, which can be part of the
+        # password (a "#" in it ends the host part early): say nothing of the URI.
+        return [URI_INVALID]
     if not parts.scheme or not (parts.netloc or parts.path):
         return [f"Must be a URI such as {example}."]
     if "\x00" in uri:

@@ -5,6 +5,8 @@ from http import HTTPStatus
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import ActionLocation
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
 
 from finetunings import admin as finetuning_admin
 from finetunings.admin import (
@@ -311,3 +313,23 @@ def test_the_change_list_filters_survive_a_cancel(canceller_client, active_jobs)
 
     assert response.redirect_chain[-1][0] == f"{changelist_url()}?{filters}"
     assert active_jobs[1].alias in response.text
+
+
+def test_the_confirmation_page_does_not_load_the_jobs_golden_record_ids(
+    canceller_client, active_jobs
+):
+    # The bulk action's queryset leaves out the long JSON fields, and the page reads none of
+    # them (else each job would cost one more query).
+    with CaptureQueriesContext(db) as queries:
+        page = canceller_client.post(
+            changelist_url(),
+            {"action": CANCEL_ACTION, "_selected_action": [job.pk for job in active_jobs]},
+        )
+
+    assert page.status_code == HTTPStatus.OK
+    assert "Are you sure" in page.text
+    job_queries = [
+        q["sql"] for q in queries.captured_queries if "finetunings_finetuning" in q["sql"]
+    ]
+    assert job_queries
+    assert not [sql for sql in job_queries if '"golden_records"' in sql]

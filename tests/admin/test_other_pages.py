@@ -4,9 +4,16 @@ from http import HTTPStatus
 
 from django.urls import reverse
 
-from finetunings import selectors
+from finetunings import admin as finetuning_admin
+from finetunings import errors, selectors
 from finetunings.admin import API_KEY_CREATED, API_KEY_REVOKED, CONNECTION_ALIAS_TAKEN
-from finetunings.models import APIKey, DatabaseConnection, FinetuningStatus, GoldenRecord
+from finetunings.models import (
+    APIKey,
+    DatabaseConnection,
+    Finetuning,
+    FinetuningStatus,
+    GoldenRecord,
+)
 from finetunings.validation import sql_problems
 from tests.admin.helpers import change_url, changelist_url, messages_of
 
@@ -119,6 +126,47 @@ def test_deleting_a_connection_keeps_its_finished_jobs(
     assert not GoldenRecord.objects.filter(db_connection=connection).exists()
     listed = superuser_client.get(changelist_url("databaseconnection"))
     assert connection.alias not in {c.alias for c in listed.context["cl"].result_list}
+
+
+def test_a_job_started_while_its_connection_is_deleted_is_an_error_message(
+    superuser_client, connection, golden_records, make_finetuning, monkeypatch
+):
+    # The job appears after the delete page checked for active jobs: the service refuses.
+    make_finetuning(connection, alias="late-job")
+    monkeypatch.setattr(
+        selectors, "finetuning_active_of_connections", lambda **_: Finetuning.objects.none()
+    )
+    url = reverse("admin:finetunings_databaseconnection_delete", args=[connection.pk])
+
+    response = superuser_client.post(url, {"post": "yes"}, follow=True)
+
+    assert response.status_code == HTTPStatus.OK
+    assert messages_of(response) == [errors.ConnectionInUse.default_message]
+    connection.refresh_from_db()
+    assert connection.deleted_at is None
+
+
+def test_an_alias_taken_while_the_form_is_saved_is_an_error_message(
+    superuser_client, connection, make_connection, monkeypatch
+):
+    # Another connection takes the alias after the form checked it: the service refuses.
+    make_connection(alias="taken")
+    monkeypatch.setattr(
+        finetuning_admin.DatabaseConnectionForm,
+        "clean_alias",
+        lambda form: form.cleaned_data["alias"],
+    )
+
+    response = superuser_client.post(
+        change_url(connection, "databaseconnection"),
+        connection_form(connection, alias="taken"),
+        follow=True,
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert messages_of(response) == [CONNECTION_ALIAS_TAKEN]
+    connection.refresh_from_db()
+    assert connection.alias == "shop"
 
 
 # --- golden records ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from http import HTTPStatus
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
@@ -70,6 +71,8 @@ def test_create_api_key_command_prints_a_working_key_on_its_last_line(capsys):
 @pytest.mark.django_db
 def test_staff_session_may_use_the_browsable_api(django_user_model):
     staff = django_user_model.objects.create_user("ada", password="pw", is_staff=True)
+    # A session is held to the user's model permissions (see test_staff_permissions.py).
+    staff.user_permissions.set(Permission.objects.filter(codename="view_finetuning"))
     client = APIClient()
     client.force_login(staff)
 

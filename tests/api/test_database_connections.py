@@ -5,6 +5,7 @@ from django.db import connection as db
 
 from finetunings.errors import CODE_CONNECTION_IN_USE
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
+from finetunings.validation import URI_INVALID
 
 URI = "postgresql://reader:s3cret-pw@db.internal:5432/shop"
 
@@ -65,6 +66,15 @@ def test_bad_fields_are_400(api, fields, field):
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert field in response.json()["errors"]
     assert not DatabaseConnection.objects.exists()
+
+
+def test_a_mistyped_uri_is_400_without_quoting_its_password(api):
+    # An unencoded "#" ends the host part early; urlsplit's error would quote "n3w".
+    response = create(api, connection_uri="postgresql://reader:n3w#pass@db.internal/shop")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["errors"]["connection_uri"] == [URI_INVALID]
+    assert "n3w" not in response.text
 
 
 def test_list_retrieve_update(api):
