@@ -29,6 +29,11 @@ from finetunings.api.renderers import JSONLinesRenderer
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
     HTTPStatus.UNAUTHORIZED: OpenApiResponse(ERROR, description="Missing or invalid API key."),
+    HTTPStatus.FORBIDDEN: OpenApiResponse(
+        ERROR,
+        description="A staff session without the Django model permission this needs "
+        "(API keys have every permission).",
+    ),
 }
 NOT_FOUND = {HTTPStatus.NOT_FOUND: OpenApiResponse(ERROR, description="Unknown id.")}
 BAD_REQUEST = {

@@ -14,7 +14,16 @@ def schema(anonymous_api, db):
 def test_cancel_documents_request_example_and_every_response(schema):
     operation = schema["paths"]["/api/v1/finetunings/{id}/cancel"]["post"]
 
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "502", "503"}
+    assert set(operation["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "502",
+        "503",
+    }
     request = operation["requestBody"]["content"]["application/json"]
     assert set(request["schema"]["$ref"].split("/")[-1:]) == {"FinetuningCancelRequest"}
     assert any(
