@@ -203,10 +203,14 @@ class AnyConnectionFilter(ConnectionFilter):
 # --- Fine-tuning jobs -------------------------------------------------------------------
 
 
+# What staff may edit on a job; the rest of its page is read-only.
+JOB_EDITABLE_FIELDS = ("alias", "metadata")
+
+
 class FinetuningForm(forms.ModelForm):
     class Meta:
         model = Finetuning
-        fields = ["alias", "metadata"]
+        fields = list(JOB_EDITABLE_FIELDS)
 
     def clean_metadata(self):
         metadata = self.cleaned_data["metadata"]
@@ -325,37 +329,10 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     ]
     # Everything but the user-owned alias and metadata is owned by the provider or the worker.
     readonly_fields = [
-        "id",
-        "status_badge",
-        "status_message",
-        "error",
-        "db_connection",
-        "created_at",
-        "updated_at",
-        "finished_at",
-        "model_provider",
-        "model_name",
-        "model_parameters",
-        "finetuning_job_id",
-        "provider_status",
-        "finetuning_file_id",
-        "training_file_link",
-        "model_id",
-        "golden_record_count",
-        "golden_record_ids",
-        "training_file_sha256",
-        "training_file_size",
-        "training_summary_lines",
-        "cancelled_at",
-        "cancelled_by",
-        "attempts",
-        "next_attempt_at",
-        "last_polled_at",
-        "provider_create_started_at",
-        "lease_owner",
-        "lease_until",
-        "cancel_lease_until",
-        "timeline",
+        name
+        for _title, options in fieldsets
+        for name in options["fields"]
+        if name not in JOB_EDITABLE_FIELDS
     ]
 
     class Media:
