@@ -435,7 +435,7 @@ def finetuning_cancel(
     deadline = time.monotonic() + settings.FINETUNING_CANCEL_WAIT_SECONDS
     pause = 0.02
     while True:
-        job = Finetuning.objects.get(pk=finetuning.pk)
+        job = _without_long_lists().get(pk=finetuning.pk)
         if job.status == FinetuningStatus.CANCELLED:
             return job
         if job.status in TERMINAL_STATUSES:
@@ -447,7 +447,7 @@ def finetuning_cancel(
             if _mark_cancelled(
                 job, actor=actor, metadata=merged, only_if=Q(finetuning_job_id=None)
             ):
-                return Finetuning.objects.get(pk=job.pk)
+                return _without_long_lists().get(pk=job.pk)
             continue  # a provider job appeared, or the status moved: look again
 
         if _take_cancel_lease(job):
@@ -459,6 +459,13 @@ def finetuning_cancel(
             raise errors.CancelInProgress()
         time.sleep(pause)
         pause = min(pause * 2, 0.25)
+
+
+def _without_long_lists():
+    # Cancel re-reads the job on every turn of its loop (a concurrent cancel can keep it
+    # waiting for seconds) and needs none of its long lists to decide: those load only if
+    # the caller reads them (a job may list 100,000 golden record ids).
+    return Finetuning.objects.defer("golden_records", "training_summary")
 
 
 def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fields) -> bool:
@@ -522,7 +529,7 @@ def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning 
         only_if=Q(finetuning_job_id=job.finetuning_job_id),
         provider_status=remote.status,
     ):
-        return Finetuning.objects.get(pk=job.pk)
+        return _without_long_lists().get(pk=job.pk)
     _release_cancel_lease(job)
     return None
 

@@ -53,7 +53,10 @@ def validation_response(field_errors: dict[str, list[str]]) -> Response:
     )
 
 
-def _error(http_status: HTTPStatus, detail: str, code: str, headers=None, **extra) -> Response:
+def error_response(
+    http_status: HTTPStatus, detail: str, code: str, headers=None, **extra
+) -> Response:
+    """A response in the API's one error shape, for views that answer an error themselves."""
     return Response({"detail": detail, "code": code, **extra}, status=http_status, headers=headers)
 
 
@@ -61,27 +64,29 @@ def exception_handler(exc, context):
     if isinstance(exc, errors.ValidationFailed):
         return validation_response(exc.errors)
     if isinstance(exc, errors.FinetuningNotCancellable):
-        return _error(HTTPStatus.CONFLICT, exc.message, exc.code, status=exc.status)
+        return error_response(HTTPStatus.CONFLICT, exc.message, exc.code, status=exc.status)
     if isinstance(exc, errors.FinetuningActive | errors.ConnectionInUse):
-        return _error(HTTPStatus.CONFLICT, exc.message, exc.code)
+        return error_response(HTTPStatus.CONFLICT, exc.message, exc.code)
     if isinstance(exc, errors.CancelInProgress):
-        return _error(HTTPStatus.SERVICE_UNAVAILABLE, exc.message, exc.code, {"Retry-After": "2"})
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, exc.message, exc.code, {"Retry-After": "2"}
+        )
     if isinstance(exc, ProviderUnavailable):
-        return _error(
+        return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,
             PROVIDER_UNAVAILABLE_MESSAGE.format(exc.message),
             errors.CODE_PROVIDER_UNAVAILABLE,
             {"Retry-After": "10"},
         )
     if isinstance(exc, ProviderRejected):
-        return _error(
+        return error_response(
             HTTPStatus.BAD_GATEWAY,
             PROVIDER_ERROR_MESSAGE.format(exc.message),
             errors.CODE_PROVIDER_ERROR,
         )
     if isinstance(exc, RequestDataTooBig):
         limit_mib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
-        return _error(
+        return error_response(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             f"The request body is larger than {limit_mib:g} MiB; send it in smaller parts.",
             "request_too_large",

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from finetunings import errors, services, worker
+from finetunings.api.exceptions import error_response
 from finetunings.api.serializers import ErrorSerializer
 from finetunings.models import Finetuning
 from finetunings.providers.openai import (
@@ -57,11 +58,11 @@ class OpenAIWebhookView(APIView):
         try:
             event = webhook_unwrap(payload=request.body, headers=dict(request.headers))
         except WebhookNotConfigured as exc:
-            return _error(
+            return error_response(
                 HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.CODE_WEBHOOK_NOT_CONFIGURED
             )
         except WebhookSignatureInvalid as exc:
-            return _error(
+            return error_response(
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
                 errors.CODE_WEBHOOK_INVALID_SIGNATURE,
@@ -79,7 +80,3 @@ class OpenAIWebhookView(APIView):
             finetuning=finetuning, event_id=event.id, event_type=event.type
         )
         return Response({"status": OUTCOME_PROCESSED})
-
-
-def _error(status: HTTPStatus, detail: str, code: str) -> Response:
-    return Response({"detail": detail, "code": code}, status=status)

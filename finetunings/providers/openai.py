@@ -44,9 +44,6 @@ NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot b
 
 PASSING_STATUS_CODES = frozenset({408, 409})
 
-# Metadata key under which each provider job carries our job's id.
-FINETUNING_ID_METADATA_KEY = "finetuning_id"
-
 
 def _provider_message(exc: openai.APIStatusError) -> str:
     body = exc.body

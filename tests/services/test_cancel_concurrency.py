@@ -5,7 +5,9 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.db import connection as db_connection
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -116,6 +118,22 @@ def test_a_cancel_still_in_flight_elsewhere_makes_others_retry_later(
 
     assert provider.calls_to("cancel_job") == []
     assert Finetuning.objects.get(pk=job.pk).status == FinetuningStatus.RUNNING
+
+
+def test_waiting_for_another_cancel_rereads_the_job_without_its_long_lists(
+    connection, golden_records, make_finetuning, provider, settings
+):
+    settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
+    job = running_job_held_by_another_canceller(connection, make_finetuning, provider)
+
+    with CaptureQueriesContext(db_connection) as queries, pytest.raises(errors.CancelInProgress):
+        services.finetuning_cancel(finetuning=job, actor="test")
+
+    reads = [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and "finetuning" in q["sql"]
+    ]
+    assert len(reads) > 2  # it did wait, re-reading the job
+    assert not [sql for sql in reads if "golden_records" in sql]
 
 
 def test_cancel_in_progress_is_503_with_retry_after(

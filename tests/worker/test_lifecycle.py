@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from finetunings import worker
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
-from finetunings.providers.openai import FINETUNING_ID_METADATA_KEY
 from tests.fakes.openai_server import CREATE, UPLOAD
 
 pytestmark = pytest.mark.usefixtures("no_network")
@@ -29,7 +29,7 @@ def test_a_job_runs_from_queued_to_succeeded_with_its_model_id(
     [remote] = openai_provider.jobs_for(finetuning.pk)
     assert finetuning.finetuning_job_id == remote["id"]
     assert finetuning.finetuning_file_id == remote["training_file"]
-    assert remote["metadata"] == {FINETUNING_ID_METADATA_KEY: finetuning.pk}
+    assert remote["metadata"] == {worker.METADATA_KEY: finetuning.pk}
     assert remote["model"] == finetuning.model_name
 
     openai_provider.set_status(remote["id"], "running")
