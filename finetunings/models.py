@@ -5,18 +5,13 @@ integers. State changes do not happen here: they go through ``services``, which 
 status machine below and write the audit trail.
 """
 
-import re
 import secrets
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from finetunings import crypto
-
-# Query parameters of a connection URI whose values are secrets (password=, sslkey=, ...).
-SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature", re.I)
+from finetunings import crypto, validation
 
 
 def new_id() -> str:
@@ -91,25 +86,8 @@ class DatabaseConnection(models.Model):
 
     @property
     def masked_connection_uri(self) -> str:
-        """The URI with its secrets (password, secret-looking parameters) shown as ``***``."""
-        uri = self.connection_uri
-        if not uri:
-            return ""
-        try:
-            parts = urlsplit(uri)
-        except ValueError:
-            return "***"  # not a URI we can take apart, so nothing of it is shown
-        userinfo, at, host = parts.netloc.rpartition("@")
-        if at and ":" in userinfo:
-            userinfo = f"{userinfo.split(':', 1)[0]}:***"
-        query = urlencode(
-            [
-                (name, "***" if SECRET_PARAMETER.search(name) else value)
-                for name, value in parse_qsl(parts.query, keep_blank_values=True)
-            ],
-            safe="*",
-        )
-        return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}", query=query, fragment=""))
+        """The URI showing only its scheme, hosts, ports and database (see validation)."""
+        return validation.mask_connection_uri(self.connection_uri)
 
 
 class GoldenRecord(models.Model):

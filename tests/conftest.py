@@ -64,15 +64,28 @@ def anonymous_api():
 SCHEMA_DDL = "CREATE TABLE orders (id integer primary key, customer text, total numeric);"
 
 
+# A URI whose scheme fits each dialect (the service checks that it does).
+URI_OF_DIALECT = {
+    "postgresql": "postgresql://reader:s3cret@db.internal:5432/shop",
+    "redshift": "redshift://reader:s3cret@cluster.internal:5439/shop",
+    "sqlite": "sqlite:////var/lib/shop.db",
+    "duckdb": "duckdb:////var/lib/shop.duckdb",
+    "bigquery": "bigquery://project/shop",
+}
+
+
 @pytest.fixture
 def make_connection(db):
     counter = iter(range(1, 10_000))
 
     def make(**overrides):
+        dialect = overrides.get("dialect", "postgresql")
         fields = {
             "alias": f"shop{next(counter)}",
-            "dialect": "postgresql",
-            "connection_uri": "postgresql://reader:s3cret@db.internal:5432/shop",
+            "dialect": dialect,
+            "connection_uri": URI_OF_DIALECT.get(
+                dialect, f"{dialect}://reader:s3cret@db.internal/shop"
+            ),
             "schema": SCHEMA_DDL,
             **overrides,
         }

@@ -2,7 +2,9 @@
 
 from http import HTTPStatus
 
+import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from finetunings import admin as finetuning_admin
 from finetunings import errors, selectors
@@ -16,6 +18,7 @@ from finetunings.models import (
 )
 from finetunings.validation import sql_problems
 from tests.admin.helpers import change_url, changelist_url, messages_of
+from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
 
 SECRET = "s3cret"  # the password in the fixtures' connection URI
 
@@ -38,8 +41,25 @@ def test_the_connection_uri_is_never_shown_in_plain_text(superuser_client, conne
     for url in (changelist_url("databaseconnection"), change_url(connection, "databaseconnection")):
         page = superuser_client.get(url)
         assert page.status_code == HTTPStatus.OK
-        assert "postgresql://reader:***@db.internal:5432/shop" in page.text
+        assert "postgresql://***@db.internal:5432/shop" in page.text
         assert SECRET not in page.text
+
+
+@pytest.mark.parametrize(
+    ("dialect", "uri", "masked", "secrets"), VALID_URI_FORMS + INVALID_URI_FORMS
+)
+def test_no_secret_of_any_uri_form_appears_on_the_admin_pages(
+    superuser_client, connection, dialect, uri, masked, secrets
+):
+    connection.connection_uri = uri
+    connection.save()
+
+    for url in (changelist_url("databaseconnection"), change_url(connection, "databaseconnection")):
+        page = superuser_client.get(url)
+        assert page.status_code == HTTPStatus.OK
+        assert escape(masked) in page.text
+        for secret in secrets:
+            assert secret not in page.text
 
 
 def test_a_blank_uri_keeps_the_stored_one(superuser_client, connection):

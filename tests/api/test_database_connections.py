@@ -6,6 +6,7 @@ from django.db import connection as db
 from finetunings.errors import CODE_CONNECTION_IN_USE
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
 from finetunings.validation import URI_INVALID
+from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
 
 URI = "postgresql://reader:s3cret-pw@db.internal:5432/shop"
 
@@ -24,7 +25,7 @@ def test_create_returns_201_and_never_the_uri(api):
     assert body["schema"] == "CREATE TABLE t (id int);"
     assert body["metadata"] == {"team": "growth"}
     assert "connection_uri" not in body
-    assert body["masked_connection_uri"] == "postgresql://reader:***@db.internal:5432/shop"
+    assert body["masked_connection_uri"] == "postgresql://***@db.internal:5432/shop"
     assert "s3cret-pw" not in response.content.decode()
 
 
@@ -132,3 +133,52 @@ def test_delete_keeps_finished_jobs_and_frees_the_alias(
     assert not GoldenRecord.objects.filter(db_connection=connection).exists()
     assert DatabaseConnection.objects.get(pk=connection.pk).connection_uri == ""
     assert create(api).status_code == HTTPStatus.CREATED  # the alias is free again
+
+
+@pytest.mark.parametrize(("dialect", "uri", "masked", "secrets"), VALID_URI_FORMS)
+def test_no_secret_of_any_uri_form_appears_in_responses_or_logs(
+    api, caplog, dialect, uri, masked, secrets
+):
+    caplog.set_level("DEBUG")
+    created = create(api, dialect=dialect, connection_uri=uri)
+    connection_id = created.json()["id"]
+    listed = api.get("/api/v1/database-connections")
+    retrieved = api.get(f"/api/v1/database-connections/{connection_id}")
+
+    assert created.status_code == HTTPStatus.CREATED
+    assert retrieved.json()["masked_connection_uri"] == masked
+    assert listed.json()["results"][0]["masked_connection_uri"] == masked
+    for secret in secrets:
+        for response in (created, listed, retrieved):
+            assert secret not in response.text
+        assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(("dialect", "uri", "masked", "secrets"), INVALID_URI_FORMS)
+def test_a_refused_uri_is_400_without_quoting_its_secrets(
+    api, caplog, dialect, uri, masked, secrets
+):
+    caplog.set_level("DEBUG")
+    response = create(api, dialect=dialect, connection_uri=uri)
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "connection_uri" in response.json()["errors"]
+    for secret in secrets:
+        assert secret not in response.text
+        assert secret not in caplog.text
+    assert not DatabaseConnection.objects.exists()
+
+
+@pytest.mark.parametrize(("dialect", "uri", "masked", "secrets"), INVALID_URI_FORMS)
+def test_a_stored_uri_that_no_longer_parses_shows_at_most_its_scheme(
+    api, make_connection, dialect, uri, masked, secrets
+):
+    connection = make_connection()
+    connection.connection_uri = uri  # stored before the service refused such URIs
+    connection.save()
+
+    response = api.get(f"/api/v1/database-connections/{connection.pk}")
+
+    assert response.json()["masked_connection_uri"] == masked
+    for secret in secrets:
+        assert secret not in response.text

@@ -30,7 +30,7 @@ def test_a_staff_member_who_may_only_view_connections_is_not_shown_their_uri(
     page = auditor.get(change_url(connection, "databaseconnection"))
 
     assert page.status_code == HTTPStatus.OK
-    assert "postgresql://reader:***@db.internal:5432/shop" in page.text
+    assert "postgresql://***@db.internal:5432/shop" in page.text
     assert SECRET not in page.text
 
 
