@@ -629,12 +629,16 @@ class DatabaseConnectionForm(forms.ModelForm):
             raise forms.ValidationError(CONNECTION_ALIAS_TAKEN)
         return alias
 
-    def clean_connection_uri(self):
-        uri = self.cleaned_data["connection_uri"]
-        if uri:  # blank on a change keeps the stored URI
-            for problem in validation.connection_uri_problems(uri):
+    def clean(self):
+        cleaned = super().clean()
+        uri, dialect = cleaned.get("connection_uri"), cleaned.get("dialect")
+        if not uri and "dialect" in self.changed_data and not self.instance._state.adding:
+            # Blank keeps the stored URI, whose scheme must still fit the new dialect.
+            uri = self.instance.connection_uri
+        if uri and dialect and "connection_uri" not in self.errors:
+            for problem in validation.connection_uri_problems(uri, dialect):
                 self.add_error("connection_uri", problem)
-        return uri
+        return cleaned
 
     def clean_metadata(self):
         metadata = self.cleaned_data["metadata"]

@@ -58,7 +58,7 @@ def database_connection_create(
             "alias": ["A database connection with this alias already exists."]
             if _alias_taken(alias)
             else [],
-            "connection_uri": validation.connection_uri_problems(connection_uri),
+            "connection_uri": validation.connection_uri_problems(connection_uri, dialect),
             "metadata": validation.metadata_problems(metadata),
         }
     )
@@ -79,8 +79,12 @@ def database_connection_update(*, connection: DatabaseConnection, **changes) -> 
         problems["alias"] = ["A database connection with this alias already exists."]
     if "metadata" in changes:
         problems["metadata"] = validation.metadata_problems(changes["metadata"])
-    if "connection_uri" in changes:
-        problems["connection_uri"] = validation.connection_uri_problems(changes["connection_uri"])
+    if "connection_uri" in changes or "dialect" in changes:
+        # Either one can break their fit: a new dialect is checked against the stored URI.
+        problems["connection_uri"] = validation.connection_uri_problems(
+            changes.get("connection_uri", connection.connection_uri),
+            changes.get("dialect", connection.dialect),
+        )
     _raise_if(problems)
     for field, value in changes.items():
         setattr(connection, field, value)  # connection_uri goes through the encrypting setter

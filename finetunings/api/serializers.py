@@ -72,6 +72,15 @@ class NotCancellableErrorSerializer(ErrorSerializer):
 
 # --- Database connections -----------------------------------------------------------------
 
+CONNECTION_URI_HELP = (
+    "scheme://user:password@host:port/database?parameters, with a scheme that fits the "
+    "dialect (postgresql:// or postgres:// for postgresql, mysql:// for mysql, "
+    "mssql+pyodbc:// for mssql, ...; a +driver suffix is allowed). Several hosts are "
+    "separated by commas (libpq's host1:5432,host2:5432). Percent-encode special "
+    "characters in the password. Encrypted at rest and never returned; see "
+    "masked_connection_uri."
+)
+
 
 class DatabaseConnectionSerializer(serializers.ModelSerializer):
     alias = StrictCharField(max_length=100)
@@ -79,10 +88,12 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
     connection_uri = StrictCharField(
         write_only=True,
         max_length=2000,
-        help_text="Encrypted at rest and never returned; see masked_connection_uri.",
+        help_text=CONNECTION_URI_HELP,
     )
     masked_connection_uri = serializers.CharField(
-        read_only=True, help_text="The connection URI with its password masked."
+        read_only=True,
+        help_text="The connection URI showing only its scheme, hosts, ports and database "
+        "(user name, password and query parameter values are ***).",
     )
     schema = StrictCharField(
         required=False,
@@ -104,6 +115,18 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
             "metadata",
             "created_at",
         ]
+
+
+class DatabaseConnectionUpdateSerializer(DatabaseConnectionSerializer):
+    """PUT and PATCH: the write-only URI may be left out, so a GET-then-PUT round trip
+    need not resend the secret."""
+
+    connection_uri = StrictCharField(
+        write_only=True,
+        required=False,
+        max_length=2000,
+        help_text=f"{CONNECTION_URI_HELP} Leave it out to keep the stored one.",
+    )
 
 
 # --- Golden records -------------------------------------------------------------------------

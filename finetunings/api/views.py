@@ -82,20 +82,24 @@ class FriendlyNotFoundMixin:
         responses={200: serializers.DatabaseConnectionSerializer, **NOT_FOUND, **AUTH_ERRORS}
     ),
     update=extend_schema(
+        description="Replace the connection's fields; connection_uri may be left out to keep "
+        "the stored one.",
+        request=serializers.DatabaseConnectionUpdateSerializer,
         responses={
             200: serializers.DatabaseConnectionSerializer,
             **BAD_REQUEST,
             **NOT_FOUND,
             **AUTH_ERRORS,
-        }
+        },
     ),
     partial_update=extend_schema(
+        request=serializers.DatabaseConnectionUpdateSerializer,
         responses={
             200: serializers.DatabaseConnectionSerializer,
             **BAD_REQUEST,
             **NOT_FOUND,
             **AUTH_ERRORS,
-        }
+        },
     ),
     destroy=extend_schema(
         responses={
@@ -112,6 +116,11 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     queryset = selectors.database_connection_list()
     serializer_class = serializers.DatabaseConnectionSerializer
     filterset_class = filters.DatabaseConnectionFilter
+
+    def get_serializer_class(self):
+        if self.action in {"update", "partial_update"}:
+            return serializers.DatabaseConnectionUpdateSerializer
+        return super().get_serializer_class()
 
     def perform_create(self, serializer):
         serializer.instance = services.database_connection_create(**serializer.validated_data)

@@ -88,6 +88,20 @@ def test_a_new_uri_replaces_the_stored_one(superuser_client, connection):
     assert "n3w-pass" not in connection.connection_uri_encrypted
 
 
+def test_changing_the_dialect_to_one_the_stored_uri_does_not_fit_is_refused(
+    superuser_client, connection
+):
+    response = superuser_client.post(
+        change_url(connection, "databaseconnection"), connection_form(connection, dialect="mysql")
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    (message,) = response.context["adminform"].form.errors["connection_uri"]
+    assert "mysql://" in message
+    assert SECRET not in response.text
+    assert DatabaseConnection.objects.get(pk=connection.pk).dialect == "postgresql"
+
+
 def test_adding_a_connection_stores_its_uri_encrypted(superuser_client, db):
     uri = "mysql://app:hunter22@mysql.internal/crm"
 

@@ -5,7 +5,7 @@ from django.db import connection as db
 
 from finetunings.errors import CODE_CONNECTION_IN_USE
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
-from finetunings.validation import URI_INVALID
+from finetunings.validation import URI_BAD_HOST, URI_INVALID
 from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
 
 URI = "postgresql://reader:s3cret-pw@db.internal:5432/shop"
@@ -85,12 +85,12 @@ def test_list_retrieve_update(api):
     assert [item["id"] for item in listed["results"]] == [connection_id]
     updated = api.patch(
         f"/api/v1/database-connections/{connection_id}",
-        {"schema": "CREATE TABLE u (id int);", "connection_uri": "mysql://a:b@h/d"},
+        {"schema": "CREATE TABLE u (id int);", "connection_uri": "postgresql://a:b@h/d"},
         format="json",
     )
     assert updated.status_code == HTTPStatus.OK
     assert updated.json()["schema"] == "CREATE TABLE u (id int);"
-    assert DatabaseConnection.objects.get(pk=connection_id).connection_uri == "mysql://a:b@h/d"
+    assert DatabaseConnection.objects.get(pk=connection_id).connection_uri == "postgresql://a:b@h/d"
     assert api.get(f"/api/v1/database-connections/{connection_id}").json()["alias"] == "shop"
 
 
@@ -182,3 +182,105 @@ def test_a_stored_uri_that_no_longer_parses_shows_at_most_its_scheme(
     assert response.json()["masked_connection_uri"] == masked
     for secret in secrets:
         assert secret not in response.text
+
+
+# --- Connection URIs: forms, schemes, and PUT without the secret ----------------------------
+
+
+def test_a_libpq_multi_host_uri_is_accepted(api):
+    uri = "postgresql://reader:pw@h1.internal:5432,h2.internal:5433/shop?target_session_attrs=any"
+    response = create(api, connection_uri=uri)
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response.json()["masked_connection_uri"] == (
+        "postgresql://***@h1.internal:5432,h2.internal:5433/shop?target_session_attrs=***"
+    )
+    assert DatabaseConnection.objects.get().connection_uri == uri
+
+
+def test_a_host_containing_a_space_is_400(api):
+    response = create(api, connection_uri="postgresql://reader:pw@db internal:5432/shop")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "space" in response.json()["errors"]["connection_uri"][0]
+    assert not DatabaseConnection.objects.exists()
+
+
+def test_a_host_that_is_not_a_host_name_is_400(api):
+    response = create(api, connection_uri="postgresql://reader:pw@db!internal:5432/shop")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["errors"]["connection_uri"] == [URI_BAD_HOST]
+
+
+def test_a_uri_whose_scheme_does_not_fit_the_dialect_is_400_naming_the_schemes_that_do(api):
+    response = create(api, dialect="postgresql", connection_uri="mysql://app:pw@mysql.internal/crm")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    (message,) = response.json()["errors"]["connection_uri"]
+    assert "'mysql'" in message
+    assert "postgresql://" in message and "postgres://" in message
+    assert not DatabaseConnection.objects.exists()
+
+
+def test_a_driver_in_the_scheme_fits_its_dialect(api):
+    response = create(api, connection_uri="postgresql+psycopg://app:pw@db.internal/shop")
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_changing_the_dialect_alone_checks_the_stored_uris_scheme(api, connection):
+    response = api.patch(
+        f"/api/v1/database-connections/{connection.pk}", {"dialect": "mysql"}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "mysql://" in response.json()["errors"]["connection_uri"][0]
+    assert DatabaseConnection.objects.get(pk=connection.pk).dialect == "postgresql"
+
+
+def test_changing_dialect_and_uri_together_is_accepted(api, connection):
+    response = api.patch(
+        f"/api/v1/database-connections/{connection.pk}",
+        {"dialect": "mysql", "connection_uri": "mysql://app:pw@mysql.internal/crm"},
+        format="json",
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    stored = DatabaseConnection.objects.get(pk=connection.pk)
+    assert (stored.dialect, stored.connection_uri) == ("mysql", "mysql://app:pw@mysql.internal/crm")
+
+
+def test_a_get_then_put_round_trip_keeps_the_stored_uri(api, connection):
+    url = f"/api/v1/database-connections/{connection.pk}"
+    body = api.get(url).json()
+    body["schema"] = "CREATE TABLE customers (id int);"
+
+    response = api.put(url, body, format="json")
+
+    assert response.status_code == HTTPStatus.OK
+    stored = DatabaseConnection.objects.get(pk=connection.pk)
+    assert stored.schema == "CREATE TABLE customers (id int);"
+    assert stored.connection_uri == "postgresql://reader:s3cret@db.internal:5432/shop"
+
+
+def test_put_with_a_new_uri_replaces_it(api, connection):
+    url = f"/api/v1/database-connections/{connection.pk}"
+    body = {"alias": "shop", "dialect": "postgresql", "connection_uri": "postgres://w:n@db2/shop"}
+
+    response = api.put(url, body, format="json")
+
+    assert response.status_code == HTTPStatus.OK
+    assert (
+        DatabaseConnection.objects.get(pk=connection.pk).connection_uri == "postgres://w:n@db2/shop"
+    )
+
+
+def test_creating_a_connection_still_requires_its_uri(api, db):
+    response = api.post(
+        "/api/v1/database-connections", {"alias": "shop", "dialect": "postgresql"}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "connection_uri" in response.json()["errors"]
+    assert not DatabaseConnection.objects.exists()

@@ -85,3 +85,18 @@ def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
 
     assert "/api/v1/finetunings/{id}/cancel:" in target.read_text()
+
+
+def test_connection_uri_is_required_to_create_a_connection_but_not_to_replace_one(schema):
+    components = schema["components"]["schemas"]
+    path = schema["paths"]["/api/v1/database-connections/{id}"]
+    put = path["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    post = schema["paths"]["/api/v1/database-connections"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+
+    assert "connection_uri" in components[post.split("/")[-1]]["required"]
+    put_component = components[put.split("/")[-1]]
+    assert "connection_uri" in put_component["properties"]
+    assert "connection_uri" not in put_component["required"]
+    assert "keep the stored one" in put_component["properties"]["connection_uri"]["description"]
