@@ -219,7 +219,8 @@ def test_a_uri_whose_scheme_does_not_fit_the_dialect_is_400_naming_the_schemes_t
     assert response.status_code == HTTPStatus.BAD_REQUEST
     (message,) = response.json()["errors"]["connection_uri"]
     assert "'mysql'" in message
-    assert "postgresql://" in message and "postgres://" in message
+    assert "postgresql://" in message
+    assert "postgres://" in message
     assert not DatabaseConnection.objects.exists()
 
 
