@@ -74,26 +74,34 @@ def database_connection_create(
 
 
 def database_connection_update(*, connection: DatabaseConnection, **changes) -> DatabaseConnection:
-    problems = {}
-    if "alias" in changes and _alias_taken(changes["alias"], exclude_id=connection.pk):
-        problems["alias"] = ["A database connection with this alias already exists."]
-    if "metadata" in changes:
-        problems["metadata"] = validation.metadata_problems(changes["metadata"])
-    if "connection_uri" in changes or "dialect" in changes:
-        # Either one can break their fit: a new dialect is checked against the stored URI.
-        problems["connection_uri"] = validation.connection_uri_problems(
-            changes.get("connection_uri", connection.connection_uri),
-            changes.get("dialect", connection.dialect),
-        )
-    _raise_if(problems)
-    for field, value in changes.items():
-        setattr(connection, field, value)  # connection_uri goes through the encrypting setter
-    try:
-        connection.save()
-    except IntegrityError:
-        raise errors.ValidationFailed(
-            {"alias": ["A database connection with this alias already exists."]}
-        ) from None
+    """Change the given fields, and only those, so a concurrent edit of others survives."""
+    with transaction.atomic():
+        # Checked against the row as it is now (a concurrent edit may have changed the
+        # dialect or the URI whose fit is checked), and locked until written.
+        connection = DatabaseConnection.objects.select_for_update().get(pk=connection.pk)
+        problems = {}
+        if "alias" in changes and _alias_taken(changes["alias"], exclude_id=connection.pk):
+            problems["alias"] = ["A database connection with this alias already exists."]
+        if "metadata" in changes:
+            problems["metadata"] = validation.metadata_problems(changes["metadata"])
+        if "connection_uri" in changes or "dialect" in changes:
+            # Either one can break their fit: a new dialect is checked against the stored URI.
+            problems["connection_uri"] = validation.connection_uri_problems(
+                changes.get("connection_uri", connection.connection_uri),
+                changes.get("dialect", connection.dialect),
+            )
+        _raise_if(problems)
+        if not changes:
+            return connection
+        for field, value in changes.items():
+            setattr(connection, field, value)  # connection_uri goes through the encrypting setter
+        columns = {"connection_uri_encrypted" if f == "connection_uri" else f for f in changes}
+        try:
+            connection.save(update_fields=[*sorted(columns), "updated_at"])
+        except IntegrityError:
+            raise errors.ValidationFailed(
+                {"alias": ["A database connection with this alias already exists."]}
+            ) from None
     return connection
 
 
@@ -150,21 +158,26 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
 
 
 def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:
-    connection_id = changes.get("db_connection_id", golden_record.db_connection_id)
-    connection = DatabaseConnection.objects.alive().filter(pk=connection_id).first()
-    problems: dict[str, list[str]] = {}
-    if connection is None:
-        problems["db_connection_id"] = [f"No database connection with id {connection_id!r}."]
-    elif "sql" in changes or "db_connection_id" in changes:
-        problems["sql"] = validation.sql_problems(
-            changes.get("sql", golden_record.sql), connection.dialect
-        )
-    if "metadata" in changes:
-        problems["metadata"] = validation.metadata_problems(changes["metadata"])
-    _raise_if(problems)
-    for field, value in changes.items():
-        setattr(golden_record, field, value)
-    golden_record.save()
+    """Change the given fields, and only those, so a concurrent edit of others survives."""
+    with transaction.atomic():
+        golden_record = GoldenRecord.objects.select_for_update().get(pk=golden_record.pk)
+        connection_id = changes.get("db_connection_id", golden_record.db_connection_id)
+        connection = DatabaseConnection.objects.alive().filter(pk=connection_id).first()
+        problems: dict[str, list[str]] = {}
+        if connection is None:
+            problems["db_connection_id"] = [f"No database connection with id {connection_id!r}."]
+        elif "sql" in changes or "db_connection_id" in changes:
+            problems["sql"] = validation.sql_problems(
+                changes.get("sql", golden_record.sql), connection.dialect
+            )
+        if "metadata" in changes:
+            problems["metadata"] = validation.metadata_problems(changes["metadata"])
+        _raise_if(problems)
+        if not changes:
+            return golden_record
+        for field, value in changes.items():
+            setattr(golden_record, field, value)
+        golden_record.save(update_fields=[*sorted(changes), "updated_at"])
     return golden_record
 
 
