@@ -762,6 +762,8 @@ class GoldenRecordForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         connection, sql = cleaned.get("db_connection"), cleaned.get("sql")
+        if connection is None and not self.instance._state.adding:
+            connection = self.instance.db_connection  # read-only once the record exists
         if connection is not None and sql:
             for problem in validation.sql_problems(sql, connection.dialect):
                 self.add_error("sql", problem)
@@ -798,21 +800,20 @@ class GoldenRecordAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin
         sql = obj.sql if len(obj.sql) <= 400 else f"{obj.sql[:399]}…"
         return format_html('<pre class="ft-code">{}</pre>', sql)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A record never moves to another connection (see services.golden_record_update).
+        if obj is not None:
+            return [*self.readonly_fields, "db_connection"]
+        return self.readonly_fields
+
     def save_model(self, request, obj, form, change):
-        data = {
-            "db_connection_id": form.cleaned_data["db_connection"].pk,
-            "question": form.cleaned_data["question"],
-            "sql": form.cleaned_data["sql"],
-            "metadata": form.cleaned_data["metadata"],
-        }
+        data = {field: form.cleaned_data[field] for field in ["question", "sql", "metadata"]}
         if not change:
+            data["db_connection_id"] = form.cleaned_data["db_connection"].pk
             (created,) = services.golden_records_create(records=[data])
             adopt(obj, created)
             return
-        names = {"db_connection": "db_connection_id"}
-        changes = {
-            names.get(field, field): data[names.get(field, field)] for field in form.changed_data
-        }
+        changes = {field: data[field] for field in form.changed_data if field in data}
         services.golden_record_update(golden_record=obj, **changes)
 
     def delete_model(self, request, obj):

@@ -15,6 +15,12 @@ CODE_PROVIDER_UNAVAILABLE = "provider_unavailable"
 CODE_PROVIDER_ERROR = "provider_error"
 CODE_CANCEL_IN_PROGRESS = "cancel_in_progress"
 CODE_VALIDATION = "invalid"
+CODE_GOLDEN_RECORD_CONNECTION_FIXED = "golden_record_connection_fixed"
+GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE = (
+    "A golden record cannot move to another database connection: its SQL answers a question "
+    "about its own connection's schema, and jobs of that connection may train on it. Create "
+    "a new golden record on the other connection instead."
+)
 
 
 class DomainError(Exception):
@@ -38,6 +44,13 @@ class ValidationFailed(DomainError):
     def __init__(self, errors: dict[str, list[str]], message: str | None = None):
         self.errors = errors
         super().__init__(message)
+
+
+class GoldenRecordConnectionFixed(ValidationFailed):
+    code = CODE_GOLDEN_RECORD_CONNECTION_FIXED
+
+    def __init__(self):
+        super().__init__({"db_connection_id": [GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE]})
 
 
 class FinetuningNotCancellable(DomainError):

@@ -161,15 +161,23 @@ def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRec
     """Change the given fields, and only those, so a concurrent edit of others survives."""
     with transaction.atomic():
         golden_record = GoldenRecord.objects.select_for_update().get(pk=golden_record.pk)
-        connection_id = changes.get("db_connection_id", golden_record.db_connection_id)
-        connection = DatabaseConnection.objects.alive().filter(pk=connection_id).first()
+        if changes.get("db_connection_id", golden_record.db_connection_id) != (
+            golden_record.db_connection_id
+        ):
+            # Its SQL answers a question about one schema, and that connection's jobs may
+            # already list it: a move would take it from under them.
+            raise errors.GoldenRecordConnectionFixed()
+        changes.pop("db_connection_id", None)
+        connection = (
+            DatabaseConnection.objects.alive().filter(pk=golden_record.db_connection_id).first()
+        )
         problems: dict[str, list[str]] = {}
         if connection is None:
-            problems["db_connection_id"] = [f"No database connection with id {connection_id!r}."]
-        elif "sql" in changes or "db_connection_id" in changes:
-            problems["sql"] = validation.sql_problems(
-                changes.get("sql", golden_record.sql), connection.dialect
-            )
+            problems["db_connection_id"] = [
+                f"No database connection with id {golden_record.db_connection_id!r}."
+            ]
+        elif "sql" in changes:
+            problems["sql"] = validation.sql_problems(changes["sql"], connection.dialect)
         if "metadata" in changes:
             problems["metadata"] = validation.metadata_problems(changes["metadata"])
         _raise_if(problems)

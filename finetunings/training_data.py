@@ -51,6 +51,10 @@ MISSING_RECORDS_MESSAGE = (
     "{missing} of the job's {total} golden records have been deleted since the job was "
     "created; create a new job to train on the records that remain."
 )
+MOVED_RECORDS_MESSAGE = (
+    "{moved} of the job's {total} golden records no longer belong to the job's database "
+    "connection; create a new job to train on the connection's records."
+)
 EMPTY_MESSAGE_MESSAGE = "Golden record {record_id} has an empty {field}; fix it or remove it."
 TOO_LONG_MESSAGE = (
     "{count} examples exceed {model}'s limit of {limit} tokens per example (the longest, "
@@ -174,7 +178,11 @@ def system_message(connection: DatabaseConnection) -> str:
 
 
 def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecord | None]]:
-    """(id, record or None when deleted) for each of the job's ids, in the stored order."""
+    """(id, record or None when deleted) for each of the job's ids, in the stored order.
+
+    A record may sit on another connection (moved before moves were refused, or by hand):
+    the caller tells that apart from a deleted one, so the job's message stays true.
+    """
     ids = finetuning.golden_records
     for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
         chunk = ids[start : start + RECORDS_CHUNK_SIZE]
@@ -186,7 +194,6 @@ def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecor
             .only("id", "db_connection_id", "question", "sql")
             .order_by()
             .iterator(chunk_size=RECORDS_CHUNK_SIZE)
-            if record.db_connection_id == finetuning.db_connection_id
         }
         for record_id in chunk:
             yield record_id, found.get(record_id)
@@ -209,12 +216,15 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
     )
 
     digest = hashlib.sha256()
-    size = examples = total_tokens = missing = 0
+    size = examples = total_tokens = missing = moved = 0
     longest = (0, "")
     too_long = 0
     for record_id, record in _records_in_order(finetuning):
         if record is None:
             missing += 1
+            continue
+        if record.db_connection_id != finetuning.db_connection_id:
+            moved += 1
             continue
         for field in ("question", "sql"):
             if not getattr(record, field).strip():
@@ -240,10 +250,13 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         if tokens > longest[0]:
             longest = (tokens, record_id)
 
-    if missing:
-        raise TrainingDataRejected(
-            MISSING_RECORDS_MESSAGE.format(missing=missing, total=len(finetuning.golden_records))
-        )
+    if missing or moved:
+        total = len(finetuning.golden_records)
+        reasons = [
+            MISSING_RECORDS_MESSAGE.format(missing=missing, total=total) if missing else "",
+            MOVED_RECORDS_MESSAGE.format(moved=moved, total=total) if moved else "",
+        ]
+        raise TrainingDataRejected(" ".join(reason for reason in reasons if reason))
     if examples < validation.GOLDEN_RECORDS_MINIMUM:
         raise TrainingDataRejected(
             TOO_FEW_EXAMPLES_MESSAGE.format(

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from finetunings import services, training_data
-from finetunings.models import Finetuning
+from finetunings.models import Finetuning, GoldenRecord
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -72,3 +72,37 @@ def test_the_token_limit_is_looked_up_by_the_longest_matching_model_prefix(setti
     assert training_data.token_limit("gpt-4o-mini-2024-07-18") == 65_536
     assert training_data.token_limit("gpt-4-0613") == 8_192
     assert training_data.token_limit("davinci-002") == settings.FINETUNING_DEFAULT_TOKEN_LIMIT
+
+
+def test_records_no_longer_on_the_jobs_connection_are_reported_as_such_not_as_deleted(
+    connection, golden_records, make_connection, finetuning
+):
+    # Rows moved before moving was refused, or by hand in the database.
+    other = make_connection(alias="warehouse")
+    GoldenRecord.objects.filter(pk__in=[r.pk for r in golden_records[:3]]).update(
+        db_connection=other
+    )
+    services.golden_record_delete(golden_record=golden_records[3])
+
+    with pytest.raises(training_data.TrainingDataRejected) as rejected:
+        build(Finetuning.objects.get(pk=finetuning.pk))
+
+    assert str(rejected.value) == " ".join(
+        [
+            training_data.MISSING_RECORDS_MESSAGE.format(missing=1, total=12),
+            training_data.MOVED_RECORDS_MESSAGE.format(moved=3, total=12),
+        ]
+    )
+
+
+def test_records_only_moved_away_are_not_called_deleted(
+    connection, golden_records, make_connection, finetuning
+):
+    other = make_connection(alias="warehouse")
+    GoldenRecord.objects.filter(pk=golden_records[0].pk).update(db_connection=other)
+
+    with pytest.raises(training_data.TrainingDataRejected) as rejected:
+        build(Finetuning.objects.get(pk=finetuning.pk))
+
+    assert str(rejected.value) == training_data.MOVED_RECORDS_MESSAGE.format(moved=1, total=12)
+    assert "deleted" not in str(rejected.value)

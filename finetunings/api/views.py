@@ -53,6 +53,14 @@ PROVIDER_ERRORS = {
 }
 
 
+GOLDEN_RECORD_UPDATE_DESCRIPTION = (
+    "The SQL must parse in the connection's dialect. db_connection_id cannot change (a record "
+    "belongs to its connection's schema, and that connection's jobs may train on it): "
+    f"naming another connection is a 400 with code {errors.CODE_GOLDEN_RECORD_CONNECTION_FIXED}; "
+    "naming the same one, as a GET-then-PUT round trip does, is fine."
+)
+
+
 def conflict(description: str, serializer=ERROR):
     return {HTTPStatus.CONFLICT: OpenApiResponse(serializer, description=description)}
 
@@ -149,20 +157,22 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         responses={200: serializers.GoldenRecordSerializer, **NOT_FOUND, **AUTH_ERRORS}
     ),
     update=extend_schema(
+        description=GOLDEN_RECORD_UPDATE_DESCRIPTION,
         responses={
             200: serializers.GoldenRecordSerializer,
             **BAD_REQUEST,
             **NOT_FOUND,
             **AUTH_ERRORS,
-        }
+        },
     ),
     partial_update=extend_schema(
+        description=GOLDEN_RECORD_UPDATE_DESCRIPTION,
         responses={
             200: serializers.GoldenRecordSerializer,
             **BAD_REQUEST,
             **NOT_FOUND,
             **AUTH_ERRORS,
-        }
+        },
     ),
     destroy=extend_schema(responses={204: None, **NOT_FOUND, **AUTH_ERRORS}),
 )

@@ -256,6 +256,25 @@ def test_editing_a_golden_record_validates_the_new_sql(
     assert record.sql == "SELECT 1"
 
 
+def test_a_golden_records_connection_is_read_only_on_its_page(
+    superuser_client, connection, golden_records, make_connection
+):
+    other = make_connection(alias="warehouse")
+    record = golden_records[0]
+    url = change_url(record, "goldenrecord")
+
+    page = superuser_client.get(url)
+    response = superuser_client.post(
+        url, golden_record_form(other, question="Orders above ten dollars?")
+    )
+
+    assert 'name="db_connection"' not in page.text
+    assert response.status_code == HTTPStatus.FOUND
+    record.refresh_from_db()
+    assert record.question == "Orders above ten dollars?"
+    assert record.db_connection_id == connection.pk
+
+
 def test_golden_records_are_searched_and_filtered(
     superuser_client, connection, golden_records, make_connection, make_golden_records
 ):

@@ -1,8 +1,10 @@
+import io
 from http import HTTPStatus
 
 import pytest
 
-from finetunings.models import GoldenRecord
+from finetunings import errors, training_data
+from finetunings.models import Finetuning, GoldenRecord
 
 
 def record(connection, **fields):
@@ -118,3 +120,36 @@ def test_update_rechecks_sql_and_delete(api, connection):
     assert GoldenRecord.objects.get().sql == "SELECT id FROM orders"
     assert api.delete(url).status_code == HTTPStatus.NO_CONTENT
     assert api.get(url).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_a_golden_record_cannot_move_to_another_connection(
+    api, connection, make_connection, finetuning, golden_records
+):
+    # A queued job trains on this record: moving it would take it from under the job.
+    other = make_connection(alias="warehouse")
+    moved = golden_records[0]
+
+    response = api.patch(
+        f"/api/v1/golden-records/{moved.pk}", {"db_connection_id": other.pk}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    body = response.json()
+    assert body["code"] == errors.CODE_GOLDEN_RECORD_CONNECTION_FIXED
+    assert body["errors"]["db_connection_id"] == [errors.GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE]
+    assert GoldenRecord.objects.get(pk=moved.pk).db_connection_id == connection.pk
+    summary = training_data.write_training_file(
+        finetuning=Finetuning.objects.get(pk=finetuning.pk), out=io.BytesIO()
+    )
+    assert summary.examples == len(golden_records)
+
+
+def test_a_put_round_trip_naming_the_same_connection_is_accepted(api, golden_records):
+    url = f"/api/v1/golden-records/{golden_records[0].pk}"
+    body = api.get(url).json()
+    body["question"] = "How many orders are there at all?"
+
+    response = api.put(url, body, format="json")
+
+    assert response.status_code == HTTPStatus.OK
+    assert GoldenRecord.objects.get(pk=golden_records[0].pk).question == body["question"]
