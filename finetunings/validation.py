@@ -189,6 +189,7 @@ URI_INVALID = (
 )
 URI_NOT_A_URI = f"Must be a URI such as {URI_EXAMPLE}."
 URI_NUL = "Must not contain NUL characters."
+URI_NOT_TEXT = "Must be valid Unicode text (it holds a lone surrogate)."
 URI_SPACES = "Must not contain spaces or control characters: percent-encode them (a space is %20)."
 URI_BAD_HOST = (
     "A host is not a valid host name, [IPv6 address] or host:port with a port from 1 to "
@@ -255,6 +256,10 @@ class ConnectionURI:
 def parse_connection_uri(uri: str) -> ConnectionURI:
     if "\x00" in uri:
         raise ConnectionURIInvalid(URI_NUL)
+    try:
+        uri.encode()
+    except UnicodeEncodeError:  # a lone surrogate could be neither encrypted nor shown
+        raise ConnectionURIInvalid(URI_NOT_TEXT) from None
     match = _URI.fullmatch(uri)
     if not match:
         raise ConnectionURIInvalid(URI_NOT_A_URI)

@@ -5,6 +5,7 @@ import pytest
 from finetunings.models import Dialect
 from finetunings.validation import (
     DIALECT_SCHEMES,
+    URI_NOT_TEXT,
     connection_uri_problems,
     mask_connection_uri,
 )
@@ -42,3 +43,10 @@ def test_a_refused_uri_is_never_quoted_in_the_problem(dialect, uri, masked, secr
     assert problems
     for secret in secrets:
         assert not any(secret in problem for problem in problems)
+
+
+def test_a_uri_with_a_lone_surrogate_is_refused_and_masked_to_its_scheme():
+    uri = "postgresql://reader:pw@db.internal/shop?application_name=\ud800"
+
+    assert connection_uri_problems(uri, "postgresql") == [URI_NOT_TEXT]
+    assert mask_connection_uri(uri) == "postgresql://***"

@@ -62,6 +62,24 @@ def test_no_secret_of_any_uri_form_appears_on_the_admin_pages(
             assert secret not in page.text
 
 
+@pytest.mark.parametrize(("dialect", "uri", "masked", "secrets"), INVALID_URI_FORMS)
+def test_a_refused_uri_is_not_quoted_on_the_admin_page(
+    superuser_client, connection, dialect, uri, masked, secrets
+):
+    response = superuser_client.post(
+        change_url(connection, "databaseconnection"),
+        connection_form(connection, dialect=dialect, connection_uri=uri),
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.context["adminform"].form.errors["connection_uri"]
+    for secret in secrets:
+        assert secret not in response.text
+    assert DatabaseConnection.objects.get(pk=connection.pk).connection_uri == (
+        "postgresql://reader:s3cret@db.internal:5432/shop"
+    )
+
+
 def test_a_blank_uri_keeps_the_stored_one(superuser_client, connection):
     response = superuser_client.post(
         change_url(connection, "databaseconnection"),
