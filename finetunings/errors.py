@@ -15,6 +15,7 @@ CODE_PROVIDER_UNAVAILABLE = "provider_unavailable"
 CODE_PROVIDER_ERROR = "provider_error"
 CODE_CANCEL_IN_PROGRESS = "cancel_in_progress"
 CODE_VALIDATION = "invalid"
+CODE_NOT_FOUND = "not_found"
 CODE_GOLDEN_RECORD_CONNECTION_FIXED = "golden_record_connection_fixed"
 GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE = (
     "A golden record cannot move to another database connection: its SQL answers a question "
@@ -51,6 +52,15 @@ class GoldenRecordConnectionFixed(ValidationFailed):
 
     def __init__(self):
         super().__init__({"db_connection_id": [GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE]})
+
+
+class DeletedMeanwhile(DomainError):
+    """The row being edited was deleted by another request after it was read."""
+
+    code = CODE_NOT_FOUND
+
+    def __init__(self, noun: str):
+        super().__init__(f"The {noun} was deleted while this request was changing it.")
 
 
 class FinetuningNotCancellable(DomainError):

@@ -78,7 +78,11 @@ def database_connection_update(*, connection: DatabaseConnection, **changes) -> 
     with transaction.atomic():
         # Checked against the row as it is now (a concurrent edit may have changed the
         # dialect or the URI whose fit is checked), and locked until written.
-        connection = DatabaseConnection.objects.select_for_update().get(pk=connection.pk)
+        connection = (
+            DatabaseConnection.objects.alive().select_for_update().filter(pk=connection.pk).first()
+        )
+        if connection is None:
+            raise errors.DeletedMeanwhile("database connection")
         problems = {}
         if "alias" in changes and _alias_taken(changes["alias"], exclude_id=connection.pk):
             problems["alias"] = ["A database connection with this alias already exists."]
@@ -160,7 +164,9 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
 def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:
     """Change the given fields, and only those, so a concurrent edit of others survives."""
     with transaction.atomic():
-        golden_record = GoldenRecord.objects.select_for_update().get(pk=golden_record.pk)
+        golden_record = GoldenRecord.objects.select_for_update().filter(pk=golden_record.pk).first()
+        if golden_record is None:
+            raise errors.DeletedMeanwhile("golden record")
         if changes.get("db_connection_id", golden_record.db_connection_id) != (
             golden_record.db_connection_id
         ):

@@ -65,6 +65,8 @@ def error_response(
 def exception_handler(exc, context):
     if isinstance(exc, errors.ValidationFailed):
         return validation_response(exc.errors, exc.code)
+    if isinstance(exc, errors.DeletedMeanwhile):
+        return error_response(HTTPStatus.NOT_FOUND, exc.message, exc.code)
     if isinstance(exc, errors.FinetuningNotCancellable):
         return error_response(HTTPStatus.CONFLICT, exc.message, exc.code, status=exc.status)
     if isinstance(exc, errors.FinetuningActive | errors.ConnectionInUse):

@@ -3,6 +3,7 @@ from http import HTTPStatus
 import pytest
 from django.db import connection as db
 
+from finetunings import errors, services
 from finetunings.errors import CODE_CONNECTION_IN_USE
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
 from finetunings.validation import URI_BAD_HOST, URI_INVALID
@@ -285,3 +286,14 @@ def test_creating_a_connection_still_requires_its_uri(api, db):
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "connection_uri" in response.json()["errors"]
     assert not DatabaseConnection.objects.exists()
+
+
+def test_editing_a_connection_deleted_meanwhile_is_refused(connection):
+    stale = DatabaseConnection.objects.get(pk=connection.pk)
+    services.database_connection_delete(connection=connection)
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.database_connection_update(connection=stale, alias="revived")
+
+    assert DatabaseConnection.objects.get(pk=connection.pk).deleted_at is not None
+    assert DatabaseConnection.objects.get(pk=connection.pk).alias != "revived"

@@ -3,7 +3,7 @@ from http import HTTPStatus
 
 import pytest
 
-from finetunings import errors, training_data
+from finetunings import errors, services, training_data
 from finetunings.models import Finetuning, GoldenRecord
 
 
@@ -153,3 +153,15 @@ def test_a_put_round_trip_naming_the_same_connection_is_accepted(api, golden_rec
 
     assert response.status_code == HTTPStatus.OK
     assert GoldenRecord.objects.get(pk=golden_records[0].pk).question == body["question"]
+
+
+def test_editing_a_record_deleted_meanwhile_is_refused_and_does_not_bring_it_back(
+    golden_records,
+):
+    stale = GoldenRecord.objects.get(pk=golden_records[0].pk)  # read by the edit ...
+    services.golden_record_delete(golden_record=golden_records[0])  # ... deleted by another
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.golden_record_update(golden_record=stale, question="Still there?")
+
+    assert not GoldenRecord.objects.filter(pk=stale.pk).exists()
