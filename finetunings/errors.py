@@ -15,6 +15,13 @@ CODE_PROVIDER_UNAVAILABLE = "provider_unavailable"
 CODE_PROVIDER_ERROR = "provider_error"
 CODE_CANCEL_IN_PROGRESS = "cancel_in_progress"
 CODE_VALIDATION = "invalid"
+CODE_DATABASE_UNAVAILABLE = "database_unavailable"
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database cannot be reached right now (it may be restarting). Retry shortly; "
+    "retrying is safe."
+)
+# Long enough for a restart or a fail-over to finish, short enough not to lose clients.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
