@@ -76,6 +76,10 @@ class CancelInProgress(DomainError):
         "Another request is cancelling this fine-tuning job at the provider; retry shortly."
     )
 
+    def __init__(self, message: str | None = None, *, retry_after: int = 2):
+        self.retry_after = retry_after
+        super().__init__(message)
+
 
 # --- Worker, training file and webhook ---------------------------------------------------
 

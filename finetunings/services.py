@@ -7,14 +7,24 @@ transaction, so two processes can never both win the same transition.
 """
 
 import hashlib
+import logging
+import math
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    models,
+    transaction,
+)
 from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
@@ -33,6 +43,8 @@ from finetunings.models import (
     GoldenRecord,
 )
 from finetunings.providers import ProviderRejected, get_provider
+
+logger = logging.getLogger(__name__)
 
 # --- Database connections -------------------------------------------------------------
 
@@ -342,6 +354,7 @@ def finetuning_transition(
         fields.setdefault("lease_owner", None)
         fields.setdefault("lease_until", None)
         fields.setdefault("cancel_lease_until", None)
+        fields.setdefault("cancel_request", None)
     # Each lost swap means the status moved on; the machine is short, so this ends quickly.
     for _attempt in range(_TRANSITION_ATTEMPTS):
         current = (
@@ -399,9 +412,19 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
         return False
     only_if = None
     if mapped == FinetuningStatus.CANCELLED:
-        # While a user's cancel is in flight, the provider's "cancelled" is that cancel's own
-        # echo: leave the transition to it, so it records who cancelled and their metadata.
-        # Should that process die, its lease expires and the next refresh applies this.
+        request = (
+            Finetuning.objects.filter(pk=finetuning.pk)
+            .values_list("cancel_request", flat=True)
+            .first()
+        )
+        if request:
+            # A user's cancel that the provider accepted: recorded as theirs, whether or not
+            # the request that asked could write it (its database connection may have died).
+            return _record_requested_cancel(
+                finetuning.pk, request=request, provider_status=remote.status
+            )
+        # The provider's "cancelled" without a user's cancel in flight; should a cancel be in
+        # flight after all, the process holding the lease records it.
         now = timezone.now()
         only_if = Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now)
     return finetuning_transition(
@@ -440,8 +463,17 @@ def finetuning_cancel(
             return job
         if job.status in TERMINAL_STATUSES:
             raise errors.FinetuningNotCancellable(job.status)
-        merged = {**(job.metadata or {}), **(metadata or {})} if metadata else job.metadata
+        # A cancel whose request died after the provider accepted it (``cancel_request``
+        # outlived its lease) is the one this retry completes, on behalf of whoever asked.
+        pending = job.cancel_request if job.finetuning_job_id else None
+        merged = _merged_metadata(
+            _merged_metadata(job.metadata, (pending or {}).get("metadata")), metadata
+        )
+        # Everything that can refuse the cancel's write is asked before the provider is:
+        # once the provider has stopped the job, the write must not fail on the data.
         _raise_if({"metadata": validation.metadata_problems(merged)})
+        if metadata:
+            _raise_if({"metadata": _metadata_problems_at_the_database(job, merged)})
 
         if not job.finetuning_job_id:
             if _mark_cancelled(
@@ -450,15 +482,58 @@ def finetuning_cancel(
                 return _without_long_lists().get(pk=job.pk)
             continue  # a provider job appeared, or the status moved: look again
 
-        if _take_cancel_lease(job):
-            outcome = _cancel_at_provider(job, actor=actor, metadata=merged)
+        request = pending or {
+            "actor": actor,
+            "at": timezone.now().isoformat(),
+            "metadata": metadata,
+        }
+        if _take_cancel_lease(job, request=request):
+            outcome = _cancel_at_provider(job, request=request, pending=pending, metadata=merged)
             if outcome is not None:
                 return outcome
             continue
         if time.monotonic() > deadline:
-            raise errors.CancelInProgress()
+            raise errors.CancelInProgress(retry_after=_cancel_retry_after(job))
         time.sleep(pause)
         pause = min(pause * 2, 0.25)
+
+
+def _merged_metadata(current, requested):
+    return {**(current or {}), **requested} if requested else current
+
+
+METADATA_NOT_STORABLE_MESSAGE = (
+    "The database cannot store this metadata (it holds characters that cannot be stored)."
+)
+
+
+def _metadata_problems_at_the_database(job: Finetuning, metadata) -> list[str]:
+    """Let the database itself say whether it accepts the metadata, then undo the write.
+
+    The rules in ``validation`` describe what we know the databases refuse; this asks the
+    one in use, so that nothing it refuses is found out only after the provider has acted.
+    """
+    try:
+        with transaction.atomic():
+            Finetuning.objects.filter(pk=job.pk).update(metadata=metadata)
+            transaction.set_rollback(True)
+    except DataError:
+        return [METADATA_NOT_STORABLE_MESSAGE]
+    return []
+
+
+def _cancel_retry_after(job: Finetuning) -> int:
+    """Seconds a client should wait before retrying a cancel that another process holds."""
+    lease = (
+        Finetuning.objects.filter(pk=job.pk).values_list("cancel_lease_until", flat=True).first()
+    )
+    left = (lease - timezone.now()).total_seconds() if lease else 1
+    return max(1, min(math.ceil(left), _CANCEL_RETRY_AFTER_MAX_SECONDS))
+
+
+# A holder that is alive finishes within seconds; one that died holds the lease until it
+# expires, and polling a little more often than that costs the client nothing.
+_CANCEL_RETRY_AFTER_MAX_SECONDS = 5
 
 
 def _without_long_lists():
@@ -486,22 +561,86 @@ def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fiel
     )
 
 
-def _take_cancel_lease(job: Finetuning) -> bool:
+def _take_cancel_lease(job: Finetuning, *, request: dict) -> bool:
     now = timezone.now()
     return bool(
         Finetuning.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES)
         .filter(Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now))
         .update(
-            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS)
+            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS),
+            cancel_request=request,
         )
     )
 
 
-def _release_cancel_lease(job: Finetuning) -> None:
-    Finetuning.objects.filter(pk=job.pk).update(cancel_lease_until=None)
+_KEEP = object()
 
 
-def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning | None:
+def _release_cancel_lease(job: Finetuning, *, cancel_request=_KEEP) -> None:
+    """Let a retry cancel again; best effort, as the database may be what failed."""
+    fields = {"cancel_lease_until": None}
+    if cancel_request is not _KEEP:
+        fields["cancel_request"] = cancel_request
+    try:
+        Finetuning.objects.filter(pk=job.pk).update(**fields)
+    except DatabaseError:
+        # The lease expires by itself; raising here would hide the error that matters.
+        logger.warning("Could not release the cancel lease of %s", job.pk, exc_info=True)
+
+
+def _record_requested_cancel(finetuning_id: str, *, request: dict, provider_status: str) -> bool:
+    """Record a user's cancel that the provider accepted, from its ``cancel_request``."""
+    current = Finetuning.objects.filter(pk=finetuning_id).values_list("metadata", flat=True).first()
+    return finetuning_transition(
+        finetuning_id=finetuning_id,
+        to_status=FinetuningStatus.CANCELLED,
+        actor=request["actor"],
+        message=errors.CANCELLED_BY_USER_MESSAGE,
+        fields={
+            "error": errors.CANCELLED_BY_USER_MESSAGE,
+            "metadata": _merged_metadata(current, request.get("metadata")),
+            "cancelled_at": datetime.fromisoformat(request["at"]),
+            "cancelled_by": request["actor"],
+            "provider_status": provider_status,
+        },
+        event_data={"provider_status": provider_status},
+    )
+
+
+# A dropped connection or a database fail-over usually heals within a second or two; the
+# request that holds the provider's "yes" keeps trying that long before it gives up.
+_CANCEL_WRITE_PAUSES = (0.1, 0.3, 0.9)
+
+
+def _record_cancel(job: Finetuning, *, request: dict, metadata, provider_status: str) -> bool:
+    """Write the cancel the provider has accepted, retrying passing database failures.
+
+    Should the database stay down, ``cancel_request`` (written with the lease) still holds
+    the user's cancel: the next retry or worker refresh records it (see
+    ``finetuning_apply_provider_job``).
+    """
+    for pause in (*_CANCEL_WRITE_PAUSES, None):
+        try:
+            return _mark_cancelled(
+                job,
+                actor=request["actor"],
+                metadata=metadata,
+                only_if=Q(finetuning_job_id=job.finetuning_job_id),
+                provider_status=provider_status,
+                cancelled_at=datetime.fromisoformat(request["at"]),
+            )
+        except (OperationalError, InterfaceError):
+            if pause is None:
+                raise
+            if not db_connection.in_atomic_block:
+                db_connection.close()  # a broken connection is not reused; the next one is new
+            time.sleep(pause)
+    return False
+
+
+def _cancel_at_provider(
+    job: Finetuning, *, request: dict, pending: dict | None, metadata
+) -> Finetuning | None:
     """Cancel at the provider while holding the lease; None means "look at the job again"."""
     provider = get_provider(job.model_provider)
     try:
@@ -513,25 +652,22 @@ def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning 
             if remote.mapped_status not in TERMINAL_STATUSES:
                 raise
     except BaseException:
-        _release_cancel_lease(job)  # so that a retry, here or elsewhere, can try again
+        # So that a retry, here or elsewhere, can try again; nothing else has changed.
+        _release_cancel_lease(job, cancel_request=pending)
         raise
 
-    if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
-        finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+    try:
+        if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
+            finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+            raise errors.FinetuningNotCancellable(remote.mapped_status)
+        # "cancelled", or still winding down ("cancelling" or any other active status): the
+        # provider has accepted the cancel, so the job is cancelled for our users.
+        if _record_cancel(job, request=request, metadata=metadata, provider_status=remote.status):
+            return _without_long_lists().get(pk=job.pk)
+        return None
+    finally:
+        # Whatever happened to the write, a retry must not wait for this lease to expire.
         _release_cancel_lease(job)
-        raise errors.FinetuningNotCancellable(remote.mapped_status)
-    # "cancelled", or still winding down ("cancelling" or any other active status): the
-    # provider has accepted the cancel, so the job is cancelled for our users.
-    if _mark_cancelled(
-        job,
-        actor=actor,
-        metadata=metadata,
-        only_if=Q(finetuning_job_id=job.finetuning_job_id),
-        provider_status=remote.status,
-    ):
-        return _without_long_lists().get(pk=job.pk)
-    _release_cancel_lease(job)
-    return None
 
 
 # --- API keys ----------------------------------------------------------------------------

@@ -109,7 +109,10 @@ def exception_handler(exc, context):
         return error_response(HTTPStatus.CONFLICT, exc.message, exc.code)
     if isinstance(exc, errors.CancelInProgress):
         return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE, exc.message, exc.code, {"Retry-After": "2"}
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            exc.message,
+            exc.code,
+            {"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, ProviderUnavailable):
         return error_response(
