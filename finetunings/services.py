@@ -105,11 +105,33 @@ def database_connection_update(*, connection: DatabaseConnection, **changes) -> 
     return connection
 
 
+def _lock_alive_connections(connection_ids) -> set[str]:
+    """Lock the rows of the given connections that are not deleted; return their ids.
+
+    Called inside the transaction that writes what depends on them (a job, golden records):
+    ``database_connection_delete`` takes the same row lock, so a check made here still
+    holds when the write commits. (On SQLite, whose transactions here take the write lock
+    when they begin, the transaction alone serialises them.)
+    """
+    return set(
+        DatabaseConnection.objects.alive()
+        .select_for_update()
+        .filter(pk__in=connection_ids)
+        .order_by("pk")  # one locking order for every caller: no deadlocks
+        .values_list("pk", flat=True)
+    )
+
+
+def _no_connection(connection_id) -> list[str]:
+    return [f"No database connection with id {connection_id!r}."]
+
+
 def database_connection_delete(*, connection: DatabaseConnection) -> None:
     """Delete a connection that has no active job.
 
     The row stays (its jobs are history and keep their ``db_connection_id``) but its secret
-    is wiped, its alias is freed and its golden records are deleted.
+    is wiped, its alias is freed and its golden records are deleted. The row lock makes
+    this one step with respect to creating jobs and golden records on the connection.
     """
     with transaction.atomic():
         locked = DatabaseConnection.objects.select_for_update().get(pk=connection.pk)
@@ -154,6 +176,16 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
         for record in records
     ]
     with transaction.atomic():
+        alive = _lock_alive_connections(connection_ids)
+        _raise_if(
+            {
+                f"{index}." * (len(records) > 1) + "db_connection_id": _no_connection(
+                    record["db_connection_id"]
+                )
+                for index, record in enumerate(records)
+                if record["db_connection_id"] not in alive
+            }
+        )
         return GoldenRecord.objects.bulk_create(objects, batch_size=500)
 
 
@@ -218,6 +250,8 @@ def finetuning_create(
     _raise_if(problems)
 
     with transaction.atomic():
+        if not _lock_alive_connections([connection.pk]):
+            raise errors.ValidationFailed({"db_connection_id": _no_connection(db_connection_id)})
         finetuning = Finetuning.objects.create(
             db_connection=connection,
             alias=alias or _default_alias(connection),
