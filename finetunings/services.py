@@ -474,6 +474,14 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
 
 # --- Cancel ------------------------------------------------------------------------------
 
+# Metadata key under which each provider job carries our job's id: how a create whose
+# answer was lost is found again (see ``worker.submit_job``).
+PROVIDER_METADATA_KEY = "finetuning_id"
+FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE = (
+    "Found the provider job {job_id}, created for this job but never recorded (the create's "
+    "answer was lost or its worker stopped), by this job's id in its metadata."
+)
+
 
 def finetuning_cancel(
     *, finetuning: Finetuning, actor: str, metadata: dict[str, str] | None = None
@@ -510,6 +518,10 @@ def finetuning_cancel(
             _raise_if({"metadata": _metadata_problems_at_the_database(job, merged)})
 
         if not job.finetuning_job_id:
+            if job.provider_create_started_at is not None and _attach_unrecorded_provider_job(
+                job, actor=actor
+            ):
+                continue  # it has a provider job now: cancel that at the provider
             if _mark_cancelled(
                 job, actor=actor, metadata=merged, only_if=Q(finetuning_job_id=None)
             ):
@@ -530,6 +542,45 @@ def finetuning_cancel(
             raise errors.CancelInProgress(retry_after=_cancel_retry_after(job))
         time.sleep(pause)
         pause = min(pause * 2, 0.25)
+
+
+def _attach_unrecorded_provider_job(job: Finetuning, *, actor: str) -> bool:
+    """Find a provider job created for ``job`` but never recorded, and record it.
+
+    A create may have reached the provider without its answer reaching us (it answered
+    500 or timed out after creating, or its worker was killed before recording it). Such a
+    provider job trains, and bills, until it is stopped, so a cancel looks it up now by the
+    job's id in its metadata rather than leaving it to the worker's clean-up after the
+    lease. Provider errors propagate (503/502) with the job unchanged. Returns whether the
+    job now has a provider job (this call's or a worker's).
+    """
+    remote = get_provider(job.model_provider).find_job_by_metadata(
+        key=PROVIDER_METADATA_KEY, value=job.pk
+    )
+    if remote is None:
+        return False
+    with transaction.atomic():
+        attached = Finetuning.objects.filter(
+            pk=job.pk, status__in=ACTIVE_STATUSES, finetuning_job_id__isnull=True
+        ).update(
+            finetuning_job_id=remote.id,
+            finetuning_file_id=remote.training_file or job.finetuning_file_id,
+            provider_status=remote.status,
+            provider_create_started_at=None,
+            status_message=None,
+            lease_owner=None,  # a worker still holding it loses its own attach, harmlessly
+            lease_until=None,
+            updated_at=timezone.now(),
+        )
+        if attached:
+            FinetuningEvent.objects.create(
+                finetuning_id=job.pk,
+                kind=FinetuningEventKind.WORKER,
+                actor=actor,
+                message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
+                data={"provider_job_id": remote.id, "provider_status": remote.status},
+            )
+    return True
 
 
 def _merged_metadata(current, requested):
@@ -753,6 +804,16 @@ ORPHAN_CANCELLED_MESSAGE = (
     "The provider job {job_id}, created while this job was being cancelled, was cancelled "
     "at the provider."
 )
+# The job stays cancelled (a terminal status never moves, and its user was told so), but
+# it says what happened and keeps the model the provider made (and billed).
+LATE_PROVIDER_JOB_FINISHED_MESSAGE = (
+    "The provider job {job_id}, created while this job was being cancelled, had already "
+    "{status} before it could be stopped{detail}."
+)
+LATE_PROVIDER_JOB_STOPPING_MESSAGE = (
+    "The provider job {job_id}, created while this job was being cancelled, was asked to "
+    "stop; the provider reports {status}."
+)
 
 # What one of our jobs must look like for the worker to submit it.
 SUBMITTABLE_STATUSES = (FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES)
@@ -918,17 +979,33 @@ def finetuning_record_late_provider_job(*, finetuning: Finetuning, remote, stopp
         finetuning_job_id=remote.id,
         finetuning_file_id=remote.training_file or finetuning.finetuning_file_id,
     )
-    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id=remote.id).update(
-        provider_status=remote.status, provider_create_started_at=None
-    )
+    fields = {"provider_status": remote.status, "provider_create_started_at": None}
+    if stopped and remote.mapped_status == FinetuningStatus.SUCCEEDED:
+        fields["model_id"] = remote.fine_tuned_model
+    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id=remote.id).update(**fields)
     if stopped:
         FinetuningEvent.objects.create(
             finetuning_id=finetuning.pk,
             kind=FinetuningEventKind.WORKER,
             actor=WORKER_ACTOR,
-            message=ORPHAN_CANCELLED_MESSAGE.format(job_id=remote.id),
+            message=_late_provider_job_message(remote),
             data={"provider_job_id": remote.id, "provider_status": remote.status},
         )
+
+
+def _late_provider_job_message(remote) -> str:
+    """What became of a late provider job we asked to stop, as the provider reports it."""
+    if remote.mapped_status == FinetuningStatus.CANCELLED:
+        return ORPHAN_CANCELLED_MESSAGE.format(job_id=remote.id)
+    if remote.mapped_status == FinetuningStatus.SUCCEEDED:
+        detail = f" (model {remote.fine_tuned_model})" if remote.fine_tuned_model else ""
+    elif remote.mapped_status == FinetuningStatus.FAILED:
+        detail = f" ({remote.error_message})" if remote.error_message else ""
+    else:
+        return LATE_PROVIDER_JOB_STOPPING_MESSAGE.format(job_id=remote.id, status=remote.status)
+    return LATE_PROVIDER_JOB_FINISHED_MESSAGE.format(
+        job_id=remote.id, status=remote.status, detail=detail
+    )
 
 
 def finetuning_clear_create_started(*, finetuning: Finetuning) -> None:

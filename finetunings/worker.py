@@ -44,7 +44,7 @@ from finetunings.providers import (
 logger = logging.getLogger(__name__)
 
 # Metadata key under which each provider job carries our job's id (see submit_job).
-METADATA_KEY = "finetuning_id"
+METADATA_KEY = services.PROVIDER_METADATA_KEY
 # Provider statuses of a job that still runs (and costs money) at the provider.
 PROVIDER_ACTIVE_STATUSES = ("validating_files", "queued", "running")
 ORPHAN_SWEEP_BATCH = 50

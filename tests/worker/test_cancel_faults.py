@@ -6,6 +6,10 @@ injected with Django's ``execute_wrapper`` (every database) or made real on Post
 """
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from http import HTTPStatus
@@ -19,7 +23,12 @@ from rest_framework.test import APIClient
 
 from finetunings import errors
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
-from tests.fakes.openai_server import CANCEL
+from finetunings.services import (
+    FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE,
+    LATE_PROVIDER_JOB_FINISHED_MESSAGE,
+    ORPHAN_CANCELLED_MESSAGE,
+)
+from tests.fakes.openai_server import CANCEL, CREATE, LIST
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -234,3 +243,148 @@ def test_a_backend_killed_while_the_provider_cancels_still_records_the_cancel(
     assert job.status == FinetuningStatus.CANCELLED
     assert job.cancelled_by
     assert job.cancel_lease_until is None
+
+
+# --- A cancel racing a provider create (defect 14) -----------------------------------------
+
+
+@pytest.fixture
+def created_but_not_recorded(run_pass, openai_provider, finetuning):
+    """The provider created the job, but its answer was lost: the job does not know it."""
+    openai_provider.lose_next_response(CREATE)
+    run_pass()
+    finetuning.refresh_from_db()
+    assert finetuning.finetuning_job_id is None
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    return finetuning, remote["id"]
+
+
+def test_a_cancel_after_a_lost_create_answer_cancels_the_provider_job_at_once(
+    api, openai_provider, created_but_not_recorded
+):
+    job, remote_id = created_but_not_recorded
+
+    response = cancel(api, job)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["status"] == FinetuningStatus.CANCELLED
+    assert response.json()["error"] == errors.CANCELLED_BY_USER_MESSAGE
+    assert openai_provider.jobs[remote_id]["status"] == "cancelled"  # now, not after a lease
+    assert openai_provider.calls_to(CANCEL) == [remote_id]
+    job.refresh_from_db()
+    assert job.finetuning_job_id == remote_id
+    assert job.provider_status == "cancelled"
+    assert FinetuningEvent.objects.filter(
+        finetuning=job, message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote_id)
+    ).exists()
+
+
+def test_a_cancel_that_finds_the_provider_job_already_succeeded_keeps_its_model(
+    api, openai_provider, created_but_not_recorded
+):
+    job, remote_id = created_but_not_recorded
+    openai_provider.set_status(remote_id, "succeeded", fine_tuned_model="ft:gpt-4o-mini:acme::x")
+
+    response = cancel(api, job)
+
+    # The user's cancel came too late to stop anything: the job is what the provider made.
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert response.json()["code"] == errors.CODE_NOT_CANCELLABLE
+    assert response.json()["status"] == FinetuningStatus.SUCCEEDED
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.SUCCEEDED
+    assert job.model_id == "ft:gpt-4o-mini:acme::x"
+    assert job.cancelled_by is None
+
+
+def test_a_provider_unreachable_while_looking_for_the_created_job_is_503_and_changes_nothing(
+    api, openai_provider, created_but_not_recorded
+):
+    job, remote_id = created_but_not_recorded
+    openai_provider.fail_next(LIST, 500)
+
+    response = cancel(api, job)
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    after = Finetuning.objects.get(pk=job.pk)
+    assert after.status == job.status
+    assert after.finetuning_job_id is None
+    assert openai_provider.jobs[remote_id]["status"] == "validating_files"
+
+
+def test_the_sweep_says_a_late_provider_job_succeeded_when_it_could_not_be_stopped(
+    openai_provider, created_but_not_recorded, run_pass, settings
+):
+    job, remote_id = created_but_not_recorded
+    # Cancelled locally when no provider job could be seen; the provider finished it since.
+    Finetuning.objects.filter(pk=job.pk).update(
+        status=FinetuningStatus.CANCELLED,
+        error=errors.CANCELLED_BY_USER_MESSAGE,
+        provider_create_started_at=timezone.now() - timedelta(hours=1),
+    )
+    openai_provider.set_status(remote_id, "succeeded", fine_tuned_model="ft:gpt-4o-mini:acme::y")
+
+    run_pass()
+
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.CANCELLED  # terminal: the user was answered so
+    assert job.finetuning_job_id == remote_id
+    assert job.provider_status == "succeeded"
+    assert job.model_id == "ft:gpt-4o-mini:acme::y"  # the model exists and is paid for
+    messages = list(
+        FinetuningEvent.objects.filter(finetuning=job).values_list("message", flat=True)
+    )
+    assert ORPHAN_CANCELLED_MESSAGE.format(job_id=remote_id) not in messages
+    assert (
+        LATE_PROVIDER_JOB_FINISHED_MESSAGE.format(
+            job_id=remote_id, status="succeeded", detail=" (model ft:gpt-4o-mini:acme::y)"
+        )
+        in messages
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_after_a_worker_was_killed_between_create_and_record_stops_the_provider_job(
+    api, openai_provider, finetuning, tmp_path
+):
+    release = openai_provider.pause(CREATE)  # the provider has created the job, not answered
+    database = connections["default"].settings_dict
+    environment = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
+            f"/{database['NAME']}"
+        ),
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": openai_provider.base_url,
+        "OPENAI_MAX_RETRIES": "0",
+        "FINETUNING_MEDIA_ROOT": str(tmp_path / "media"),
+        "FINETUNING_TOKEN_COUNTER": "estimate",
+    }
+    worker_process = subprocess.Popen(
+        [sys.executable, "manage.py", "finetuning_worker", "--once"],
+        cwd=django_settings.BASE_DIR,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert openai_provider.arrived[CREATE].wait(timeout=60)
+        worker_process.send_signal(signal.SIGKILL)  # between the create and its record
+        worker_process.wait(timeout=10)
+    finally:
+        if worker_process.poll() is None:
+            worker_process.kill()
+        release.set()
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+
+    response = cancel(api, finetuning)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["status"] == FinetuningStatus.CANCELLED
+    assert openai_provider.jobs[remote["id"]]["status"] == "cancelled"
+    assert openai_provider.active_jobs() == []
+    finetuning.refresh_from_db()
+    assert finetuning.finetuning_job_id == remote["id"]
