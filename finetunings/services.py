@@ -42,7 +42,7 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.providers import ProviderRejected, get_provider
+from finetunings.providers import ProviderError, ProviderRejected, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -499,6 +499,7 @@ def finetuning_cancel(
     _raise_if({"metadata": validation.metadata_problems(metadata)})
     deadline = time.monotonic() + settings.FINETUNING_CANCEL_WAIT_SECONDS
     pause = 0.02
+    asked_the_database = asked_the_provider = False
     while True:
         job = _without_long_lists().get(pk=finetuning.pk)
         if job.status == FinetuningStatus.CANCELLED:
@@ -514,8 +515,10 @@ def finetuning_cancel(
         # Everything that can refuse the cancel's write is asked before the provider is:
         # once the provider has stopped the job, the write must not fail on the data.
         _raise_if({"metadata": validation.metadata_problems(merged)})
-        if metadata:
+        if metadata and not asked_the_database:
+            # Once: a request waiting for another cancel must not write on every turn.
             _raise_if({"metadata": _metadata_problems_at_the_database(job, merged)})
+            asked_the_database = True
 
         if not job.finetuning_job_id:
             if job.provider_create_started_at is not None and _attach_unrecorded_provider_job(
@@ -538,6 +541,13 @@ def finetuning_cancel(
             if outcome is not None:
                 return outcome
             continue
+        if pending and not asked_the_provider:
+            # The lease may belong to a request that died after the provider accepted its
+            # cancel (its database connection dropped): one look at the provider settles it
+            # now instead of after the lease. A look, not a cancel: one process cancels.
+            asked_the_provider = True
+            if _settle_pending_cancel(job, request=pending):
+                continue
         if time.monotonic() > deadline:
             raise errors.CancelInProgress(retry_after=_cancel_retry_after(job))
         time.sleep(pause)
@@ -580,6 +590,18 @@ def _attach_unrecorded_provider_job(job: Finetuning, *, actor: str) -> bool:
                 message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
                 data={"provider_job_id": remote.id, "provider_status": remote.status},
             )
+    return True
+
+
+def _settle_pending_cancel(job: Finetuning, *, request: dict) -> bool:
+    """Record ``request`` if the provider already reports the job cancelled."""
+    try:
+        remote = get_provider(job.model_provider).retrieve_job(job.finetuning_job_id)
+    except ProviderError:
+        return False  # the lease holder, or its expiry, decides
+    if remote.mapped_status != FinetuningStatus.CANCELLED:
+        return False
+    _record_requested_cancel(job.pk, request=request, provider_status=remote.status)
     return True
 
 

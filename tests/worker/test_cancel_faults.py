@@ -161,12 +161,11 @@ def test_a_database_down_after_the_provider_accepted_is_503_and_the_cancel_is_ke
 
 # Outside a transaction, as in production: a failed query poisons the test's own.
 @pytest.mark.django_db(transaction=True)
-def test_a_retry_while_the_first_cancel_still_holds_the_lease_answers_fast_with_503(
-    api, settings, openai_provider, running
+def test_a_retry_while_a_dead_request_holds_the_lease_records_its_cancel_at_once(
+    api, api_key, settings, openai_provider, running
 ):
-    settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
     with database_down_once_the_provider_cancelled(openai_provider):
-        cancel(api, running)
+        cancel(api, running, metadata={"reason": "budget"})
     # The first request could not even release its lease (the database was down).
     Finetuning.objects.filter(pk=running.pk).update(
         cancel_lease_until=timezone.now() + timedelta(seconds=60)
@@ -174,9 +173,33 @@ def test_a_retry_while_the_first_cancel_still_holds_the_lease_answers_fast_with_
 
     retried = cancel(api, running)
 
+    # Not a wait for the lease: the provider says cancelled, so the first cancel stands.
+    assert retried.status_code == HTTPStatus.OK
+    assert retried.json()["status"] == FinetuningStatus.CANCELLED
+    assert retried.json()["metadata"] == {"reason": "budget"}
+    assert retried.json()["cancelled_by"] == f"api key test-client ({api_key[0].prefix})"
+    assert openai_provider.calls_to(CANCEL) == [running.finetuning_job_id]
+
+
+def test_a_retry_while_a_live_request_holds_the_lease_answers_503_within_the_wait(
+    api, settings, provider, connection, golden_records, make_finetuning
+):
+    settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        cancel_lease_until=timezone.now() + timedelta(seconds=60),
+        cancel_request={"actor": "someone", "at": timezone.now().isoformat(), "metadata": None},
+    )
+
+    retried = cancel(api, job)
+
     assert retried.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert retried.json()["code"] == errors.CODE_CANCEL_IN_PROGRESS
-    assert 1 <= int(retried["Retry-After"]) <= 60
+    assert 1 <= int(retried["Retry-After"]) <= 5
+    assert Finetuning.objects.get(pk=job.pk).status == FinetuningStatus.RUNNING
 
 
 # Outside a transaction, as in production: a failed query poisons the test's own.
