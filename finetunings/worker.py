@@ -218,7 +218,10 @@ def stop_late_provider_job(
         return
     if finished:
         services.finetuning_record_late_provider_job(finetuning=job, remote=stopped, stopped=True)
-    log(f"{job.pk}: was cancelled meanwhile; cancelled provider job {remote.id} at the provider")
+    log(
+        f"{job.pk}: was cancelled meanwhile; asked the provider to stop job {remote.id}, "
+        f"which now reports {stopped.status}"
+    )
 
 
 def _cancel_at_provider(provider: Provider, job_id: str) -> ProviderJob:
