@@ -247,8 +247,10 @@ FINETUNING_DEFAULT_MODEL = os.environ.get("FINETUNING_DEFAULT_MODEL", "gpt-4o-mi
 # How long one process may hold the right to cancel a job at the provider before another
 # process may take over (it only matters if that process died mid-call).
 FINETUNING_CANCEL_LEASE_SECONDS = int(os.environ.get("FINETUNING_CANCEL_LEASE_SECONDS", "60"))
-# How long a request that lost the race to cancel waits for the winner to finish.
-FINETUNING_CANCEL_WAIT_SECONDS = float(os.environ.get("FINETUNING_CANCEL_WAIT_SECONDS", "45"))
+# How long a request that lost the race to cancel waits for the winner to finish before it
+# answers 503 with Retry-After: well inside any web server's timeout, so a client that
+# retries gets a JSON answer, never the server's own error page.
+FINETUNING_CANCEL_WAIT_SECONDS = float(os.environ.get("FINETUNING_CANCEL_WAIT_SECONDS", "8"))
 
 # --- Provider and worker ----------------------------------------------------------------
 

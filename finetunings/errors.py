@@ -22,6 +22,13 @@ GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE = (
     "about its own connection's schema, and jobs of that connection may train on it. Create "
     "a new golden record on the other connection instead."
 )
+CODE_DATABASE_UNAVAILABLE = "database_unavailable"
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database cannot be reached right now (it may be restarting). Retry shortly; "
+    "retrying is safe."
+)
+# Long enough for a restart or a fail-over to finish, short enough not to lose clients.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DomainError(Exception):
@@ -91,6 +98,10 @@ class CancelInProgress(DomainError):
     default_message = (
         "Another request is cancelling this fine-tuning job at the provider; retry shortly."
     )
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 2):
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 # --- Worker, training file and webhook ---------------------------------------------------

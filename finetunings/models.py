@@ -191,6 +191,11 @@ class Finetuning(models.Model):
 
     # One process at a time may cancel at the provider; the lease expires if it dies mid-call.
     cancel_lease_until = models.DateTimeField(null=True, blank=True)
+    # The user's cancel while it is in flight at the provider: who, when, their metadata.
+    # Written with the lease, before the provider is asked, so that a cancel the provider
+    # accepted but the database failed to record (a dropped connection, a restart) is still
+    # recorded as the user's, with these details, by the next retry or worker refresh.
+    cancel_request = models.JSONField(null=True, blank=True)
 
     # Worker bookkeeping: who holds the job, until when, and when to try again.
     lease_owner = models.CharField(max_length=100, null=True, blank=True)

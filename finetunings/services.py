@@ -7,14 +7,24 @@ transaction, so two processes can never both win the same transition.
 """
 
 import hashlib
+import logging
+import math
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    models,
+    transaction,
+)
 from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
@@ -32,7 +42,9 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.providers import ProviderRejected, get_provider
+from finetunings.providers import ProviderError, ProviderRejected, get_provider
+
+logger = logging.getLogger(__name__)
 
 # --- Database connections -------------------------------------------------------------
 
@@ -109,11 +121,33 @@ def database_connection_update(*, connection: DatabaseConnection, **changes) -> 
     return connection
 
 
+def _lock_alive_connections(connection_ids) -> set[str]:
+    """Lock the rows of the given connections that are not deleted; return their ids.
+
+    Called inside the transaction that writes what depends on them (a job, golden records):
+    ``database_connection_delete`` takes the same row lock, so a check made here still
+    holds when the write commits. (On SQLite, whose transactions here take the write lock
+    when they begin, the transaction alone serialises them.)
+    """
+    return set(
+        DatabaseConnection.objects.alive()
+        .select_for_update()
+        .filter(pk__in=connection_ids)
+        .order_by("pk")  # one locking order for every caller: no deadlocks
+        .values_list("pk", flat=True)
+    )
+
+
+def _no_connection(connection_id) -> list[str]:
+    return [f"No database connection with id {connection_id!r}."]
+
+
 def database_connection_delete(*, connection: DatabaseConnection) -> None:
     """Delete a connection that has no active job.
 
     The row stays (its jobs are history and keep their ``db_connection_id``) but its secret
-    is wiped, its alias is freed and its golden records are deleted.
+    is wiped, its alias is freed and its golden records are deleted. The row lock makes
+    this one step with respect to creating jobs and golden records on the connection.
     """
     with transaction.atomic():
         locked = DatabaseConnection.objects.select_for_update().get(pk=connection.pk)
@@ -158,6 +192,16 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
         for record in records
     ]
     with transaction.atomic():
+        alive = _lock_alive_connections(connection_ids)
+        _raise_if(
+            {
+                f"{index}." * (len(records) > 1) + "db_connection_id": _no_connection(
+                    record["db_connection_id"]
+                )
+                for index, record in enumerate(records)
+                if record["db_connection_id"] not in alive
+            }
+        )
         return GoldenRecord.objects.bulk_create(objects, batch_size=500)
 
 
@@ -237,6 +281,8 @@ def finetuning_create(
     _raise_if(problems)
 
     with transaction.atomic():
+        if not _lock_alive_connections([connection.pk]):
+            raise errors.ValidationFailed({"db_connection_id": _no_connection(db_connection_id)})
         finetuning = Finetuning.objects.create(
             db_connection=connection,
             alias=alias or _default_alias(connection),
@@ -373,6 +419,7 @@ def finetuning_transition(
         fields.setdefault("lease_owner", None)
         fields.setdefault("lease_until", None)
         fields.setdefault("cancel_lease_until", None)
+        fields.setdefault("cancel_request", None)
     # Each lost swap means the status moved on; the machine is short, so this ends quickly.
     for _attempt in range(_TRANSITION_ATTEMPTS):
         current = (
@@ -430,9 +477,19 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
         return False
     only_if = None
     if mapped == FinetuningStatus.CANCELLED:
-        # While a user's cancel is in flight, the provider's "cancelled" is that cancel's own
-        # echo: leave the transition to it, so it records who cancelled and their metadata.
-        # Should that process die, its lease expires and the next refresh applies this.
+        request = (
+            Finetuning.objects.filter(pk=finetuning.pk)
+            .values_list("cancel_request", flat=True)
+            .first()
+        )
+        if request:
+            # A user's cancel that the provider accepted: recorded as theirs, whether or not
+            # the request that asked could write it (its database connection may have died).
+            return _record_requested_cancel(
+                finetuning.pk, request=request, provider_status=remote.status
+            )
+        # The provider's "cancelled" without a user's cancel in flight; should a cancel be in
+        # flight after all, the process holding the lease records it.
         now = timezone.now()
         only_if = Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now)
     return finetuning_transition(
@@ -447,6 +504,14 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
 
 
 # --- Cancel ------------------------------------------------------------------------------
+
+# Metadata key under which each provider job carries our job's id: how a create whose
+# answer was lost is found again (see ``worker.submit_job``).
+PROVIDER_METADATA_KEY = "finetuning_id"
+FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE = (
+    "Found the provider job {job_id}, created for this job but never recorded (the create's "
+    "answer was lost or its worker stopped), by this job's id in its metadata."
+)
 
 
 def finetuning_cancel(
@@ -465,31 +530,148 @@ def finetuning_cancel(
     _raise_if({"metadata": validation.metadata_problems(metadata)})
     deadline = time.monotonic() + settings.FINETUNING_CANCEL_WAIT_SECONDS
     pause = 0.02
+    asked_the_database = asked_the_provider = False
     while True:
         job = _without_long_lists().get(pk=finetuning.pk)
         if job.status == FinetuningStatus.CANCELLED:
             return job
         if job.status in TERMINAL_STATUSES:
             raise errors.FinetuningNotCancellable(job.status)
-        merged = {**(job.metadata or {}), **(metadata or {})} if metadata else job.metadata
+        # A cancel whose request died after the provider accepted it (``cancel_request``
+        # outlived its lease) is the one this retry completes, on behalf of whoever asked.
+        pending = job.cancel_request if job.finetuning_job_id else None
+        merged = _merged_metadata(
+            _merged_metadata(job.metadata, (pending or {}).get("metadata")), metadata
+        )
+        # Everything that can refuse the cancel's write is asked before the provider is:
+        # once the provider has stopped the job, the write must not fail on the data.
         _raise_if({"metadata": validation.metadata_problems(merged)})
+        if metadata and not asked_the_database:
+            # Once: a request waiting for another cancel must not write on every turn.
+            _raise_if({"metadata": _metadata_problems_at_the_database(job, merged)})
+            asked_the_database = True
 
         if not job.finetuning_job_id:
+            if job.provider_create_started_at is not None and _attach_unrecorded_provider_job(
+                job, actor=actor
+            ):
+                continue  # it has a provider job now: cancel that at the provider
             if _mark_cancelled(
                 job, actor=actor, metadata=merged, only_if=Q(finetuning_job_id=None)
             ):
                 return _without_long_lists().get(pk=job.pk)
             continue  # a provider job appeared, or the status moved: look again
 
-        if _take_cancel_lease(job):
-            outcome = _cancel_at_provider(job, actor=actor, metadata=merged)
+        request = pending or {
+            "actor": actor,
+            "at": timezone.now().isoformat(),
+            "metadata": metadata,
+        }
+        if _take_cancel_lease(job, request=request):
+            outcome = _cancel_at_provider(job, request=request, pending=pending, metadata=merged)
             if outcome is not None:
                 return outcome
             continue
+        if pending and not asked_the_provider:
+            # The lease may belong to a request that died after the provider accepted its
+            # cancel (its database connection dropped): one look at the provider settles it
+            # now instead of after the lease. A look, not a cancel: one process cancels.
+            asked_the_provider = True
+            if _settle_pending_cancel(job, request=pending):
+                continue
         if time.monotonic() > deadline:
-            raise errors.CancelInProgress()
+            raise errors.CancelInProgress(retry_after=_cancel_retry_after(job))
         time.sleep(pause)
         pause = min(pause * 2, 0.25)
+
+
+def _attach_unrecorded_provider_job(job: Finetuning, *, actor: str) -> bool:
+    """Find a provider job created for ``job`` but never recorded, and record it.
+
+    A create may have reached the provider without its answer reaching us (it answered
+    500 or timed out after creating, or its worker was killed before recording it). Such a
+    provider job trains, and bills, until it is stopped, so a cancel looks it up now by the
+    job's id in its metadata rather than leaving it to the worker's clean-up after the
+    lease. Provider errors propagate (503/502) with the job unchanged. Returns whether the
+    job now has a provider job (this call's or a worker's).
+    """
+    remote = get_provider(job.model_provider).find_job_by_metadata(
+        key=PROVIDER_METADATA_KEY, value=job.pk
+    )
+    if remote is None:
+        return False
+    with transaction.atomic():
+        attached = Finetuning.objects.filter(
+            pk=job.pk, status__in=ACTIVE_STATUSES, finetuning_job_id__isnull=True
+        ).update(
+            finetuning_job_id=remote.id,
+            finetuning_file_id=remote.training_file or job.finetuning_file_id,
+            provider_status=remote.status,
+            provider_create_started_at=None,
+            status_message=None,
+            lease_owner=None,  # a worker still holding it loses its own attach, harmlessly
+            lease_until=None,
+            updated_at=timezone.now(),
+        )
+        if attached:
+            FinetuningEvent.objects.create(
+                finetuning_id=job.pk,
+                kind=FinetuningEventKind.WORKER,
+                actor=actor,
+                message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
+                data={"provider_job_id": remote.id, "provider_status": remote.status},
+            )
+    return True
+
+
+def _settle_pending_cancel(job: Finetuning, *, request: dict) -> bool:
+    """Record ``request`` if the provider already reports the job cancelled."""
+    try:
+        remote = get_provider(job.model_provider).retrieve_job(job.finetuning_job_id)
+    except ProviderError:
+        return False  # the lease holder, or its expiry, decides
+    if remote.mapped_status != FinetuningStatus.CANCELLED:
+        return False
+    _record_requested_cancel(job.pk, request=request, provider_status=remote.status)
+    return True
+
+
+def _merged_metadata(current, requested):
+    return {**(current or {}), **requested} if requested else current
+
+
+METADATA_NOT_STORABLE_MESSAGE = (
+    "The database cannot store this metadata (it holds characters that cannot be stored)."
+)
+
+
+def _metadata_problems_at_the_database(job: Finetuning, metadata) -> list[str]:
+    """Let the database itself say whether it accepts the metadata, then undo the write.
+
+    The rules in ``validation`` describe what we know the databases refuse; this asks the
+    one in use, so that nothing it refuses is found out only after the provider has acted.
+    """
+    try:
+        with transaction.atomic():
+            Finetuning.objects.filter(pk=job.pk).update(metadata=metadata)
+            transaction.set_rollback(True)
+    except DataError:
+        return [METADATA_NOT_STORABLE_MESSAGE]
+    return []
+
+
+def _cancel_retry_after(job: Finetuning) -> int:
+    """Seconds a client should wait before retrying a cancel that another process holds."""
+    lease = (
+        Finetuning.objects.filter(pk=job.pk).values_list("cancel_lease_until", flat=True).first()
+    )
+    left = (lease - timezone.now()).total_seconds() if lease else 1
+    return max(1, min(math.ceil(left), _CANCEL_RETRY_AFTER_MAX_SECONDS))
+
+
+# A holder that is alive finishes within seconds; one that died holds the lease until it
+# expires, and polling a little more often than that costs the client nothing.
+_CANCEL_RETRY_AFTER_MAX_SECONDS = 5
 
 
 def _without_long_lists():
@@ -517,22 +699,86 @@ def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fiel
     )
 
 
-def _take_cancel_lease(job: Finetuning) -> bool:
+def _take_cancel_lease(job: Finetuning, *, request: dict) -> bool:
     now = timezone.now()
     return bool(
         Finetuning.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES)
         .filter(Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now))
         .update(
-            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS)
+            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS),
+            cancel_request=request,
         )
     )
 
 
-def _release_cancel_lease(job: Finetuning) -> None:
-    Finetuning.objects.filter(pk=job.pk).update(cancel_lease_until=None)
+_KEEP = object()
 
 
-def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning | None:
+def _release_cancel_lease(job: Finetuning, *, cancel_request=_KEEP) -> None:
+    """Let a retry cancel again; best effort, as the database may be what failed."""
+    fields = {"cancel_lease_until": None}
+    if cancel_request is not _KEEP:
+        fields["cancel_request"] = cancel_request
+    try:
+        Finetuning.objects.filter(pk=job.pk).update(**fields)
+    except DatabaseError:
+        # The lease expires by itself; raising here would hide the error that matters.
+        logger.warning("Could not release the cancel lease of %s", job.pk, exc_info=True)
+
+
+def _record_requested_cancel(finetuning_id: str, *, request: dict, provider_status: str) -> bool:
+    """Record a user's cancel that the provider accepted, from its ``cancel_request``."""
+    current = Finetuning.objects.filter(pk=finetuning_id).values_list("metadata", flat=True).first()
+    return finetuning_transition(
+        finetuning_id=finetuning_id,
+        to_status=FinetuningStatus.CANCELLED,
+        actor=request["actor"],
+        message=errors.CANCELLED_BY_USER_MESSAGE,
+        fields={
+            "error": errors.CANCELLED_BY_USER_MESSAGE,
+            "metadata": _merged_metadata(current, request.get("metadata")),
+            "cancelled_at": datetime.fromisoformat(request["at"]),
+            "cancelled_by": request["actor"],
+            "provider_status": provider_status,
+        },
+        event_data={"provider_status": provider_status},
+    )
+
+
+# A dropped connection or a database fail-over usually heals within a second or two; the
+# request that holds the provider's "yes" keeps trying that long before it gives up.
+_CANCEL_WRITE_PAUSES = (0.1, 0.3, 0.9)
+
+
+def _record_cancel(job: Finetuning, *, request: dict, metadata, provider_status: str) -> bool:
+    """Write the cancel the provider has accepted, retrying passing database failures.
+
+    Should the database stay down, ``cancel_request`` (written with the lease) still holds
+    the user's cancel: the next retry or worker refresh records it (see
+    ``finetuning_apply_provider_job``).
+    """
+    for pause in (*_CANCEL_WRITE_PAUSES, None):
+        try:
+            return _mark_cancelled(
+                job,
+                actor=request["actor"],
+                metadata=metadata,
+                only_if=Q(finetuning_job_id=job.finetuning_job_id),
+                provider_status=provider_status,
+                cancelled_at=datetime.fromisoformat(request["at"]),
+            )
+        except (OperationalError, InterfaceError):
+            if pause is None:
+                raise
+            if not db_connection.in_atomic_block:
+                db_connection.close()  # a broken connection is not reused; the next one is new
+            time.sleep(pause)
+    return False
+
+
+def _cancel_at_provider(
+    job: Finetuning, *, request: dict, pending: dict | None, metadata
+) -> Finetuning | None:
     """Cancel at the provider while holding the lease; None means "look at the job again"."""
     provider = get_provider(job.model_provider)
     try:
@@ -544,25 +790,22 @@ def _cancel_at_provider(job: Finetuning, *, actor: str, metadata) -> Finetuning 
             if remote.mapped_status not in TERMINAL_STATUSES:
                 raise
     except BaseException:
-        _release_cancel_lease(job)  # so that a retry, here or elsewhere, can try again
+        # So that a retry, here or elsewhere, can try again; nothing else has changed.
+        _release_cancel_lease(job, cancel_request=pending)
         raise
 
-    if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
-        finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+    try:
+        if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
+            finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+            raise errors.FinetuningNotCancellable(remote.mapped_status)
+        # "cancelled", or still winding down ("cancelling" or any other active status): the
+        # provider has accepted the cancel, so the job is cancelled for our users.
+        if _record_cancel(job, request=request, metadata=metadata, provider_status=remote.status):
+            return _without_long_lists().get(pk=job.pk)
+        return None
+    finally:
+        # Whatever happened to the write, a retry must not wait for this lease to expire.
         _release_cancel_lease(job)
-        raise errors.FinetuningNotCancellable(remote.mapped_status)
-    # "cancelled", or still winding down ("cancelling" or any other active status): the
-    # provider has accepted the cancel, so the job is cancelled for our users.
-    if _mark_cancelled(
-        job,
-        actor=actor,
-        metadata=metadata,
-        only_if=Q(finetuning_job_id=job.finetuning_job_id),
-        provider_status=remote.status,
-    ):
-        return _without_long_lists().get(pk=job.pk)
-    _release_cancel_lease(job)
-    return None
 
 
 # --- API keys ----------------------------------------------------------------------------
@@ -613,6 +856,16 @@ SUBMITTED_MESSAGE = "Submitted to the provider as {job_id} (training file {file_
 ORPHAN_CANCELLED_MESSAGE = (
     "The provider job {job_id}, created while this job was being cancelled, was cancelled "
     "at the provider."
+)
+# The job stays cancelled (a terminal status never moves, and its user was told so), but
+# it says what happened and keeps the model the provider made (and billed).
+LATE_PROVIDER_JOB_FINISHED_MESSAGE = (
+    "The provider job {job_id}, created while this job was being cancelled, had already "
+    "{status} before it could be stopped{detail}."
+)
+LATE_PROVIDER_JOB_STOPPING_MESSAGE = (
+    "The provider job {job_id}, created while this job was being cancelled, was asked to "
+    "stop; the provider reports {status}."
 )
 
 # What one of our jobs must look like for the worker to submit it.
@@ -779,17 +1032,33 @@ def finetuning_record_late_provider_job(*, finetuning: Finetuning, remote, stopp
         finetuning_job_id=remote.id,
         finetuning_file_id=remote.training_file or finetuning.finetuning_file_id,
     )
-    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id=remote.id).update(
-        provider_status=remote.status, provider_create_started_at=None
-    )
+    fields = {"provider_status": remote.status, "provider_create_started_at": None}
+    if stopped and remote.mapped_status == FinetuningStatus.SUCCEEDED:
+        fields["model_id"] = remote.fine_tuned_model
+    Finetuning.objects.filter(pk=finetuning.pk, finetuning_job_id=remote.id).update(**fields)
     if stopped:
         FinetuningEvent.objects.create(
             finetuning_id=finetuning.pk,
             kind=FinetuningEventKind.WORKER,
             actor=WORKER_ACTOR,
-            message=ORPHAN_CANCELLED_MESSAGE.format(job_id=remote.id),
+            message=_late_provider_job_message(remote),
             data={"provider_job_id": remote.id, "provider_status": remote.status},
         )
+
+
+def _late_provider_job_message(remote) -> str:
+    """What became of a late provider job we asked to stop, as the provider reports it."""
+    if remote.mapped_status == FinetuningStatus.CANCELLED:
+        return ORPHAN_CANCELLED_MESSAGE.format(job_id=remote.id)
+    if remote.mapped_status == FinetuningStatus.SUCCEEDED:
+        detail = f" (model {remote.fine_tuned_model})" if remote.fine_tuned_model else ""
+    elif remote.mapped_status == FinetuningStatus.FAILED:
+        detail = f" ({remote.error_message})" if remote.error_message else ""
+    else:
+        return LATE_PROVIDER_JOB_STOPPING_MESSAGE.format(job_id=remote.id, status=remote.status)
+    return LATE_PROVIDER_JOB_FINISHED_MESSAGE.format(
+        job_id=remote.id, status=remote.status, detail=detail
+    )
 
 
 def finetuning_clear_create_started(*, finetuning: Finetuning) -> None:

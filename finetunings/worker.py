@@ -44,7 +44,7 @@ from finetunings.providers import (
 logger = logging.getLogger(__name__)
 
 # Metadata key under which each provider job carries our job's id (see submit_job).
-METADATA_KEY = "finetuning_id"
+METADATA_KEY = services.PROVIDER_METADATA_KEY
 # Provider statuses of a job that still runs (and costs money) at the provider.
 PROVIDER_ACTIVE_STATUSES = ("validating_files", "queued", "running")
 ORPHAN_SWEEP_BATCH = 50
@@ -218,7 +218,10 @@ def stop_late_provider_job(
         return
     if finished:
         services.finetuning_record_late_provider_job(finetuning=job, remote=stopped, stopped=True)
-    log(f"{job.pk}: was cancelled meanwhile; cancelled provider job {remote.id} at the provider")
+    log(
+        f"{job.pk}: was cancelled meanwhile; asked the provider to stop job {remote.id}, "
+        f"which now reports {stopped.status}"
+    )
 
 
 def _cancel_at_provider(provider: Provider, job_id: str) -> ProviderJob:

@@ -4,11 +4,13 @@ Domain errors from the services and provider errors are translated here, so view
 catch them one by one. Django's own 404 and 500 pages are replaced under ``/api/`` too.
 """
 
+import sys
 from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -62,7 +64,45 @@ def error_response(
     return Response({"detail": detail, "code": code, **extra}, status=http_status, headers=headers)
 
 
+def database_unavailable(exc) -> bool:
+    """Whether ``exc`` says the database cannot be used for now (restart, dropped link).
+
+    Connection failures, a terminated backend, a closed connection, and also deadlocks and
+    lock time-outs: all pass, and a retry of the same request is the cure. A request that
+    failed this way committed nothing after its failure, so the client is told to retry
+    (503 and ``Retry-After``) instead of seeing a 500.
+    """
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    """The 503 for a database that cannot be reached: the error shape under /api/, else a page."""
+    headers = {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)}
+    if _wants_json(request):
+        return JsonResponse(
+            {
+                "detail": errors.DATABASE_UNAVAILABLE_MESSAGE,
+                "code": errors.CODE_DATABASE_UNAVAILABLE,
+            },
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+            headers=headers,
+        )
+    return HttpResponse(
+        f"<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+        f"<p>{errors.DATABASE_UNAVAILABLE_MESSAGE}</p>",
+        status=HTTPStatus.SERVICE_UNAVAILABLE,
+        headers=headers,
+    )
+
+
 def exception_handler(exc, context):
+    if database_unavailable(exc):
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            errors.DATABASE_UNAVAILABLE_MESSAGE,
+            errors.CODE_DATABASE_UNAVAILABLE,
+            {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, errors.ValidationFailed):
         return validation_response(exc.errors, exc.code)
     if isinstance(exc, errors.DeletedMeanwhile):
@@ -73,7 +113,10 @@ def exception_handler(exc, context):
         return error_response(HTTPStatus.CONFLICT, exc.message, exc.code)
     if isinstance(exc, errors.CancelInProgress):
         return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE, exc.message, exc.code, {"Retry-After": "2"}
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            exc.message,
+            exc.code,
+            {"Retry-After": str(exc.retry_after)},
         )
     if isinstance(exc, ProviderUnavailable):
         return error_response(
@@ -125,6 +168,10 @@ def page_not_found(request, exception):
 
 
 def server_error(request):
+    # Django calls this inside its ``except`` block: the exception is still at hand. Errors
+    # outside DRF's views (middleware, the admin) that mean "database down" end up here.
+    if database_unavailable(sys.exc_info()[1]):
+        return database_unavailable_response(request)
     if _wants_json(request):
         return JsonResponse(
             {"detail": "Internal server error; it has been logged.", "code": "server_error"},

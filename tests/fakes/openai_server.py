@@ -48,6 +48,7 @@ class FakeOpenAI:
         self.calls: list[tuple[str, str]] = []
         self.faults: dict[str, list[_Fault]] = defaultdict(list)
         self.hold: dict[str, threading.Event] = {}
+        self.hold_before: dict[str, threading.Event] = {}
         self.arrived: dict[str, threading.Event] = defaultdict(threading.Event)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -66,7 +67,7 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
-        for event in self.hold.values():
+        for event in (*self.hold.values(), *self.hold_before.values()):
             event.set()
         self._server.shutdown()
         self._server.server_close()
@@ -84,13 +85,15 @@ class FakeOpenAI:
         """Do the next call of ``operation``, then answer 500 as if the answer was lost."""
         self.faults[operation].append(_Fault("lost", status=500))
 
-    def pause(self, operation: str) -> threading.Event:
+    def pause(self, operation: str, *, before: bool = False) -> threading.Event:
         """Hold calls of ``operation`` after doing them, until the returned event is set.
 
+        With ``before``, hold them before doing them (a call still on its way). Either way
         ``arrived[operation]`` is set when a call is being held.
         """
-        self.hold[operation] = threading.Event()
-        return self.hold[operation]
+        holds = self.hold_before if before else self.hold
+        holds[operation] = threading.Event()
+        return holds[operation]
 
     # --- provider-side changes -------------------------------------------------------------
     def set_status(self, job_id: str, status: str, **fields) -> None:
@@ -171,6 +174,9 @@ class FakeOpenAI:
         return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
 
     def _operation(self, operation: str, arg: str, action) -> tuple:
+        if operation in self.hold_before:
+            self.arrived[operation].set()
+            self.hold_before[operation].wait(timeout=30)
         with self._lock:
             self.calls.append((operation, arg))
             fault = self.faults[operation].pop(0) if self.faults[operation] else None

@@ -9,7 +9,7 @@ from django.db import connection as db_connection
 from finetunings import errors, worker
 from finetunings.api.exceptions import PROVIDER_UNAVAILABLE_MESSAGE
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
-from finetunings.services import ORPHAN_CANCELLED_MESSAGE
+from finetunings.services import FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE, ORPHAN_CANCELLED_MESSAGE
 from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
 from tests.fakes.openai_server import CANCEL, CREATE
 
@@ -111,6 +111,31 @@ def test_a_cancel_during_submission_leaves_no_provider_job_running(
     assert finetuning.status == FinetuningStatus.CANCELLED
     assert finetuning.error == errors.CANCELLED_BY_USER_MESSAGE
     assert finetuning.finetuning_job_id == remote["id"]  # shown, for the record
+    # The cancel found the provider job by its metadata and stopped it itself, at once.
+    assert FinetuningEvent.objects.filter(
+        finetuning=finetuning,
+        message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote["id"]),
+    ).exists()
+    assert openai_provider.calls_to(CANCEL) == [remote["id"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_provider_job_created_after_the_cancel_is_cancelled_by_the_worker(
+    api, openai_provider, finetuning
+):
+    release = openai_provider.pause(CREATE, before=True)  # the create is still on its way
+    submitting = threading.Thread(target=submit_in_background, args=("worker-a",))
+    submitting.start()
+    assert openai_provider.arrived[CREATE].wait(timeout=10)
+
+    response = cancel(api, finetuning)  # looks for a provider job: there is none yet
+    release.set()
+    submitting.join(timeout=10)
+
+    assert response.status_code == HTTPStatus.OK
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert remote["status"] == "cancelled"
+    assert openai_provider.active_jobs() == []
     assert FinetuningEvent.objects.filter(
         finetuning=finetuning, message=ORPHAN_CANCELLED_MESSAGE.format(job_id=remote["id"])
     ).exists()
@@ -120,7 +145,7 @@ def test_a_cancel_during_submission_leaves_no_provider_job_running(
 def test_a_late_provider_job_whose_cancel_failed_is_cancelled_by_the_next_pass(
     run_pass, api, openai_provider, finetuning
 ):
-    release = openai_provider.pause(CREATE)
+    release = openai_provider.pause(CREATE, before=True)  # it lands after the cancel
     submitting = threading.Thread(target=submit_in_background, args=("worker-a",))
     submitting.start()
     assert openai_provider.arrived[CREATE].wait(timeout=10)
