@@ -163,8 +163,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "finetunings.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "finetunings.api.renderers.JSONRenderer",
+        "finetunings.api.renderers.BrowsableAPIRenderer",
     ],
     # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],

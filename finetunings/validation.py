@@ -13,9 +13,14 @@ from django.conf import settings
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from finetunings import hygiene
+
 METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_LENGTH = 64
 METADATA_MAX_VALUE_LENGTH = 512
+# A connection's schema goes into every training example; past this it would not fit any
+# model's context anyway.
+SCHEMA_MAX_LENGTH = 200_000
 GOLDEN_RECORDS_MINIMUM = 10
 # The most golden record ids one job may list (a job on every record of a connection has
 # no such limit: it lists none and takes them all).
@@ -71,12 +76,12 @@ def metadata_problems(metadata) -> list[str]:
     if len(metadata) > METADATA_MAX_KEYS:
         problems.append(f"At most {METADATA_MAX_KEYS} keys are allowed; got {len(metadata)}.")
     for key, value in metadata.items():
-        # PostgreSQL cannot store NUL characters in text or jsonb.
-        if not isinstance(key, str) or "\x00" in key:
-            problems.append(f"Key {_short(key)} must be a string without NUL characters.")
+        # The API's parser refuses these already; the admin's JSON field does not.
+        if not isinstance(key, str) or hygiene.has_unsafe_text(key):
+            problems.append(f"Keys must be strings. {hygiene.UNSAFE_KEY_MESSAGE}")
             continue
-        if isinstance(value, str) and "\x00" in value:
-            problems.append(f"The value of {key!r} must not contain NUL characters.")
+        if isinstance(value, str) and hygiene.has_unsafe_text(value):
+            problems.append(f"The value of {key!r}: {hygiene.UNSAFE_TEXT_MESSAGE}")
         if len(key) > METADATA_MAX_KEY_LENGTH:
             problems.append(
                 f"Key {key[:20]!r}… is longer than {METADATA_MAX_KEY_LENGTH} characters."

@@ -15,7 +15,7 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import GOLDEN_RECORDS_MAXIMUM
+from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -88,6 +88,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
+        max_length=SCHEMA_MAX_LENGTH,
         help_text="The tables the model must know (DDL and descriptions).",
     )
     metadata = MetadataField()

@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from finetunings import errors, selectors, services
@@ -24,7 +23,7 @@ from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.pagination import OldestFirstCursorPagination
-from finetunings.api.renderers import JSONLinesRenderer
+from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
