@@ -80,3 +80,7 @@ TRAINING_FILE_NOT_READY_MESSAGE = (
 CODE_WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
 CODE_WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
 WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"
+CODE_WEBHOOK_INVALID_BODY = "invalid_webhook_body"
+WEBHOOK_INVALID_BODY_MESSAGE = (
+    "The webhook is correctly signed but its body is not an event: {reason}"
+)

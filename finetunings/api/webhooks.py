@@ -20,6 +20,7 @@ from finetunings.api.exceptions import error_response
 from finetunings.api.serializers import ErrorSerializer
 from finetunings.models import Finetuning
 from finetunings.providers.openai import (
+    WebhookBodyInvalid,
     WebhookNotConfigured,
     WebhookSignatureInvalid,
     webhook_unwrap,
@@ -66,6 +67,12 @@ class OpenAIWebhookView(APIView):
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
                 errors.CODE_WEBHOOK_INVALID_SIGNATURE,
+            )
+        except WebhookBodyInvalid as exc:
+            return error_response(
+                HTTPStatus.BAD_REQUEST,
+                errors.WEBHOOK_INVALID_BODY_MESSAGE.format(reason=exc),
+                errors.CODE_WEBHOOK_INVALID_BODY,
             )
         finetuning = None
         if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:
