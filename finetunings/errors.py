@@ -40,6 +40,15 @@ class ValidationFailed(DomainError):
         super().__init__(message)
 
 
+CODE_TOO_MUCH_SQL = "too_much_sql"
+
+
+class TooMuchSQL(ValidationFailed):
+    """A request holds more SQL than one request may have parsed (``SQL_MAX_TOTAL_LENGTH``)."""
+
+    code = CODE_TOO_MUCH_SQL
+
+
 class FinetuningNotCancellable(DomainError):
     code = CODE_NOT_CANCELLABLE
 

@@ -21,6 +21,11 @@ METADATA_MAX_VALUE_LENGTH = 512
 # A connection's schema goes into every training example; past this it would not fit any
 # model's context anyway.
 SCHEMA_MAX_LENGTH = 200_000
+# Parsing SQL is the costliest thing a request can ask for (sqlglot reads some 20,000 to
+# 50,000 characters a second, and a web process must answer within seconds): one golden
+# record's SQL, and all the SQL of one request, are bounded before anything is parsed.
+SQL_MAX_LENGTH = 20_000
+SQL_MAX_TOTAL_LENGTH = 200_000
 GOLDEN_RECORDS_MINIMUM = 10
 # The most golden record ids one job may list (a job on every record of a connection has
 # no such limit: it lists none and takes them all).
@@ -158,6 +163,8 @@ def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[st
 
 def sql_problems(sql: str, dialect: str) -> list[str]:
     """Why ``sql`` is not one valid statement in ``dialect`` (empty when it is)."""
+    if len(sql) > SQL_MAX_LENGTH:
+        return [f"The SQL is longer than {SQL_MAX_LENGTH:,} characters."]
     read = SQLGLOT_DIALECTS.get(dialect, dialect)
     try:
         statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
@@ -205,6 +212,17 @@ def connection_uri_problems(uri: str) -> list[str]:
     if "\x00" in uri:
         return ["Must not contain NUL characters."]
     return []
+
+
+def total_sql_problem(records: list[dict]) -> str | None:
+    """Why the SQL of these records is too much to parse in one request, if it is."""
+    total = sum(len(record.get("sql") or "") for record in records)
+    if total <= SQL_MAX_TOTAL_LENGTH:
+        return None
+    return (
+        f"The request holds {total:,} characters of SQL; at most {SQL_MAX_TOTAL_LENGTH:,} "
+        "can be checked in one request. Send the records in smaller batches."
+    )
 
 
 def repeated(ids: list[str]) -> list[str]:

@@ -39,7 +39,9 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     return {prefix.rstrip(".") or "non_field_errors": [str(message) for message in messages]}
 
 
-def validation_response(field_errors: dict[str, list[str]]) -> Response:
+def validation_response(
+    field_errors: dict[str, list[str]], code: str = errors.CODE_VALIDATION
+) -> Response:
     field_errors = {field: messages for field, messages in field_errors.items() if messages}
     first_field, first_messages = next(iter(field_errors.items()), ("", ["Invalid input."]))
     where = "" if first_field == "non_field_errors" else f"{first_field}: "
@@ -48,7 +50,7 @@ def validation_response(field_errors: dict[str, list[str]]) -> Response:
         f" (and {more} more problem{'s' if more > 1 else ''}; see errors)" if more > 0 else ""
     )
     return Response(
-        {"detail": detail, "code": errors.CODE_VALIDATION, "errors": field_errors},
+        {"detail": detail, "code": code, "errors": field_errors},
         status=HTTPStatus.BAD_REQUEST,
     )
 
@@ -62,7 +64,7 @@ def error_response(
 
 def exception_handler(exc, context):
     if isinstance(exc, errors.ValidationFailed):
-        return validation_response(exc.errors)
+        return validation_response(exc.errors, exc.code)
     if isinstance(exc, errors.FinetuningNotCancellable):
         return error_response(HTTPStatus.CONFLICT, exc.message, exc.code, status=exc.status)
     if isinstance(exc, errors.FinetuningActive | errors.ConnectionInUse):

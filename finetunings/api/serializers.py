@@ -15,7 +15,7 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH
+from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH, SQL_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -113,7 +113,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
 class GoldenRecordSerializer(serializers.ModelSerializer):
     db_connection_id = StrictCharField(max_length=24)
     question = StrictCharField(max_length=5000)
-    sql = StrictCharField(max_length=50000, trim_whitespace=False)
+    sql = StrictCharField(max_length=SQL_MAX_LENGTH, trim_whitespace=False)
     metadata = MetadataField()
 
     class Meta:

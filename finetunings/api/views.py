@@ -131,7 +131,9 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     create=extend_schema(
         description="Create one golden record (an object) or several at once (an array of up "
         "to 10,000 objects): all of them are created, or none and the 400 names each problem "
-        "as <index>.<field>. The SQL must parse in the connection's dialect.",
+        "as <index>.<field>. The SQL must parse in the connection's dialect. Parsing is "
+        "bounded: one record's sql holds at most 20,000 characters, and one request at most "
+        "200,000 characters of SQL in all (else 400 too_much_sql; send smaller batches).",
         request=serializers.GoldenRecordSerializer,
         responses={201: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS},
     ),
