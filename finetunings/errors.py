@@ -93,3 +93,11 @@ CODE_WEBHOOK_INVALID_BODY = "invalid_webhook_body"
 WEBHOOK_INVALID_BODY_MESSAGE = (
     "The webhook is correctly signed but its body is not an event: {reason}"
 )
+
+# --- Request bodies -----------------------------------------------------------------------
+
+CODE_LENGTH_REQUIRED = "length_required"
+LENGTH_REQUIRED_MESSAGE = (
+    "This server cannot read a chunked request body: send the body with a Content-Length "
+    "header (or serve the API with gunicorn, which reads chunked bodies)."
+)
