@@ -169,6 +169,7 @@ REST_FRAMEWORK = {
     # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],
     "DATETIME_FORMAT": "iso-8601",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "finetunings.api.negotiation.ContentNegotiation",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -181,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["finetunings.api.schema.document_paths_without_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "finetunings.api.schema.document_enforced_limits",
+    ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": r"/api/v1",

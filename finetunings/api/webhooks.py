@@ -46,7 +46,9 @@ class OpenAIWebhookView(APIView):
         responses={
             200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
             HTTPStatus.BAD_REQUEST: OpenApiResponse(
-                ErrorSerializer, description="Bad or stale signature; nothing changed."
+                ErrorSerializer,
+                description="Bad or stale signature (invalid_webhook_signature), or a "
+                "signed body that is not an event (invalid_webhook_body); nothing changed.",
             ),
             HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
                 ErrorSerializer,

@@ -132,3 +132,10 @@ def test_delete_keeps_finished_jobs_and_frees_the_alias(
     assert not GoldenRecord.objects.filter(db_connection=connection).exists()
     assert DatabaseConnection.objects.get(pk=connection.pk).connection_uri == ""
     assert create(api).status_code == HTTPStatus.CREATED  # the alias is free again
+
+
+def test_an_empty_dialect_filter_is_a_400(api, connection):
+    response = api.get("/api/v1/database-connections?dialect=")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "dialect" in response.json()["errors"]
