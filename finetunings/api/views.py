@@ -345,6 +345,7 @@ class FinetuningViewSet(
             (200, "application/jsonl"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The JSONL file."
             ),
+            **BAD_REQUEST,
             **AUTH_ERRORS,
             **NOT_FOUND,
         },
