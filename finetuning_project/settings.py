@@ -163,12 +163,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "finetunings.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "finetunings.api.renderers.JSONRenderer",
+        "finetunings.api.renderers.BrowsableAPIRenderer",
     ],
     # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],
     "DATETIME_FORMAT": "iso-8601",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "finetunings.api.negotiation.ContentNegotiation",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -181,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["finetunings.api.schema.document_paths_without_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "finetunings.api.schema.document_enforced_limits",
+    ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SCHEMA_PATH_PREFIX": r"/api/v1",

@@ -4,4 +4,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finetuning_project.settings")
 
-application = get_wsgi_application()
+from finetuning_project.chunked import ChunkedBodyMiddleware
+
+application = ChunkedBodyMiddleware(get_wsgi_application())

@@ -70,6 +70,15 @@ class DeletedMeanwhile(DomainError):
         super().__init__(f"The {noun} was deleted while this request was changing it.")
 
 
+CODE_TOO_MUCH_SQL = "too_much_sql"
+
+
+class TooMuchSQL(ValidationFailed):
+    """A request holds more SQL than one request may have parsed (``SQL_MAX_TOTAL_LENGTH``)."""
+
+    code = CODE_TOO_MUCH_SQL
+
+
 class FinetuningNotCancellable(DomainError):
     code = CODE_NOT_CANCELLABLE
 
@@ -114,3 +123,15 @@ TRAINING_FILE_NOT_READY_MESSAGE = (
 CODE_WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
 CODE_WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
 WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"
+CODE_WEBHOOK_INVALID_BODY = "invalid_webhook_body"
+WEBHOOK_INVALID_BODY_MESSAGE = (
+    "The webhook is correctly signed but its body is not an event: {reason}"
+)
+
+# --- Request bodies -----------------------------------------------------------------------
+
+CODE_LENGTH_REQUIRED = "length_required"
+LENGTH_REQUIRED_MESSAGE = (
+    "This server cannot read a chunked request body: send the body with a Content-Length "
+    "header (or serve the API with gunicorn, which reads chunked bodies)."
+)

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from finetunings import crypto, validation
+from finetunings.hygiene import StoredJSONDecoder
 
 
 def new_id() -> str:
@@ -53,7 +54,7 @@ class DatabaseConnection(models.Model):
         default="",
         help_text="DDL and descriptions of the tables; included in every training example.",
     )
-    metadata = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -99,7 +100,7 @@ class GoldenRecord(models.Model):
     )
     question = models.TextField()
     sql = models.TextField()
-    metadata = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -164,7 +165,7 @@ class Finetuning(models.Model):
 
     model_provider = models.CharField(max_length=30, default="openai")
     model_name = models.CharField(max_length=100)
-    model_parameters = models.JSONField(default=dict, blank=True)
+    model_parameters = models.JSONField(decoder=StoredJSONDecoder, default=dict, blank=True)
 
     finetuning_file_id = models.CharField(
         "provider's training file id", max_length=200, null=True, blank=True
@@ -177,8 +178,8 @@ class Finetuning(models.Model):
     provider_status = models.CharField(max_length=50, null=True, blank=True)
 
     # Ids of the golden records at creation time; never changed afterwards.
-    golden_records = models.JSONField(default=list)
-    metadata = models.JSONField(null=True, blank=True)
+    golden_records = models.JSONField(decoder=StoredJSONDecoder, default=list)
+    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -195,7 +196,7 @@ class Finetuning(models.Model):
     # Written with the lease, before the provider is asked, so that a cancel the provider
     # accepted but the database failed to record (a dropped connection, a restart) is still
     # recorded as the user's, with these details, by the next retry or worker refresh.
-    cancel_request = models.JSONField(null=True, blank=True)
+    cancel_request = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
 
     # Worker bookkeeping: who holds the job, until when, and when to try again.
     lease_owner = models.CharField(max_length=100, null=True, blank=True)
@@ -211,7 +212,7 @@ class Finetuning(models.Model):
     training_file = models.FileField(upload_to="training-files/", null=True, blank=True)
     training_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
     training_file_size = models.BigIntegerField(null=True, blank=True)
-    training_summary = models.JSONField(null=True, blank=True)
+    training_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -260,7 +261,7 @@ class FinetuningEvent(models.Model):
     from_status = models.CharField(max_length=20, null=True, blank=True)
     to_status = models.CharField(max_length=20, null=True, blank=True)
     message = models.TextField(blank=True, default="")
-    data = models.JSONField(null=True, blank=True)
+    data = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
     # Provider events are stored once, however often the worker lists them.
     provider_event_id = models.CharField(max_length=200, null=True, blank=True)
 

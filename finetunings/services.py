@@ -168,6 +168,9 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
     Each item has ``db_connection_id``, ``question``, ``sql`` and optionally ``metadata``.
     Problems are reported per item as ``<index>.<field>`` when more than one is given.
     """
+    too_much = validation.total_sql_problem(records)
+    if too_much:
+        raise errors.TooMuchSQL({"sql": [too_much]}, message=too_much)
     connection_ids = {record["db_connection_id"] for record in records}
     connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
     problems: dict[str, list[str]] = {}

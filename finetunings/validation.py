@@ -15,9 +15,19 @@ from django.conf import settings
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from finetunings import hygiene
+
 METADATA_MAX_KEYS = 16
 METADATA_MAX_KEY_LENGTH = 64
 METADATA_MAX_VALUE_LENGTH = 512
+# A connection's schema goes into every training example; past this it would not fit any
+# model's context anyway.
+SCHEMA_MAX_LENGTH = 200_000
+# Parsing SQL is the costliest thing a request can ask for (sqlglot reads some 20,000 to
+# 50,000 characters a second, and a web process must answer within seconds): one golden
+# record's SQL, and all the SQL of one request, are bounded before anything is parsed.
+SQL_MAX_LENGTH = 20_000
+SQL_MAX_TOTAL_LENGTH = 200_000
 GOLDEN_RECORDS_MINIMUM = 10
 # The most golden record ids one job may list (a job on every record of a connection has
 # no such limit: it lists none and takes them all).
@@ -73,12 +83,12 @@ def metadata_problems(metadata) -> list[str]:
     if len(metadata) > METADATA_MAX_KEYS:
         problems.append(f"At most {METADATA_MAX_KEYS} keys are allowed; got {len(metadata)}.")
     for key, value in metadata.items():
-        # PostgreSQL cannot store NUL characters in text or jsonb.
-        if not isinstance(key, str) or "\x00" in key:
-            problems.append(f"Key {_short(key)} must be a string without NUL characters.")
+        # The API's parser refuses these already; the admin's JSON field does not.
+        if not isinstance(key, str) or hygiene.has_unsafe_text(key):
+            problems.append(f"Keys must be strings. {hygiene.UNSAFE_KEY_MESSAGE}")
             continue
-        if isinstance(value, str) and "\x00" in value:
-            problems.append(f"The value of {key!r} must not contain NUL characters.")
+        if isinstance(value, str) and hygiene.has_unsafe_text(value):
+            problems.append(f"The value of {key!r}: {hygiene.UNSAFE_TEXT_MESSAGE}")
         if len(key) > METADATA_MAX_KEY_LENGTH:
             problems.append(
                 f"Key {key[:20]!r}… is longer than {METADATA_MAX_KEY_LENGTH} characters."
@@ -155,6 +165,8 @@ def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[st
 
 def sql_problems(sql: str, dialect: str) -> list[str]:
     """Why ``sql`` is not one valid statement in ``dialect`` (empty when it is)."""
+    if len(sql) > SQL_MAX_LENGTH:
+        return [f"The SQL is longer than {SQL_MAX_LENGTH:,} characters."]
     read = SQLGLOT_DIALECTS.get(dialect, dialect)
     try:
         statements = [s for s in sqlglot.parse(sql, read=read) if s is not None]
@@ -344,6 +356,17 @@ def connection_uri_problems(uri: str, dialect: str | None = None) -> list[str]:
             )
         ]
     return []
+
+
+def total_sql_problem(records: list[dict]) -> str | None:
+    """Why the SQL of these records is too much to parse in one request, if it is."""
+    total = sum(len(record.get("sql") or "") for record in records)
+    if total <= SQL_MAX_TOTAL_LENGTH:
+        return None
+    return (
+        f"The request holds {total:,} characters of SQL; at most {SQL_MAX_TOTAL_LENGTH:,} "
+        "can be checked in one request. Send the records in smaller batches."
+    )
 
 
 def repeated(ids: list[str]) -> list[str]:

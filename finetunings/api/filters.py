@@ -30,7 +30,38 @@ class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
-class DatabaseConnectionFilter(django_filters.FilterSet):
+class FilterSet(django_filters.FilterSet):
+    """A filter set that refuses an empty value where the schema documents a format.
+
+    ``?created_after=`` or ``?dialect=`` would otherwise be ignored, though an empty string
+    is no date-time and no dialect: one rule, a 400, for every such parameter.
+    """
+
+    FORMATTED = (
+        django_filters.ChoiceFilter,
+        django_filters.MultipleChoiceFilter,
+        django_filters.IsoDateTimeFilter,
+    )
+
+    def _empty_formatted_values(self) -> dict[str, list[str]]:
+        getlist = getattr(self.data, "getlist", lambda name: [self.data.get(name)])
+        return {
+            name: ["Must not be empty: leave the parameter out to not filter by it."]
+            for name, filter_ in self.filters.items()
+            if isinstance(filter_, self.FORMATTED)
+            and name in self.data
+            and any(value == "" for value in getlist(name))
+        }
+
+    def is_valid(self):
+        super().is_valid()
+        for name, messages in self._empty_formatted_values().items():
+            if name not in self.form.errors:
+                self.form.add_error(name, messages)
+        return not self.form.errors
+
+
+class DatabaseConnectionFilter(FilterSet):
     dialect = django_filters.ChoiceFilter(choices=Dialect.choices)
 
     class Meta:
@@ -38,7 +69,7 @@ class DatabaseConnectionFilter(django_filters.FilterSet):
         fields = ["dialect"]
 
 
-class GoldenRecordFilter(django_filters.FilterSet):
+class GoldenRecordFilter(FilterSet):
     db_connection_id = django_filters.CharFilter(field_name="db_connection_id")
     search = django_filters.CharFilter(
         field_name="question", lookup_expr="icontains", help_text="Text in the question."
@@ -49,7 +80,7 @@ class GoldenRecordFilter(django_filters.FilterSet):
         fields = ["db_connection_id", "search"]
 
 
-class FinetuningFilter(django_filters.FilterSet):
+class FinetuningFilter(FilterSet):
     db_connection_id = django_filters.CharFilter(field_name="db_connection_id")
     status = django_filters.MultipleChoiceFilter(
         choices=FinetuningStatus.choices, help_text="Repeat to match any of several statuses."

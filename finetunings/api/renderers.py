@@ -7,7 +7,36 @@ gets 406 before the file is even looked at.
 
 import json
 
+from rest_framework import renderers
 from rest_framework.renderers import BaseRenderer
+
+from finetunings import hygiene
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer, which fails (a 500) on a lone surrogate in the data.
+
+    The parser refuses them and stored JSON is read without them, so this is the last net:
+    whatever else carries one (an error quoting input, say) is sent with the surrogate
+    escaped, as JSON allows, instead of crashing.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            self.ensure_ascii = True  # a fresh instance per response: nothing else sees it
+            return super().render(data, accepted_media_type, renderer_context)
+
+
+class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    """The browsable API, with the same net: its HTML page cannot carry a lone surrogate."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        page = super().render(data, accepted_media_type, renderer_context)
+        if isinstance(page, str):
+            return hygiene.replace_unsafe_text(page).encode(self.charset)
+        return page
 
 
 class JSONLinesRenderer(BaseRenderer):
@@ -17,4 +46,4 @@ class JSONLinesRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         # The file itself is streamed by the view; only error bodies come through here.
-        return json.dumps(data).encode()
+        return json.dumps(data).encode()  # ASCII: json.dumps escapes any surrogate

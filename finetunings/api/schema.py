@@ -34,3 +34,96 @@ def document_paths_without_trailing_slash(endpoints):
         (path.rstrip("/") or path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
     ]
+
+
+CONNECTION_URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*:.+$"
+
+
+def document_enforced_limits(result, generator, request, public):
+    """Postprocessing hook: the limits the server enforces that its serializers cannot show.
+
+    They are business rules checked by the services (one place for the API and the admin),
+    so they are written here, next to the constants they come from, for the schema and for
+    clients (and fuzzers) that read it.
+    """
+    from finetunings import validation
+    from finetunings.api.serializers import GOLDEN_RECORDS_BULK_MAX
+
+    schemas = result["components"]["schemas"]
+    paths = result["paths"]
+
+    for name in ("DatabaseConnectionRequest", "PatchedDatabaseConnectionRequest"):
+        uri = schemas.get(name, {}).get("properties", {}).get("connection_uri")
+        if uri is not None:
+            uri["pattern"] = CONNECTION_URI_PATTERN
+            uri["description"] = (
+                "A URI: a scheme, a colon and the rest, e.g. "
+                "postgresql://user:password@host:5432/database (percent-encode special "
+                "characters in the password). " + uri.get("description", "")
+            ).strip()
+
+    golden_ids = schemas["FinetuningCreateRequest"]["properties"]["golden_records"]
+    golden_ids["minItems"] = validation.GOLDEN_RECORDS_MINIMUM
+    golden_ids["maxItems"] = validation.GOLDEN_RECORDS_MAXIMUM
+
+    for rule_name, rule in validation.MODEL_PARAMETER_RULES.items():
+        prop = schemas.get("ModelParametersRequest", {}).get("properties", {}).get(rule_name)
+        if prop is None:
+            continue
+        number = {"type": "integer" if rule["type"] is int else "number", "maximum": rule["max"]}
+        if "min" in rule:
+            number["minimum"] = rule["min"]
+        else:
+            number["exclusiveMinimum"] = True
+            number["minimum"] = rule["min_exclusive"]
+        prop.pop("oneOf", None)
+        prop["oneOf"] = [number, {"type": "string", "minLength": 1}]
+
+    create = paths["/api/v1/golden-records"]["post"]
+    for where, component in (
+        (create["requestBody"]["content"]["application/json"], "GoldenRecordRequest"),
+        (create["responses"]["201"]["content"]["application/json"], "GoldenRecord"),
+    ):
+        ref = {"$ref": f"#/components/schemas/{component}"}
+        many = {"type": "array", "items": ref, "maxItems": GOLDEN_RECORDS_BULK_MAX}
+        if component == "GoldenRecordRequest":
+            many["minItems"] = 1
+        where["schema"] = {"oneOf": [ref, many]}
+
+    webhook = paths["/api/v1/webhooks/openai"]["post"]
+    webhook["parameters"] = [
+        {
+            "in": "header",
+            "name": name,
+            "required": True,
+            "schema": {"type": "string"},
+            "description": description,
+        }
+        for name, description in (
+            ("webhook-id", "The event's delivery id (Standard Webhooks)."),
+            ("webhook-timestamp", "Unix seconds when it was signed; at most 5 minutes old."),
+            ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>."),
+        )
+    ]
+    webhook["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "type"],
+                    "properties": {
+                        "id": {"type": "string", "minLength": 1},
+                        "object": {"type": "string"},
+                        "created_at": {"type": "integer"},
+                        "type": {"type": "string", "example": "fine_tuning.job.succeeded"},
+                        "data": {
+                            "type": "object",
+                            "properties": {"id": {"type": "string", "minLength": 1}},
+                        },
+                    },
+                }
+            }
+        },
+    }
+    return result

@@ -15,7 +15,7 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import GOLDEN_RECORDS_MAXIMUM
+from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH, SQL_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -99,6 +99,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
+        max_length=SCHEMA_MAX_LENGTH,
         help_text="The tables the model must know (DDL and descriptions).",
     )
     metadata = MetadataField()
@@ -135,7 +136,7 @@ class DatabaseConnectionUpdateSerializer(DatabaseConnectionSerializer):
 class GoldenRecordSerializer(serializers.ModelSerializer):
     db_connection_id = StrictCharField(max_length=24)
     question = StrictCharField(max_length=5000)
-    sql = StrictCharField(max_length=50000, trim_whitespace=False)
+    sql = StrictCharField(max_length=SQL_MAX_LENGTH, trim_whitespace=False)
     metadata = MetadataField()
 
     class Meta:

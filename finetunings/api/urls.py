@@ -10,7 +10,13 @@ class OptionalSlashRouter(DefaultRouter):
 
     Matching both forms directly, rather than redirecting with APPEND_SLASH, keeps POST
     bodies intact.
+
+    No format suffixes (``/finetunings/{id}/events.json``): the response type is chosen by
+    ``Accept``, and a suffix route would call the custom actions with a ``format`` argument
+    they do not take. One way to ask for a format, on every route.
     """
+
+    include_format_suffixes = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

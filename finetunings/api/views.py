@@ -16,7 +16,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from finetunings import errors, selectors, services
@@ -24,7 +23,7 @@ from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.pagination import OldestFirstCursorPagination
-from finetunings.api.renderers import JSONLinesRenderer
+from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -149,7 +148,9 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     create=extend_schema(
         description="Create one golden record (an object) or several at once (an array of up "
         "to 10,000 objects): all of them are created, or none and the 400 names each problem "
-        "as <index>.<field>. The SQL must parse in the connection's dialect.",
+        "as <index>.<field>. The SQL must parse in the connection's dialect. Parsing is "
+        "bounded: one record's sql holds at most 20,000 characters, and one request at most "
+        "200,000 characters of SQL in all (else 400 too_much_sql; send smaller batches).",
         request=serializers.GoldenRecordSerializer,
         responses={201: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS},
     ),
@@ -363,6 +364,7 @@ class FinetuningViewSet(
             (200, "application/jsonl"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The JSONL file."
             ),
+            **BAD_REQUEST,
             **AUTH_ERRORS,
             **NOT_FOUND,
         },

@@ -20,6 +20,7 @@ from finetunings.api.exceptions import error_response
 from finetunings.api.serializers import ErrorSerializer
 from finetunings.models import Finetuning
 from finetunings.providers.openai import (
+    WebhookBodyInvalid,
     WebhookNotConfigured,
     WebhookSignatureInvalid,
     webhook_unwrap,
@@ -45,7 +46,9 @@ class OpenAIWebhookView(APIView):
         responses={
             200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
             HTTPStatus.BAD_REQUEST: OpenApiResponse(
-                ErrorSerializer, description="Bad or stale signature; nothing changed."
+                ErrorSerializer,
+                description="Bad or stale signature (invalid_webhook_signature), or a "
+                "signed body that is not an event (invalid_webhook_body); nothing changed.",
             ),
             HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
                 ErrorSerializer,
@@ -66,6 +69,12 @@ class OpenAIWebhookView(APIView):
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
                 errors.CODE_WEBHOOK_INVALID_SIGNATURE,
+            )
+        except WebhookBodyInvalid as exc:
+            return error_response(
+                HTTPStatus.BAD_REQUEST,
+                errors.WEBHOOK_INVALID_BODY_MESSAGE.format(reason=exc),
+                errors.CODE_WEBHOOK_INVALID_BODY,
             )
         finetuning = None
         if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:

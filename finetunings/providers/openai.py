@@ -10,6 +10,7 @@ with ``find_job_by_metadata`` instead.
 """
 
 import datetime
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import BinaryIO
 import openai
 from django.conf import settings
 
+from finetunings import hygiene
 from finetunings.providers.base import (
     ProviderEvent,
     ProviderJob,
@@ -249,6 +251,10 @@ class WebhookSignatureInvalid(Exception):
     """The payload was not signed with our secret, or was signed too long ago."""
 
 
+class WebhookBodyInvalid(Exception):
+    """The payload is correctly signed, but is not an event of the documented shape."""
+
+
 @dataclass(frozen=True)
 class WebhookEvent:
     id: str
@@ -263,19 +269,45 @@ def _webhook_client(secret: str) -> openai.OpenAI:
 
 
 def webhook_unwrap(*, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
-    """Verify a webhook (Standard Webhooks signature, 5-minute window) and parse it."""
+    """Verify a webhook (Standard Webhooks signature, 5-minute window), then read its body."""
     secret = settings.OPENAI_WEBHOOK_SECRET
     if not secret:
         raise WebhookNotConfigured(NO_WEBHOOK_SECRET_MESSAGE)
     try:
-        event = _webhook_client(secret).webhooks.unwrap(payload, headers)
+        # Only the signature here: the SDK's unwrap would also parse the body, with no
+        # checks of its shape, and report a body that is not JSON as a bad signature.
+        _webhook_client(secret).webhooks.verify_signature(payload, headers)
     except openai.InvalidWebhookSignatureError as exc:
         raise WebhookSignatureInvalid(str(exc)) from None
-    except ValueError as exc:  # a missing header, or a body that is not JSON
+    except ValueError as exc:  # a missing or malformed header
         raise WebhookSignatureInvalid(str(exc)) from None
-    data = getattr(event, "data", None)
-    return WebhookEvent(
-        id=event.id,
-        type=getattr(event, "type", ""),
-        job_id=getattr(data, "id", None) if data is not None else None,
-    )
+    return webhook_event_from_body(payload)
+
+
+def webhook_event_from_body(payload: bytes) -> WebhookEvent:
+    """The event a verified body describes, or ``WebhookBodyInvalid`` saying what is wrong.
+
+    Signed does not mean well-formed: whatever the body holds must not reach a query or a
+    response unless it is the shape OpenAI documents.
+    """
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise WebhookBodyInvalid("The body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise WebhookBodyInvalid("The body must be a JSON object (an event).")
+    event_id, event_type, data = body.get("id"), body.get("type", ""), body.get("data")
+    if not _clean_string(event_id):
+        raise WebhookBodyInvalid("The event's id must be a non-empty string of plain text.")
+    if not isinstance(event_type, str) or hygiene.has_unsafe_text(event_type):
+        raise WebhookBodyInvalid("The event's type must be a string of plain text.")
+    if data is not None and not isinstance(data, dict):
+        raise WebhookBodyInvalid("The event's data must be an object.")
+    job_id = data.get("id") if data else None
+    if job_id is not None and not _clean_string(job_id):
+        raise WebhookBodyInvalid("The event's data.id must be a non-empty string of plain text.")
+    return WebhookEvent(id=event_id, type=event_type, job_id=job_id)
+
+
+def _clean_string(value) -> bool:
+    return isinstance(value, str) and bool(value) and not hygiene.has_unsafe_text(value)

@@ -297,3 +297,10 @@ def test_editing_a_connection_deleted_meanwhile_is_refused(connection):
 
     assert DatabaseConnection.objects.get(pk=connection.pk).deleted_at is not None
     assert DatabaseConnection.objects.get(pk=connection.pk).alias != "revived"
+
+
+def test_an_empty_dialect_filter_is_a_400(api, connection):
+    response = api.get("/api/v1/database-connections?dialect=")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "dialect" in response.json()["errors"]

@@ -354,3 +354,21 @@ def test_delete_finished_job_and_its_kept_training_file(
     assert response.status_code == HTTPStatus.NO_CONTENT
     assert not Finetuning.objects.filter(pk=job.pk).exists()
     assert not default_storage.exists(stored)
+
+
+@pytest.mark.parametrize(
+    "query", ["created_after=", "created_before=", "status=", "status=queued&status="]
+)
+def test_an_empty_formatted_filter_is_a_400_not_ignored(api, finetuning, query):
+    response = api.get(f"/api/v1/finetunings?{query}")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "invalid"
+    assert query.split("=")[0] in response.json()["errors"]
+
+
+def test_an_empty_format_parameter_is_a_400(api, finetuning):
+    response = api.get(f"/api/v1/finetunings/{finetuning.pk}?format=")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "format" in response.json()["errors"]

@@ -3,7 +3,7 @@ from http import HTTPStatus
 
 import pytest
 
-from finetunings import errors, services, training_data
+from finetunings import errors, services, training_data, validation
 from finetunings.models import Finetuning, GoldenRecord
 
 
@@ -165,3 +165,49 @@ def test_editing_a_record_deleted_meanwhile_is_refused_and_does_not_bring_it_bac
         services.golden_record_update(golden_record=stale, question="Still there?")
 
     assert not GoldenRecord.objects.filter(pk=stale.pk).exists()
+
+
+def test_the_audits_slow_bulk_body_is_refused_before_any_sql_is_parsed(api, connection):
+    # 80 records of SELECT 1+1+... (40,006 characters each, 3.1 MiB) once held a web
+    # process for over 30 seconds.
+    sql = "SELECT 1" + "+1" * 19_999
+    body = [
+        {"db_connection_id": connection.pk, "question": f"Q{i}?", "sql": sql} for i in range(80)
+    ]
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == errors.CODE_VALIDATION
+    assert response.json()["errors"]["0.sql"] == [
+        f"Ensure this field has no more than {validation.SQL_MAX_LENGTH} characters."
+    ]
+    assert not GoldenRecord.objects.exists()
+
+
+def test_a_bulk_create_with_too_much_sql_in_total_is_refused_before_parsing(api, connection):
+    sql = "SELECT 1" + "+1" * ((validation.SQL_MAX_LENGTH - 8) // 2)
+    count = validation.SQL_MAX_TOTAL_LENGTH // len(sql) + 1
+    body = [
+        {"db_connection_id": connection.pk, "question": f"Q{i}?", "sql": sql} for i in range(count)
+    ]
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == errors.CODE_TOO_MUCH_SQL
+    assert str(validation.SQL_MAX_TOTAL_LENGTH) in response.json()["detail"].replace(",", "")
+    assert not GoldenRecord.objects.exists()
+
+
+def test_a_bulk_create_within_the_sql_limits_is_accepted(api, connection):
+    per_record = validation.SQL_MAX_TOTAL_LENGTH // 20
+    sql = "SELECT 1" + " " * (per_record - 8)
+    body = [
+        {"db_connection_id": connection.pk, "question": f"Q{i}?", "sql": sql} for i in range(20)
+    ]
+
+    response = api.post("/api/v1/golden-records", body, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert GoldenRecord.objects.count() == 20

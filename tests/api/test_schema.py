@@ -100,3 +100,46 @@ def test_connection_uri_is_required_to_create_a_connection_but_not_to_replace_on
     assert "connection_uri" in put_component["properties"]
     assert "connection_uri" not in put_component["required"]
     assert "keep the stored one" in put_component["properties"]["connection_uri"]["description"]
+
+
+def test_limit_documents_its_range(schema):
+    parameters = schema["paths"]["/api/v1/finetunings"]["get"]["parameters"]
+    limit = next(p for p in parameters if p["name"] == "limit")
+
+    assert limit["schema"]["minimum"] == 1
+    assert limit["schema"]["maximum"] == 500
+
+
+def test_golden_record_create_documents_the_array_form_and_its_cap(schema):
+    operation = schema["paths"]["/api/v1/golden-records"]["post"]
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    created = operation["responses"]["201"]["content"]["application/json"]["schema"]
+
+    for one_of in (request["oneOf"], created["oneOf"]):
+        array = next(item for item in one_of if item.get("type") == "array")
+        assert array["maxItems"] == 10_000
+        assert any("$ref" in item for item in one_of)
+    assert next(i for i in request["oneOf"] if i.get("type") == "array")["minItems"] == 1
+
+
+def test_webhook_documents_its_signature_headers_and_body(schema):
+    operation = schema["paths"]["/api/v1/webhooks/openai"]["post"]
+    headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert all(header["required"] for header in headers.values())
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert {"id", "type", "data"} <= set(body["properties"])
+    assert "invalid_webhook_body" in operation["responses"]["400"]["description"]
+
+
+def test_connection_uri_documents_its_form_and_sizes_are_bounded(schema):
+    components = schema["components"]["schemas"]
+    uri = components["DatabaseConnectionRequest"]["properties"]["connection_uri"]
+
+    assert uri["pattern"]
+    assert components["GoldenRecordRequest"]["properties"]["sql"]["maxLength"] == 20_000
+    assert components["DatabaseConnectionRequest"]["properties"]["schema"]["maxLength"]
+    golden_ids = components["FinetuningCreateRequest"]["properties"]["golden_records"]
+    assert golden_ids["minItems"] == 10
+    assert golden_ids["maxItems"] == 100_000

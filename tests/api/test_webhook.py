@@ -142,3 +142,33 @@ def test_without_a_secret_the_webhook_answers_503_in_the_api_error_shape(
         "code": errors.CODE_WEBHOOK_NOT_CONFIGURED,
     }
     assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[]",
+        "null",
+        "42",
+        '"text"',
+        '{"data": "x"}',
+        '{"id": "evt_1", "type": "fine_tuning.job.succeeded", "data": "x"}',
+        '{"id": 7, "type": "fine_tuning.job.succeeded", "data": {"id": "ftjob-1"}}',
+        '{"id": "evt_1", "type": ["x"], "data": {"id": "ftjob-1"}}',
+        '{"id": "evt_1", "type": "fine_tuning.job.succeeded", "data": {"id": 5}}',
+        '{"id": "evt_1", "type": "fine_tuning.job.succeeded", "data": {"id": "\\ud800"}}',
+        '{"id": "evt_1", "type": "fine_tuning.job.succeeded", "data": {"id": "a\\u0000b"}}',
+        '{"id": "evt_\\ud800", "type": "fine_tuning.job.succeeded", "data": {"id": "ftjob-1"}}',
+        "not json at all",
+        '{"id": "evt_1",',
+    ],
+)
+def test_a_signed_but_malformed_body_is_a_400_with_its_own_code(
+    client, openai_provider, submitted, body
+):
+    response = post(client, body, **signed_headers(body, event_id="evt_0009"))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_BODY
+    assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
+    assert openai_provider.calls_to(RETRIEVE) == []

@@ -1,0 +1,16 @@
+"""Responses render whatever they carry: a lone surrogate is escaped, never a 500."""
+
+import json
+
+from finetunings.api.renderers import JSONRenderer
+
+
+def test_json_with_a_lone_surrogate_renders_escaped():
+    body = JSONRenderer().render({"detail": "Not a choice: \ud800 é", "code": "invalid"})
+
+    assert json.loads(body) == {"detail": "Not a choice: \ud800 é", "code": "invalid"}
+    assert b"\\ud800" in body
+
+
+def test_json_without_surrogates_stays_utf8():
+    assert JSONRenderer().render({"a": "é"}) == '{"a":"é"}'.encode()

@@ -1,0 +1,37 @@
+"""Routes: no format suffixes (``.json``) anywhere, so none can reach a view that lacks them."""
+
+from http import HTTPStatus
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/finetunings.json"),
+        ("get", "/api/v1/finetunings/{job}.json"),
+        ("get", "/api/v1/finetunings/{job}/events.json"),
+        ("get", "/api/v1/finetunings/{job}/training-file.json"),
+        ("get", "/api/v1/finetunings/{job}/training-file.jsonl"),
+        ("post", "/api/v1/finetunings/{job}/cancel.json"),
+        ("get", "/api/v1/database-connections.json"),
+        ("get", "/api/v1/golden-records/{record}.json"),
+    ],
+)
+def test_format_suffix_routes_are_json_404s_and_change_nothing(
+    api, finetuning, golden_records, method, path
+):
+    url = path.format(job=finetuning.pk, record=golden_records[0].pk)
+
+    response = getattr(api, method)(url)
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
+    finetuning.refresh_from_db()
+    assert finetuning.status == "queued"
+
+
+def test_schema_documents_no_format_suffix_routes(anonymous_api, db):
+    schema = anonymous_api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+
+    assert not [path for path in schema["paths"] if "{format}" in path or path.endswith(".json")]
