@@ -1,0 +1,60 @@
+"""gunicorn's configuration, read by scripts/serve (``gunicorn -c gunicorn.conf.py``).
+
+Timeouts fit together: gunicorn kills a request after WEB_TIMEOUT_SECONDS (60); every
+request stops waiting on the provider FINETUNING_REQUEST_DEADLINE_SECONDS (40) after it
+started and answers the documented JSON 503 first (a system check keeps the two apart).
+"""
+
+import os
+from pathlib import Path
+
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("WEB_THREADS", "1"))
+timeout = int(float(os.environ.get("WEB_TIMEOUT_SECONDS", "60")))
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT_SECONDS", "30"))
+keepalive = 5
+# Recycle workers now and then, so a slow leak never grows for ever.
+max_requests = 2000
+max_requests_jitter = 200
+# Only the proxy's own address may say a request came over HTTPS (FORWARDED_ALLOW_IPS).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+errorlog = "-"
+accesslog = "-" if os.environ.get("WEB_ACCESS_LOG", "") in ("1", "true", "yes") else None
+if Path("/dev/shm").is_dir():
+    worker_tmp_dir = "/dev/shm"  # the heartbeat file of each worker, off a possibly slow disk
+
+
+def _multiproc_dir() -> Path | None:
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def on_starting(server):
+    # prometheus-client's multiprocess files of processes that are gone (an earlier run)
+    # are removed; those of running fine-tuning workers on this host are kept.
+    directory = _multiproc_dir()
+    if directory is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in directory.glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    if _multiproc_dir() is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
