@@ -60,12 +60,14 @@ def _provider_message(exc: openai.APIStatusError) -> str:
 
 def _call[T](operation: Callable[[], T]) -> T:
     """Run one SDK call, turning its exceptions into the domain's two errors."""
+    remaining = context.remaining_seconds()  # the client was bounded by it (see client)
     try:
         return operation()
     except openai.APITimeoutError:
-        raise ProviderUnavailable(
-            TIMEOUT_MESSAGE.format(seconds=settings.OPENAI_TIMEOUT_SECONDS)
-        ) from None
+        seconds = settings.OPENAI_TIMEOUT_SECONDS
+        if remaining is not None:
+            seconds = round(min(seconds, remaining), 1)
+        raise ProviderUnavailable(TIMEOUT_MESSAGE.format(seconds=seconds)) from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
         raise ProviderUnavailable(CONNECTION_MESSAGE.format(error=cause)) from None
