@@ -6,6 +6,7 @@ started and answers the documented JSON 503 first (a system check keeps the two 
 """
 
 import os
+import socket
 from pathlib import Path
 
 bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
@@ -41,20 +42,19 @@ def _alive(pid: int) -> bool:
 
 
 def on_starting(server):
-    # prometheus-client's multiprocess files of processes that are gone (an earlier run)
-    # are removed; those of running fine-tuning workers on this host are kept.
+    # prometheus-client's multiprocess files of this host's processes that are gone (an
+    # earlier run) are removed; those of running processes (fine-tuning workers) and of
+    # other hosts sharing the folder are kept. Files are named <kind>_<host>-<pid>.db
+    # (finetunings.ops.metrics.process_identifier). Only counters and histograms are used,
+    # so a gunicorn worker that exits needs no clean-up: its totals stay in the sums.
     directory = _multiproc_dir()
     if directory is None:
         return
     directory.mkdir(parents=True, exist_ok=True)
+    prefix = f"{socket.gethostname()}-"
     for path in directory.glob("*.db"):
-        pid = path.stem.rsplit("_", 1)[-1]
+        if f"_{prefix}" not in path.stem:
+            continue  # another host's
+        pid = path.stem.rsplit(f"_{prefix}", 1)[1]
         if pid.isdigit() and not _alive(int(pid)):
             path.unlink(missing_ok=True)
-
-
-def child_exit(server, worker):
-    if _multiproc_dir() is not None:
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)

@@ -12,6 +12,7 @@ workers):
 
 import contextlib
 import os
+import socket
 import time
 
 from django.db.models import Count, Min
@@ -23,9 +24,20 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
+
+
+def process_identifier() -> str:
+    """Names this process's metric files: host and pid, because containers of several
+    hosts (each with its own pid 7) may share one PROMETHEUS_MULTIPROC_DIR volume."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 PROVIDER_CALLS = Counter(
     "finetuning_provider_calls_total",
