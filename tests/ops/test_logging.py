@@ -82,3 +82,14 @@ def test_an_exception_is_one_line_with_its_traceback(json_lines):
     (line,) = json_lines
     assert line["message"] == "it failed"
     assert "ValueError: boom" in line["exception"]
+
+
+def test_the_workers_lines_about_a_job_carry_its_id(json_lines, openai_provider, finetuning):
+    from django.core.management import call_command
+
+    call_command("finetuning_worker", "--once")
+
+    submitted = [line for line in json_lines if "submitted as provider job" in line["message"]]
+    assert submitted
+    assert submitted[0]["job_id"] == finetuning.pk
+    assert submitted[0]["worker_id"]
