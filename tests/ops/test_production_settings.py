@@ -201,3 +201,24 @@ def test_without_the_proxy_header_setting_the_login_is_refused_as_the_issue_saw(
 
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert "Origin checking failed" in caplog.text
+
+
+def test_errors_go_to_sentry_when_a_dsn_is_set(tmp_path):
+    code = (
+        "import django; django.setup(); import sentry_sdk; "
+        "client = sentry_sdk.get_client(); "
+        "print(client.is_active(), client.dsn, 'django' in client.integrations)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_DIR,
+        env={
+            **environment(tmp_path, SENTRY_DSN="http://public@127.0.0.1:9/1"),
+            "DJANGO_SETTINGS_MODULE": "finetuning_project.settings",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.split() == ["True", "http://public@127.0.0.1:9/1", "True"]
