@@ -20,6 +20,12 @@ max_requests = 2000
 max_requests_jitter = 200
 # Only the proxy's own address may say a request came over HTTPS (FORWARDED_ALLOW_IPS).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# gunicorn's control socket (for gunicornc) defaults to one path per user, which several
+# instances on one host would fight over: off unless a path is given.
+if os.environ.get("WEB_CONTROL_SOCKET"):
+    control_socket = os.environ["WEB_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 errorlog = "-"
 accesslog = "-" if os.environ.get("WEB_ACCESS_LOG", "") in ("1", "true", "yes") else None
 if Path("/dev/shm").is_dir():
@@ -58,3 +64,29 @@ def on_starting(server):
         pid = path.stem.rsplit(f"_{prefix}", 1)[1]
         if pid.isdigit() and not _alive(int(pid)):
             path.unlink(missing_ok=True)
+
+
+# gunicorn's own lines (start, worker timeouts, the access log when on) in the same JSON
+# as the application's, unless the text format is asked for (DJANGO_LOG_FORMAT=text).
+if os.environ.get("DJANGO_LOG_FORMAT", "json") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "finetunings.ops.logging.JSONFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            },
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }
