@@ -11,6 +11,7 @@ workers):
 """
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -28,6 +29,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
+
+logger = logging.getLogger(__name__)
 
 
 def process_identifier() -> str:
@@ -111,7 +114,13 @@ def render() -> tuple[bytes, str]:
     body = generate_latest(registry)
     queue = CollectorRegistry()
     queue.register(QueueCollector())
-    return body + generate_latest(queue), CONTENT_TYPE_LATEST
+    try:
+        body += generate_latest(queue)
+    except Exception:
+        # Without the database the process's own counters still tell what happened;
+        # the missing queue gauges show the outage (as does /readyz).
+        logger.exception("The queue metrics could not be read from the database")
+    return body, CONTENT_TYPE_LATEST
 
 
 @contextlib.contextmanager

@@ -127,3 +127,19 @@ def test_metrics_show_the_worker_pass_duration(scrape):
         - value(before, "finetuning_worker_pass_seconds_count", **ok)
         == 1
     )
+
+
+def test_metrics_still_answer_without_the_database(client, settings, db, monkeypatch):
+    from finetunings.ops import metrics
+
+    def unreachable(self):
+        raise OSError("the database is down")
+
+    monkeypatch.setattr(metrics.QueueCollector, "collect", unreachable)
+    settings.FINETUNING_METRICS_TOKEN = TOKEN
+
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+
+    assert response.status_code == HTTPStatus.OK
+    assert "finetuning_http_requests_total" in response.text
+    assert "finetuning_jobs{" not in response.text
