@@ -29,6 +29,11 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items or default
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
@@ -56,6 +61,9 @@ def development_secret_key(path: Path) -> str:
     return key
 
 
+# Whether the secret came from the environment: without it, a production process must not
+# start (finetunings.checks), since every host would sign and encrypt with its own key.
+SECRET_KEY_FROM_ENVIRONMENT = bool(os.environ.get("DJANGO_SECRET_KEY"))
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or development_secret_key(
     BASE_DIR / "var" / "development-secret-key"
 )
@@ -77,6 +85,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: probes and the metrics scrape are answered before host validation and the
+    # HTTPS redirect (load balancers probe by IP, over plain HTTP).
+    "finetunings.ops.middleware.OpsEndpointsMiddleware",
+    # Request id, job id and a deadline for provider calls; HTTP metrics by route and status.
+    "finetunings.ops.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files in production (after collectstatic).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -150,6 +163,57 @@ MEDIA_URL = "media/"
 
 LOGIN_URL = "admin:login"
 
+# --- Behind a TLS-terminating proxy -----------------------------------------------------
+# Safe defaults: in production (DEBUG off) cookies are HTTPS-only, plain HTTP is redirected
+# and HSTS is sent; each can be turned off from the environment for a setup without TLS.
+# The proxy header is trusted only when named, since a client could otherwise forge it.
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header:
+    # "X-Forwarded-Proto" or "X-Forwarded-Proto=https".
+    _name, _, _value = _proxy_header.partition("=")
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _name.strip().upper().replace("-", "_"),
+        _value.strip() or "https",
+    )
+USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", False)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Redirecting is only safe when the proxy's header says which requests were HTTPS (else
+# every proxied request looks like plain HTTP and loops); without it, check --deploy warns
+# and scripts/serve refuses to start until the redirect is set one way or the other.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG and bool(_proxy_header))
+# Probes and scrapes come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$", r"^metrics/?$"]
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Subdomains and the preload list are decisions for the whole domain, not this service:
+# opt-ins (DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS, ..._PRELOAD), not deploy-check failures.
+SILENCED_SYSTEM_CHECKS = env_list(
+    "DJANGO_SILENCED_SYSTEM_CHECKS", ["security.W005", "security.W021"]
+)
+
+# --- Cache (shared by every process: the API's rate limits count in it) ----------------
+# "redis://host:6379/0" for production; "locmem" counts per process (development, tests).
+CACHE_URL = os.environ.get("DJANGO_CACHE_URL", "").strip() or "locmem"
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # A cache outage must not hang requests: rate limits fail open (see throttling).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif CACHE_URL == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"DJANGO_CACHE_URL must be 'locmem' or a redis:// URL, not {CACHE_URL!r}."
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # The API-key class comes first so that DRF answers 401 with its
@@ -170,6 +234,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],
     "DATETIME_FORMAT": "iso-8601",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "finetunings.api.negotiation.ContentNegotiation",
+    # Per API key and per staff user, counted in the shared cache; 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "finetunings.api.throttling.APIKeyRateThrottle",
+        "finetunings.api.throttling.StaffRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("FINETUNING_THROTTLE_API_KEY_RATE") or "1200/min",
+        "staff": os.environ.get("FINETUNING_THROTTLE_STAFF_RATE") or "600/min",
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -202,14 +275,67 @@ SPECTACULAR_SETTINGS = {
 # Bulk golden-record uploads can be large; anything bigger is refused with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 
+# One JSON object per line in production (time, level, logger, message, request id, job
+# id, worker id), a readable line in development; web and worker alike.
+LOG_FORMAT = os.environ.get("DJANGO_LOG_FORMAT", "").strip() or ("text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "finetunings.ops.logging.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
+        "json": {"()": "finetunings.ops.logging.JSONFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "httpx2": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        # Django's own request logger would repeat every 4xx; the API answers them itself.
+        "django.request": {"level": "ERROR"},
+    },
 }
+
+# Error tracking, only when a DSN is given.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip() or None
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT") or None,
+        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )
+
+# --- Operations: health, metrics, timeouts ----------------------------------------------
+
+# manage.py prune: provider/worker events of jobs finished longer ago than this are deleted;
+# webhook records (which only stop a redelivery from being processed twice) sooner.
+FINETUNING_RETENTION_DAYS = env_int("FINETUNING_RETENTION_DAYS", 90)
+FINETUNING_WEBHOOK_RETENTION_DAYS = env_int("FINETUNING_WEBHOOK_RETENTION_DAYS", 7)
+
+# /readyz is red unless some worker wrote a heartbeat within this many seconds.
+FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS = float(
+    os.environ.get("FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS", "120")
+)
+# Bearer token for GET /metrics; without it the route answers 404.
+FINETUNING_METRICS_TOKEN = os.environ.get("FINETUNING_METRICS_TOKEN", "").strip() or None
+# gunicorn kills a request after WEB_TIMEOUT_SECONDS (gunicorn.conf.py reads the same
+# variable). Every request gives up waiting on the provider REQUEST_DEADLINE_SECONDS after
+# it started, with the documented JSON 503, so that the kill never happens; a system check
+# keeps the deadline below the timeout.
+WEB_TIMEOUT_SECONDS = float(os.environ.get("WEB_TIMEOUT_SECONDS", "60"))
+FINETUNING_REQUEST_DEADLINE_SECONDS = float(
+    os.environ.get("FINETUNING_REQUEST_DEADLINE_SECONDS", "40")
+)
 
 # --- The fine-tuning domain -------------------------------------------------------------
 
@@ -254,7 +380,8 @@ FINETUNING_DEFAULT_MODEL = os.environ.get("FINETUNING_DEFAULT_MODEL", "gpt-4o-mi
 FINETUNING_CANCEL_LEASE_SECONDS = int(os.environ.get("FINETUNING_CANCEL_LEASE_SECONDS", "60"))
 # How long a request that lost the race to cancel waits for the winner to finish before it
 # answers 503 with Retry-After: well inside any web server's timeout, so a client that
-# retries gets a JSON answer, never the server's own error page.
+# retries gets a JSON answer, never the server's own error page. It never outlasts
+# the request's own deadline (FINETUNING_REQUEST_DEADLINE_SECONDS) either.
 FINETUNING_CANCEL_WAIT_SECONDS = float(os.environ.get("FINETUNING_CANCEL_WAIT_SECONDS", "8"))
 
 # --- Provider and worker ----------------------------------------------------------------

@@ -32,6 +32,8 @@ from finetunings.models import (
     Finetuning,
     GoldenRecord,
 )
+from finetunings.ops import context as ops_context
+from finetunings.ops import metrics
 from finetunings.providers import ProviderRejected, ProviderUnavailable
 
 # Messages shown after a cancel, one per job; tests import them.
@@ -51,6 +53,10 @@ CANCEL_TOO_MANY = (
     "provider); nothing was changed."
 )
 CANCEL_LOG_MESSAGE = "Cancelled the fine-tuning job."
+CANCEL_OUT_OF_TIME = (
+    "Did not try to cancel the other {count} selected job(s): the time for one request ran "
+    "out while the provider answered slowly. Nothing was changed for them; select them again."
+)
 API_KEY_CREATED = (
     "The API key “{name}” was created. Copy it now, it will not be shown again: {raw_key}"
 )
@@ -67,6 +73,9 @@ GOLDEN_RECORD_IDS_SHOWN = 20
 
 # Every cancel is a provider call made while the request waits, so a bulk cancel is bounded.
 CANCEL_MAX_JOBS = 100
+# A bulk cancel stops before the next job when fewer seconds than this are left of the
+# request's deadline (FINETUNING_REQUEST_DEADLINE_SECONDS).
+CANCEL_MIN_SECONDS_LEFT = 2.0
 
 CANCEL_ACTION = "cancel_finetunings"
 # The prefixed name under which a change page posts its action (Django 6.1's change-form
@@ -512,7 +521,17 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
             return None
         confirmed = request.POST.get("post") == "yes"
         if confirmed and CHANGE_FORM_ACTION_FIELD not in request.POST:
-            for job in jobs:
+            for index, job in enumerate(jobs):
+                # Each cancel may wait on the provider; the whole request must answer
+                # before the web server's timeout, so the rest waits for another try.
+                remaining = ops_context.remaining_seconds()
+                if remaining is not None and remaining < CANCEL_MIN_SECONDS_LEFT:
+                    self.message_user(
+                        request,
+                        CANCEL_OUT_OF_TIME.format(count=len(jobs) - index),
+                        messages.WARNING,
+                    )
+                    break
                 self._cancel_one(request, job)
             changelist_url = reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
@@ -558,7 +577,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         actor = staff_actor(request)
         started = timezone.now()
         try:
-            result = services.finetuning_cancel(finetuning=job, actor=actor, metadata=None)
+            with metrics.cancel_timer():
+                result = services.finetuning_cancel(finetuning=job, actor=actor, metadata=None)
         except errors.FinetuningNotCancellable as exc:
             self.message_user(
                 request,

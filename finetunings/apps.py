@@ -7,4 +7,5 @@ class FinetuningsConfig(AppConfig):
     verbose_name = "Fine-tuning"
 
     def ready(self):
+        from finetunings import checks  # noqa: F401  (registers the system checks)
         from finetunings.api import schema  # noqa: F401  (registers the schema extensions)

@@ -44,6 +44,25 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+def is_current(token: str) -> bool:
+    """Whether the token is encrypted with the newest key already."""
+    try:
+        _fernet()._fernets[0].decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """The same secret, encrypted with the newest key (it may be under any configured key)."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(
+            "A stored secret cannot be decrypted with any key of FINETUNING_ENCRYPTION_KEY."
+        ) from exc
+
+
 def reset_cache() -> None:
     """For tests that change the keys."""
     _fernet.cache_clear()

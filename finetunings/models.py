@@ -309,3 +309,18 @@ class APIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each fine-tuning worker finished a pass (or started); /readyz reads it.
+
+    Written once per pass by the worker command, deleted when the worker stops cleanly; a
+    killed worker's row simply grows old.
+    """
+
+    worker_id = models.CharField(primary_key=True, max_length=100)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"

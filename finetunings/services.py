@@ -41,7 +41,9 @@ from finetunings.models import (
     FinetuningEventKind,
     FinetuningStatus,
     GoldenRecord,
+    WorkerHeartbeat,
 )
+from finetunings.ops import context as ops_context
 from finetunings.providers import ProviderError, ProviderRejected, get_provider
 
 logger = logging.getLogger(__name__)
@@ -531,7 +533,11 @@ def finetuning_cancel(
     - Provider unreachable or failing: ``ProviderError``, and the job is left as it was.
     """
     _raise_if({"metadata": validation.metadata_problems(metadata)})
-    deadline = time.monotonic() + settings.FINETUNING_CANCEL_WAIT_SECONDS
+    # Waiting never outlasts the request's own deadline: the caller must get its answer
+    # (503 at worst) before the web server's timeout kills the request.
+    wait = settings.FINETUNING_CANCEL_WAIT_SECONDS
+    remaining = ops_context.remaining_seconds()
+    deadline = time.monotonic() + (wait if remaining is None else min(wait, remaining))
     pause = 0.02
     asked_the_database = asked_the_provider = False
     while True:
@@ -1204,3 +1210,19 @@ def finetuning_record_webhook(*, finetuning: Finetuning, event_id: str, event_ty
     except IntegrityError:
         return False
     return True
+
+
+# --- Worker heartbeats -------------------------------------------------------------------
+
+
+def worker_heartbeat_record(*, worker_id: str) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(
+        worker_id=worker_id,
+        defaults={"seen_at": now},
+        create_defaults={"seen_at": now, "started_at": now},
+    )
+
+
+def worker_heartbeat_remove(*, worker_id: str) -> None:
+    WorkerHeartbeat.objects.filter(worker_id=worker_id).delete()

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from finetunings import services, training_data
 from finetunings.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Finetuning, FinetuningStatus
+from finetunings.ops import context as ops_context
 from finetunings.providers import (
     Provider,
     ProviderError,
@@ -103,14 +104,16 @@ def submit_waiting_jobs(
         worker_id=worker_id, limit=settings.FINETUNING_WORKER_SUBMIT_BATCH
     )
     for job in jobs:
-        try:
-            submit_job(job=job, provider=provider, worker_id=worker_id, log=log, report=report)
-        except Exception as exc:  # a bug must not leave the job leased and silent
-            logger.exception("Submitting %s failed unexpectedly", job.pk)
-            reason = UNEXPECTED_ERROR_MESSAGE.format(error=exc)
-            services.finetuning_back_off(finetuning=job, worker_id=worker_id, reason=reason)
-            report.backed_off.append(job.pk)
-            log(f"{job.pk}: {reason}")
+        # Log lines about this job carry its id (job_id in the JSON logs).
+        with ops_context.bound(ops_context.job_id, job.pk):
+            try:
+                submit_job(job=job, provider=provider, worker_id=worker_id, log=log, report=report)
+            except Exception as exc:  # a bug must not leave the job leased and silent
+                logger.exception("Submitting %s failed unexpectedly", job.pk)
+                reason = UNEXPECTED_ERROR_MESSAGE.format(error=exc)
+                services.finetuning_back_off(finetuning=job, worker_id=worker_id, reason=reason)
+                report.backed_off.append(job.pk)
+                log(f"{job.pk}: {reason}")
 
 
 def submit_job(

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite."""
 
 import pytest
+from django.core.cache import cache
 from django.db import connection as db_connection
 from rest_framework.test import APIClient
 
@@ -29,6 +30,7 @@ def pytest_collection_modifyitems(config, items):
 def _isolated(settings, tmp_path, no_network):
     """No test writes kept files into the project or reaches beyond loopback."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    cache.clear()  # rate-limit counters of an earlier test must not throttle this one
 
 
 @pytest.fixture(autouse=True)

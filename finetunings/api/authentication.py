@@ -22,6 +22,14 @@ class APIKeyUser:
     def __init__(self, api_key: APIKey):
         self.api_key = api_key
 
+    # Code written for Django users (DRF's UserRateThrottle, logging) reads ``pk``/``id``;
+    # prefixed so it can never collide with a real user's id.
+    @property
+    def pk(self) -> str:
+        return f"api-key:{self.api_key.pk}"
+
+    id = pk
+
     def __str__(self) -> str:
         return f"API key {self.api_key.name}"
 

@@ -24,6 +24,7 @@ from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.pagination import OldestFirstCursorPagination
 from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
+from finetunings.ops import metrics
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -326,11 +327,12 @@ class FinetuningViewSet(
             )
             response.data["code"] = errors.CODE_ID_MISMATCH
             return response
-        finetuning = services.finetuning_cancel(
-            finetuning=finetuning,
-            actor=actor_for(request),
-            metadata=serializer.validated_data.get("metadata"),
-        )
+        with metrics.cancel_timer():
+            finetuning = services.finetuning_cancel(
+                finetuning=finetuning,
+                actor=actor_for(request),
+                metadata=serializer.validated_data.get("metadata"),
+            )
         return Response(serializers.FinetuningSerializer(finetuning).data)
 
     @extend_schema(

@@ -21,6 +21,7 @@ import openai
 from django.conf import settings
 
 from finetunings import hygiene
+from finetunings.ops import context
 from finetunings.providers.base import (
     ProviderEvent,
     ProviderJob,
@@ -42,6 +43,11 @@ CREDENTIALS_REJECTED_MESSAGE = (
     "The provider refused the service's credentials ({status}): {message} Check "
     "OPENAI_API_KEY; jobs wait in the queue until it is fixed."
 )
+DEADLINE_MESSAGE = (
+    "The request ran out of time before the provider could be asked; nothing was changed."
+)
+# Below this many seconds left in a request, a provider call is not even started.
+MIN_CALL_SECONDS = 0.5
 NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot be verified."
 
 PASSING_STATUS_CODES = frozenset({408, 409})
@@ -56,12 +62,14 @@ def _provider_message(exc: openai.APIStatusError) -> str:
 
 def _call[T](operation: Callable[[], T]) -> T:
     """Run one SDK call, turning its exceptions into the domain's two errors."""
+    remaining = context.remaining_seconds()  # the client was bounded by it (see client)
     try:
         return operation()
     except openai.APITimeoutError:
-        raise ProviderUnavailable(
-            TIMEOUT_MESSAGE.format(seconds=settings.OPENAI_TIMEOUT_SECONDS)
-        ) from None
+        seconds = settings.OPENAI_TIMEOUT_SECONDS
+        if remaining is not None:
+            seconds = round(min(seconds, remaining), 1)
+        raise ProviderUnavailable(TIMEOUT_MESSAGE.format(seconds=seconds)) from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
         raise ProviderUnavailable(CONNECTION_MESSAGE.format(error=cause)) from None
@@ -153,9 +161,21 @@ class OpenAIProvider:
 
     @property
     def client(self) -> openai.OpenAI:
+        """The SDK client, bounded by the current request's deadline when there is one.
+
+        A web request must answer (503 at worst) before the server's own timeout kills it,
+        so within a request each call gets at most the time left and no SDK retries.
+        """
         if self._client is None:
             raise ProviderNotConfigured(NOT_CONFIGURED_MESSAGE)
-        return self._client
+        remaining = context.remaining_seconds()
+        if remaining is None:
+            return self._client
+        if remaining < MIN_CALL_SECONDS:
+            raise ProviderUnavailable(DEADLINE_MESSAGE)
+        return self._client.with_options(
+            timeout=min(settings.OPENAI_TIMEOUT_SECONDS, remaining), max_retries=0
+        )
 
     def upload_training_file(self, *, filename: str, file: BinaryIO) -> str:
         client = self.client

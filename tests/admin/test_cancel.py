@@ -333,3 +333,56 @@ def test_the_confirmation_page_does_not_load_the_jobs_golden_record_ids(
     ]
     assert job_queries
     assert not [sql for sql in job_queries if '"golden_records"' in sql]
+
+
+def test_a_bulk_cancel_stops_before_the_request_deadline_and_says_what_it_left(
+    canceller_client,
+    connection,
+    golden_records,
+    make_finetuning,
+    settings,
+    monkeypatch,
+    openai_provider,
+    real_provider,
+):
+    # Each provider cancel takes 10 s; the request may wait 1 s in all: the first cancel
+    # gives up at the deadline and the others are not attempted, so the page answers
+    # before the web server's own timeout would kill it.
+    import io
+
+    from tests.fakes.openai_server import CANCEL
+
+    settings.OPENAI_TIMEOUT_SECONDS = 30
+    settings.FINETUNING_REQUEST_DEADLINE_SECONDS = 1
+    monkeypatch.setattr(finetuning_admin, "CANCEL_MIN_SECONDS_LEFT", 0.5)
+    file_id = real_provider.upload_training_file(filename="t.jsonl", file=io.BytesIO(b"{}\n"))
+    jobs = []
+    for index in range(3):
+        remote = real_provider.create_job(
+            training_file_id=file_id,
+            model="gpt-4o-mini-2024-07-18",
+            hyperparameters={},
+            suffix=None,
+            metadata={"finetuning_id": f"x{index}"},
+        )
+        jobs.append(
+            make_finetuning(
+                connection,
+                alias=f"slow-{index}",
+                status=FinetuningStatus.RUNNING,
+                finetuning_job_id=remote.id,
+            )
+        )
+    openai_provider.delay_next(CANCEL, 10, times=3)
+
+    response = confirm_cancel(canceller_client, *jobs)
+
+    shown = messages_of(response)
+    assert len(openai_provider.calls_to(CANCEL)) == 1
+    assert shown[0].startswith("Did not cancel “slow-")
+    assert "the provider could not be reached" in shown[0]
+    assert "did not answer within 30 seconds" not in shown[0]  # the deadline, not the timeout
+    assert shown[1] == finetuning_admin.CANCEL_OUT_OF_TIME.format(count=2)
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == FinetuningStatus.RUNNING

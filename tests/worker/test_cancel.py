@@ -166,3 +166,24 @@ def test_a_late_provider_job_whose_cancel_failed_is_cancelled_by_the_next_pass(
     assert openai_provider.jobs_for(finetuning.pk)[0]["status"] == "cancelled"
     assert Finetuning.objects.get(pk=finetuning.pk).provider_status == "cancelled"
     assert openai_provider.calls_to(CREATE) == [remote["training_file"]]
+
+
+def test_a_cancel_waiting_on_a_slow_provider_answers_503_within_the_request_deadline(
+    api, settings, openai_provider, running
+):
+    # The provider answers after 3 s; the per-call timeout (30 s) alone would wait for it,
+    # but the request's deadline (kept below the web server's timeout) stops first.
+    settings.OPENAI_TIMEOUT_SECONDS = 30
+    settings.FINETUNING_REQUEST_DEADLINE_SECONDS = 1
+    openai_provider.delay_next(CANCEL, 3)
+    before = Finetuning.objects.filter(pk=running.pk).values().get()
+
+    response = cancel(api, running)
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    assert response["Retry-After"]
+    after = Finetuning.objects.filter(pk=running.pk).values().get()
+    assert {**after, "cancel_lease_until": None} == {**before, "cancel_lease_until": None}
+    assert after["cancel_lease_until"] is None

@@ -152,24 +152,26 @@ def test_a_wrong_api_key_keeps_jobs_waiting_until_it_is_fixed(
     assert len(openai_provider.jobs_for(finetuning.pk)) == 1
 
 
-def test_the_command_prints_why_jobs_wait_without_an_api_key(
-    settings, capsys, openai_provider, finetuning
+def test_the_command_logs_why_jobs_wait_without_an_api_key(
+    settings, caplog, openai_provider, finetuning
 ):
     settings.OPENAI_API_KEY = None
     from finetunings.providers import reset_providers
 
     reset_providers()
 
-    call_command("finetuning_worker", "--once")
+    with caplog.at_level("INFO", logger="finetunings.worker"):
+        call_command("finetuning_worker", "--once")
 
-    assert NOT_CONFIGURED_MESSAGE in capsys.readouterr().out
+    assert NOT_CONFIGURED_MESSAGE in caplog.text
     assert Finetuning.objects.get(pk=finetuning.pk).status == FinetuningStatus.QUEUED
 
 
-def test_the_command_submits_and_says_so(capsys, openai_provider, finetuning):
-    call_command("finetuning_worker", "--once")
+def test_the_command_submits_and_says_so(caplog, openai_provider, finetuning):
+    with caplog.at_level("INFO", logger="finetunings.worker"):
+        call_command("finetuning_worker", "--once")
 
-    out = capsys.readouterr().out
+    out = caplog.text
     finetuning.refresh_from_db()
     assert f"{finetuning.pk}: submitted as provider job {finetuning.finetuning_job_id}" in out
 

@@ -4,19 +4,34 @@ It loops over ``worker.run_once()`` and sleeps between passes; ``--once`` does o
 exits (cron, tests). SIGTERM or SIGINT ends the loop after the current pass, so a deploy
 never cuts a submission in half (and if one is cut anyway, leases let another worker
 finish it).
+
+Every line goes through logging (logger ``finetunings.worker``), so it carries the time,
+the level and the worker's id, in JSON in production. After each pass the worker writes
+its heartbeat (``/readyz`` needs a recent one) and records the pass's duration.
 """
 
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from finetunings import worker
+from finetunings import services, worker
+from finetunings.ops import context, metrics
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("finetunings.worker")
+
+
+def after_pass(*, worker_id: str, seconds: float, failed: bool) -> None:
+    """The once-per-pass hook: heartbeat and pass duration. Never ends the worker."""
+    metrics.WORKER_PASS_SECONDS.labels(outcome="failed" if failed else "ok").observe(seconds)
+    try:
+        services.worker_heartbeat_record(worker_id=worker_id)
+    except Exception:
+        logger.exception("Could not write the worker's heartbeat")
 
 
 class Command(BaseCommand):
@@ -32,25 +47,45 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, once=False, sleep=None, **options):
-        sleep = settings.FINETUNING_WORKER_SLEEP_SECONDS if sleep is None else sleep
         worker_id = worker.new_worker_id()
+        with context.bound(context.worker_id, worker_id):
+            self.loop(worker_id=worker_id, once=once, sleep=sleep)
+
+    def loop(self, *, worker_id: str, once: bool, sleep: float | None):
+        sleep = settings.FINETUNING_WORKER_SLEEP_SECONDS if sleep is None else sleep
         stop = threading.Event()
         if not once:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda *_: stop.set())
-        self.stdout.write(f"worker {worker_id} started")
-        while True:
-            try:
-                worker.run_once(worker_id=worker_id, log=self.stdout.write)
-            except Exception as exc:
-                if once:
-                    raise CommandError(f"The pass failed: {exc!r}") from exc
-                # One bad pass (a database restart, a provider answering nonsense) must not
-                # end the worker: every step can be resumed, so the next pass carries on.
-                logger.exception("A worker pass failed")
-                self.stderr.write(f"pass failed: {exc!r}; the next pass starts in {sleep:g} s")
-            if once or stop.wait(sleep):
-                break
-            # A long-running process must not keep a broken or stale connection for ever.
-            close_old_connections()
-        self.stdout.write(f"worker {worker_id} stopped")
+        logger.info("worker %s started", worker_id)
+        services.worker_heartbeat_record(worker_id=worker_id)
+        try:
+            while True:
+                started = time.monotonic()
+                failed = False
+                try:
+                    worker.run_once(worker_id=worker_id, log=logger.info)
+                except Exception as exc:
+                    failed = True
+                    if once:
+                        raise CommandError(f"The pass failed: {exc!r}") from exc
+                    # One bad pass (a database restart, a provider answering nonsense) must
+                    # not end the worker: every step can be resumed, so the next pass
+                    # carries on.
+                    logger.exception("pass failed; the next pass starts in %g s", sleep)
+                finally:
+                    after_pass(
+                        worker_id=worker_id, seconds=time.monotonic() - started, failed=failed
+                    )
+                if once or stop.wait(sleep):
+                    break
+                # A long-running process must not keep a broken or stale connection for ever.
+                close_old_connections()
+        finally:
+            if not once:
+                # A worker that stops on purpose stops counting for /readyz at once.
+                try:
+                    services.worker_heartbeat_remove(worker_id=worker_id)
+                except Exception:
+                    logger.exception("Could not remove the worker's heartbeat")
+        logger.info("worker %s stopped", worker_id)

@@ -1,0 +1,1 @@
+"""Operating the service: request context and deadlines, logs, health, metrics."""
