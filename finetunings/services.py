@@ -16,13 +16,14 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, models, transaction
 from django.db import connection as db_connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from finetunings import errors, validation
 from finetunings.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
+    SUBMITTABLE_STATUSES,
     TERMINAL_STATUSES,
     APIKey,
     DatabaseConnection,
@@ -31,6 +32,7 @@ from finetunings.models import (
     FinetuningEventKind,
     FinetuningStatus,
     GoldenRecord,
+    ProviderPause,
 )
 from finetunings.providers import ProviderRejected, get_provider
 
@@ -395,7 +397,9 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
     elif mapped == FinetuningStatus.FAILED:
         fields["error"] = remote.error_message or "The provider reported that the job failed."
     if mapped is None or mapped == finetuning.status:
-        Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
+        # Most polls find nothing new: those write nothing at all.
+        if remote.status != finetuning.provider_status or "status_message" in fields:
+            Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
         return False
     only_if = None
     if mapped == FinetuningStatus.CANCELLED:
@@ -584,9 +588,6 @@ ORPHAN_CANCELLED_MESSAGE = (
     "at the provider."
 )
 
-# What one of our jobs must look like for the worker to submit it.
-SUBMITTABLE_STATUSES = (FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES)
-
 
 def _lease_free(now) -> Q:
     return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
@@ -612,6 +613,13 @@ def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finet
         Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
         .filter(_lease_free(now))
         .filter(_due(now))
+        .exclude(
+            Exists(
+                ProviderPause.objects.filter(
+                    provider=OuterRef("model_provider"), paused_until__gt=now
+                )
+            )
+        )
     )
     with transaction.atomic():
         candidates = due.order_by("created_at", "id")
@@ -823,8 +831,137 @@ def finetuning_set_waiting_reason(*, reason: str) -> int:
     )
 
 
-def finetuning_record_polled(*, finetuning_ids: list[str]) -> None:
-    Finetuning.objects.filter(pk__in=finetuning_ids).update(last_polled_at=timezone.now())
+# Columns the refresh needs of a claimed job, returned by the claim itself.
+_REFRESH_COLUMNS = (
+    "id",
+    "status",
+    "provider_status",
+    "status_message",
+    "finetuning_job_id",
+    "model_provider",
+    "created_at",
+    "last_polled_at",
+    "cancel_lease_until",
+    "provider_events_cursor",
+)
+
+
+def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -> list[Finetuning]:
+    """Lease up to ``limit`` active jobs due for a poll, oldest poll first, in one statement.
+
+    Due: never polled, polled more than FINETUNING_WORKER_POLL_SECONDS ago, or marked due by
+    a webhook (``last_polled_at`` NULL). Leased jobs are skipped (``SKIP LOCKED`` on
+    PostgreSQL), so several workers share the refresh; nothing is claimed while the
+    provider is paused. Among jobs polled at the same moment the newest comes first, the
+    order of the provider's own job list, so one list page covers a whole batch.
+
+    Each job comes back with ``list_anchor``: the provider job id of our next newer job,
+    where the provider's list (newest first) starts just above this one.
+    """
+    now = timezone.now()
+    table = Finetuning._meta.db_table
+    pauses = ProviderPause._meta.db_table
+    ops = db_connection.ops
+    can_skip_locked = db_connection.features.has_select_for_update_skip_locked
+    skip_locked = " FOR UPDATE SKIP LOCKED" if can_skip_locked else ""
+    active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
+    columns = ", ".join(_REFRESH_COLUMNS)
+    sql = f"""
+        UPDATE {table} SET lease_owner = %s, lease_until = %s
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE status IN ({active}) AND finetuning_job_id IS NOT NULL
+              AND model_provider = %s
+              AND (last_polled_at IS NULL OR last_polled_at <= %s)
+              AND (lease_until IS NULL OR lease_until < %s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM {pauses} WHERE provider = %s AND paused_until > %s
+              )
+            ORDER BY last_polled_at ASC NULLS FIRST, created_at DESC
+            LIMIT %s{skip_locked}
+        )
+        RETURNING {columns}, (
+            SELECT newer.finetuning_job_id FROM {table} newer
+            WHERE newer.created_at > {table}.created_at
+              AND newer.finetuning_job_id IS NOT NULL AND newer.model_provider = %s
+            ORDER BY newer.created_at ASC LIMIT 1
+        ) AS list_anchor
+    """
+    params = [
+        worker_id,
+        ops.adapt_datetimefield_value(
+            now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)
+        ),
+        *sorted(ACTIVE_STATUSES),
+        provider,
+        ops.adapt_datetimefield_value(
+            now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
+        ),
+        ops.adapt_datetimefield_value(now),
+        provider,
+        ops.adapt_datetimefield_value(now),
+        limit,
+        provider,
+    ]
+    with transaction.atomic():
+        jobs = list(Finetuning.objects.raw(sql, params))
+    jobs.sort(key=lambda job: (job.created_at, job.pk), reverse=True)
+    return jobs
+
+
+def finetuning_record_polled(*, finetuning_ids: list[str], worker_id: str | None = None) -> None:
+    """Record a batch's poll and give its leases back: one statement for the whole batch."""
+    if not finetuning_ids:
+        return
+    rows = Finetuning.objects.filter(pk__in=finetuning_ids)
+    if worker_id is None:
+        rows.update(last_polled_at=timezone.now())
+        return
+    rows.filter(lease_owner=worker_id).update(
+        last_polled_at=timezone.now(), lease_owner=None, lease_until=None
+    )
+
+
+def finetuning_release(*, finetuning_ids: list[str], worker_id: str) -> None:
+    """Give back jobs this worker claimed but did not get to (stopping, provider paused)."""
+    if finetuning_ids:
+        Finetuning.objects.filter(pk__in=finetuning_ids, lease_owner=worker_id).update(
+            lease_owner=None, lease_until=None
+        )
+
+
+def finetuning_mark_due(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
+    """A verified webhook: remember it and make the job due now; False if already seen.
+
+    The next worker pass refreshes the job (the request never waits on the provider).
+    """
+    try:
+        with transaction.atomic():
+            FinetuningEvent.objects.create(
+                finetuning=finetuning,
+                kind=FinetuningEventKind.PROVIDER_EVENT,
+                actor="provider webhook",
+                message=f"Webhook {event_type} received.",
+                data={"type": event_type},
+                provider_event_id=event_id,
+            )
+            Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(
+                last_polled_at=None
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def provider_pause(*, provider: str, seconds: float, reason: str) -> None:
+    """Make every worker leave ``provider`` alone for ``seconds`` (it answered 429)."""
+    until = timezone.now() + timedelta(seconds=seconds)
+    ProviderPause.objects.bulk_create(
+        [ProviderPause(provider=provider, paused_until=until, reason=reason)],
+        update_conflicts=True,
+        unique_fields=["provider"],
+        update_fields=["paused_until", "reason"],
+    )
 
 
 PROVIDER_JOB_GONE_STATUS = "not_found"
@@ -844,39 +981,59 @@ def finetuning_record_provider_job_gone(*, finetuning: Finetuning, message: str)
             )
 
 
-def finetuning_record_provider_problem(*, finetuning: Finetuning, message: str) -> None:
-    """The provider cannot tell us about this job: say so on the job, and poll it later."""
-    Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(
-        status_message=PROVIDER_PROBLEM_MESSAGE.format(message=message),
-        last_polled_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+def finetuning_record_provider_problem(
+    *, finetuning: Finetuning, message: str, worker_id: str | None = None, polled: bool = True
+) -> None:
+    """The provider cannot tell us about this job: say so on the job, and poll it later.
+
+    ``polled=False`` (a passing error) leaves the job due, so the next pass asks again.
+    """
+    now = timezone.now()
+    fields = {
+        "status_message": PROVIDER_PROBLEM_MESSAGE.format(message=message),
+        "updated_at": now,
+    }
+    if polled:
+        fields["last_polled_at"] = now
+    if worker_id is not None:
+        fields.update(lease_owner=None, lease_until=None)
+    Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
 
 
-def finetuning_record_provider_events(*, finetuning: Finetuning, events) -> int:
-    """Store the provider's events in the job's timeline, each one once."""
-    known = set(
-        FinetuningEvent.objects.filter(
-            finetuning_id=finetuning.pk, provider_event_id__isnull=False
-        ).values_list("provider_event_id", flat=True)
-    )
+def finetuning_record_provider_events(
+    *, finetuning: Finetuning, events, cursor: dict | None = None
+) -> int:
+    """Store provider events in the job's timeline, each once, with the provider's time.
+
+    ``events`` are ``(event, sequence)`` pairs, the sequence giving the provider's order;
+    plain events (no sequence) are numbered after each other in the order of their time.
+    ``cursor`` (where reading the events stands) is saved with them, in one transaction.
+    """
+    pairs = [item if isinstance(item, tuple) else (item, None) for item in events]
+    if not any(sequence is not None for _, sequence in pairs):
+        pairs = sorted(pairs, key=lambda pair: (pair[0].created_at, pair[0].id))
     new = [
         FinetuningEvent(
             finetuning_id=finetuning.pk,
             kind=FinetuningEventKind.PROVIDER_EVENT,
             actor="provider",
             message=event.message,
+            created_at=event.created_at or timezone.now(),
             data={
                 "level": event.level,
                 "provider_created_at": event.created_at.isoformat() if event.created_at else None,
                 **({"data": event.data} if event.data else {}),
             },
             provider_event_id=event.id,
+            provider_sequence=sequence,
         )
-        for event in sorted(events, key=lambda e: (e.created_at, e.id))
-        if event.id not in known
+        for event, sequence in pairs
     ]
-    FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True)
+    with transaction.atomic():
+        # A redelivered event (the unique constraint) is skipped, not stored twice.
+        FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+        if cursor is not None:
+            Finetuning.objects.filter(pk=finetuning.pk).update(provider_events_cursor=cursor)
     return len(new)
 
 
@@ -884,20 +1041,3 @@ def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:
     return FinetuningEvent.objects.filter(
         finetuning=finetuning, provider_event_id=event_id
     ).exists()
-
-
-def finetuning_record_webhook(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
-    """Remember a processed webhook, so a redelivery changes nothing; False if already seen."""
-    try:
-        with transaction.atomic():
-            FinetuningEvent.objects.create(
-                finetuning=finetuning,
-                kind=FinetuningEventKind.PROVIDER_EVENT,
-                actor="provider webhook",
-                message=f"Webhook {event_type} received.",
-                data={"type": event_type},
-                provider_event_id=event_id,
-            )
-    except IntegrityError:
-        return False
-    return True

@@ -41,4 +41,4 @@ class CreatedAtCursorPagination(CursorPagination):
 
 
 class OldestFirstCursorPagination(CreatedAtCursorPagination):
-    ordering = ("created_at", "id")
+    ordering = ("created_at", "provider_sequence", "id")
