@@ -903,8 +903,8 @@ def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -
         limit,
         provider,
     ]
-    with transaction.atomic():
-        jobs = list(Finetuning.objects.raw(sql, params))
+    # One statement, so atomic on its own: no transaction (and no savepoint) around it.
+    jobs = list(Finetuning.objects.raw(sql, params))
     jobs.sort(key=lambda job: (job.created_at, job.pk), reverse=True)
     return jobs
 

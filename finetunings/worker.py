@@ -393,8 +393,13 @@ def _list_batch(jobs: list[Finetuning], *, provider: Provider, report: PassRepor
             if remote.id in remaining:
                 remaining.discard(remote.id)
                 found[remote.id] = remote
-        # A provider job is created after our job: past our oldest one, none of ours is left.
-        past_batch = bool(page) and page[-1].created_at is not None and page[-1].created_at < oldest
+        # A provider job is created after our job (its time is in whole seconds): past our
+        # oldest one, none of ours is left further down the list.
+        past_batch = (
+            bool(page)
+            and page[-1].created_at is not None
+            and page[-1].created_at + timedelta(seconds=1) < oldest
+        )
         if not remaining or len(page) < limit or past_batch:
             break
         after = page[-1].id

@@ -132,6 +132,29 @@ class FakeOpenAI:
                 job["error"] = {"code": "invalid_training_file", "message": message, "param": None}
             job.update(fields)
 
+    def add_job(self, status: str = "running", metadata: dict | None = None) -> dict:
+        """A job that exists at the provider already (seeded, not created through the API)."""
+        with self._lock:
+            job = {
+                "id": self._new_id("ftjob"),
+                "object": "fine_tuning.job",
+                "created_at": int(time.time()),
+                "error": None,
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "model": "gpt-4o-mini-2024-07-18",
+                "organization_id": "org-test",
+                "result_files": [],
+                "seed": 42,
+                "status": status,
+                "trained_tokens": None,
+                "training_file": "file-seeded",
+                "validation_file": None,
+                "metadata": metadata,
+            }
+            self.jobs[job["id"]] = job
+            return job
+
     def add_event(
         self, job_id: str, message: str, level: str = "info", created_at: int | None = None
     ) -> dict:
