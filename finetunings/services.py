@@ -14,9 +14,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from finetunings import errors, validation
@@ -589,54 +589,87 @@ ORPHAN_CANCELLED_MESSAGE = (
 )
 
 
-def _lease_free(now) -> Q:
-    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-
-
-def _due(now) -> Q:
-    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-
-
 def _held_by(worker_id: str) -> Q:
     return Q(lease_owner=worker_id, status__in=ACTIVE_STATUSES)
 
 
-def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
-    """Lease up to ``limit`` jobs that wait for submission; return the ones this worker won.
+def _claim(
+    *,
+    worker_id: str,
+    where: str,
+    where_params: list,
+    order_by: str,
+    limit: int,
+    returning: str = "*",
+    returning_params: list | tuple = (),
+    extra_set: str = "",
+    extra_set_params: list | tuple = (),
+) -> list[Finetuning]:
+    """Lease up to ``limit`` rows matching ``where`` to ``worker_id``, in one statement.
 
-    Expired leases count as free, so a job whose worker died is taken over here. On
-    PostgreSQL, ``skip_locked`` lets several workers claim side by side without waiting on
-    each other; the conditional UPDATE is what makes a claim exclusive on every database.
+    ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``: several
+    workers claim side by side on PostgreSQL, each skipping the rows another is claiming,
+    and the claim is atomic on its own (no transaction around it, and one statement even
+    when nothing is due). Nothing is claimed for a provider that asked everyone to wait.
     """
     now = timezone.now()
-    due = (
-        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
-        .filter(_lease_free(now))
-        .filter(_due(now))
-        .exclude(
-            Exists(
-                ProviderPause.objects.filter(
-                    provider=OuterRef("model_provider"), paused_until__gt=now
-                )
-            )
+    table = Finetuning._meta.db_table
+    pauses = ProviderPause._meta.db_table
+    adapt = db_connection.ops.adapt_datetimefield_value
+    can_skip_locked = db_connection.features.has_select_for_update_skip_locked
+    skip_locked = " FOR UPDATE SKIP LOCKED" if can_skip_locked else ""
+    sql = f"""
+        UPDATE {table} SET lease_owner = %s, lease_until = %s{extra_set}
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE {where}
+              AND (lease_until IS NULL OR lease_until < %s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM {pauses}
+                  WHERE {pauses}.provider = {table}.model_provider AND paused_until > %s
+              )
+            ORDER BY {order_by}
+            LIMIT %s{skip_locked}
         )
+        RETURNING {returning}
+    """
+    params = [
+        worker_id,
+        adapt(now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)),
+        *extra_set_params,
+        *where_params,
+        adapt(now),
+        adapt(now),
+        limit,
+        *returning_params,
+    ]
+    return list(Finetuning.objects.raw(sql, params))
+
+
+def _in(values) -> tuple[str, list]:
+    values = sorted(values)
+    return ", ".join(["%s"] * len(values)), values
+
+
+def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
+    """Lease up to ``limit`` jobs that wait for submission, oldest first (see ``_claim``).
+
+    Expired leases count as free, so a job whose worker died is taken over here.
+    """
+    now = timezone.now()
+    statuses, status_params = _in(SUBMITTABLE_STATUSES)
+    jobs = _claim(
+        worker_id=worker_id,
+        where=f"""status IN ({statuses}) AND finetuning_job_id IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)""",
+        where_params=[*status_params, db_connection.ops.adapt_datetimefield_value(now)],
+        order_by="created_at ASC, id ASC",
+        limit=limit,
+        extra_set=", status_message = %s, attempts = attempts + 1",
+        extra_set_params=[SUBMITTING_MESSAGE],
     )
-    with transaction.atomic():
-        candidates = due.order_by("created_at", "id")
-        if db_connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return []
-        due.filter(pk__in=ids).update(
-            status_message=SUBMITTING_MESSAGE,
-            lease_owner=worker_id,
-            lease_until=now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS),
-            attempts=models.F("attempts") + 1,
-        )
-    return list(
-        Finetuning.objects.filter(pk__in=ids, lease_owner=worker_id).order_by("created_at", "id")
-    )
+    jobs.sort(key=lambda job: (job.created_at, job.pk))
+    return jobs
 
 
 def finetuning_start_validating(*, finetuning: Finetuning, worker_id: str) -> bool:
@@ -847,64 +880,38 @@ _REFRESH_COLUMNS = (
 
 
 def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -> list[Finetuning]:
-    """Lease up to ``limit`` active jobs due for a poll, oldest poll first, in one statement.
+    """Lease up to ``limit`` active jobs due for a poll, oldest poll first (see ``_claim``).
 
     Due: never polled, polled more than FINETUNING_WORKER_POLL_SECONDS ago, or marked due by
-    a webhook (``last_polled_at`` NULL). Leased jobs are skipped (``SKIP LOCKED`` on
-    PostgreSQL), so several workers share the refresh; nothing is claimed while the
-    provider is paused. Among jobs polled at the same moment the newest comes first, the
-    order of the provider's own job list, so one list page covers a whole batch.
-
-    Each job comes back with ``list_anchor``: the provider job id of our next newer job,
-    where the provider's list (newest first) starts just above this one.
+    a webhook (``last_polled_at`` NULL). Among jobs polled at the same moment the newest
+    comes first, the order of the provider's own job list, so one list page covers a
+    batch. Each job comes back with ``list_anchor``: the provider job id of our next newer
+    job, where the provider's list (newest first) starts just above this one.
     """
     now = timezone.now()
     table = Finetuning._meta.db_table
-    pauses = ProviderPause._meta.db_table
-    ops = db_connection.ops
-    can_skip_locked = db_connection.features.has_select_for_update_skip_locked
-    skip_locked = " FOR UPDATE SKIP LOCKED" if can_skip_locked else ""
-    active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
-    columns = ", ".join(_REFRESH_COLUMNS)
-    sql = f"""
-        UPDATE {table} SET lease_owner = %s, lease_until = %s
-        WHERE id IN (
-            SELECT id FROM {table}
-            WHERE status IN ({active}) AND finetuning_job_id IS NOT NULL
+    statuses, status_params = _in(ACTIVE_STATUSES)
+    poll_before = now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
+    jobs = _claim(
+        worker_id=worker_id,
+        where=f"""status IN ({statuses}) AND finetuning_job_id IS NOT NULL
               AND model_provider = %s
-              AND (last_polled_at IS NULL OR last_polled_at <= %s)
-              AND (lease_until IS NULL OR lease_until < %s)
-              AND NOT EXISTS (
-                  SELECT 1 FROM {pauses} WHERE provider = %s AND paused_until > %s
-              )
-            ORDER BY last_polled_at ASC NULLS FIRST, created_at DESC
-            LIMIT %s{skip_locked}
-        )
-        RETURNING {columns}, (
+              AND (last_polled_at IS NULL OR last_polled_at <= %s)""",
+        where_params=[
+            *status_params,
+            provider,
+            db_connection.ops.adapt_datetimefield_value(poll_before),
+        ],
+        order_by="last_polled_at ASC NULLS FIRST, created_at DESC",
+        limit=limit,
+        returning=f"""{", ".join(_REFRESH_COLUMNS)}, (
             SELECT newer.finetuning_job_id FROM {table} newer
             WHERE newer.created_at > {table}.created_at
               AND newer.finetuning_job_id IS NOT NULL AND newer.model_provider = %s
             ORDER BY newer.created_at ASC LIMIT 1
-        ) AS list_anchor
-    """
-    params = [
-        worker_id,
-        ops.adapt_datetimefield_value(
-            now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)
-        ),
-        *sorted(ACTIVE_STATUSES),
-        provider,
-        ops.adapt_datetimefield_value(
-            now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
-        ),
-        ops.adapt_datetimefield_value(now),
-        provider,
-        ops.adapt_datetimefield_value(now),
-        limit,
-        provider,
-    ]
-    # One statement, so atomic on its own: no transaction (and no savepoint) around it.
-    jobs = list(Finetuning.objects.raw(sql, params))
+        ) AS list_anchor""",
+        returning_params=[provider],
+    )
     jobs.sort(key=lambda job: (job.created_at, job.pk), reverse=True)
     return jobs
 

@@ -382,7 +382,6 @@ def refresh_active_jobs(
 def _list_batch(jobs: list[Finetuning], *, provider: Provider, report: PassReport) -> dict:
     """The provider's view of as many of the batch's jobs as a few list pages hold."""
     remaining = {job.finetuning_job_id for job in jobs}
-    oldest = min(job.created_at for job in jobs)
     after = getattr(jobs[0], "list_anchor", None)
     found: dict[str, ProviderJob] = {}
     for _page in range(settings.FINETUNING_WORKER_LIST_MAX_PAGES):
@@ -393,14 +392,7 @@ def _list_batch(jobs: list[Finetuning], *, provider: Provider, report: PassRepor
             if remote.id in remaining:
                 remaining.discard(remote.id)
                 found[remote.id] = remote
-        # A provider job is created after our job (its time is in whole seconds): past our
-        # oldest one, none of ours is left further down the list.
-        past_batch = (
-            bool(page)
-            and page[-1].created_at is not None
-            and page[-1].created_at + timedelta(seconds=1) < oldest
-        )
-        if not remaining or len(page) < limit or past_batch:
+        if not remaining or len(page) < limit:
             break
         after = page[-1].id
     return found

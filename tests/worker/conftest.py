@@ -1,7 +1,7 @@
 import pytest
 
 from finetunings import worker
-from finetunings.models import Finetuning
+from finetunings.models import Finetuning, ProviderPause
 
 
 @pytest.fixture
@@ -18,12 +18,13 @@ def run_pass():
 
 @pytest.fixture
 def make_due():
-    """Skip the waits (back-off, poll interval), as if the time had come."""
+    """Skip the waits (back-off, poll interval, a 429's pause), as if the time had come."""
 
     def due(finetuning):
         Finetuning.objects.filter(pk=finetuning.pk).update(
             next_attempt_at=None, last_polled_at=None
         )
+        ProviderPause.objects.all().delete()
 
     return due
 

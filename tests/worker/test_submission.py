@@ -5,7 +5,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from finetunings import services, training_data
-from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
+from finetunings.models import (
+    Finetuning,
+    FinetuningEvent,
+    FinetuningEventKind,
+    FinetuningStatus,
+    ProviderPause,
+)
 from finetunings.providers.openai import NOT_CONFIGURED_MESSAGE
 from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
 from tests.fakes.openai_server import CREATE, LIST, RETRIEVE, UPLOAD
@@ -110,6 +116,7 @@ def test_a_failed_refresh_changes_nothing_and_the_next_one_catches_up(
         # A retrieve is one job's: that job says why, and stays due for the next pass.
         assert any(line.startswith(f"{finetuning.pk}: the provider cannot show") for line in lines)
         assert "cannot show this job" in Finetuning.objects.get(pk=finetuning.pk).status_message
+    ProviderPause.objects.update(paused_until=timezone.now())  # a 429's Retry-After has passed
     run_pass()
     assert Finetuning.objects.get(pk=finetuning.pk).status == FinetuningStatus.RUNNING
 
