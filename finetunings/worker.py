@@ -563,7 +563,7 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
         status=FinetuningStatus.CANCELLED,
         finetuning_job_id__isnull=True,
         provider_create_started_at__lt=settled,
-    )[:ORPHAN_SWEEP_BATCH]:
+    ).order_by("provider_create_started_at")[:ORPHAN_SWEEP_BATCH]:
         try:
             remote = provider.find_job_by_metadata(key=METADATA_KEY, value=job.pk)
         except ProviderError as exc:
@@ -574,9 +574,11 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
         else:
             stop_late_provider_job(job=job, remote=remote, provider=provider, log=log)
     # Recorded as still running at the provider after an earlier cancel attempt failed.
+    # No ORDER BY: sorting by the default (creation) would walk the whole history's index
+    # instead of this sweep's partial index.
     for job in finished.filter(
         finetuning_job_id__isnull=False, provider_status__in=PROVIDER_ACTIVE_STATUSES
-    )[:ORPHAN_SWEEP_BATCH]:
+    ).order_by()[:ORPHAN_SWEEP_BATCH]:
         # One job the provider will not stop must not keep the others running (and billing).
         try:
             stopped = _cancel_at_provider(provider, job.finetuning_job_id)
