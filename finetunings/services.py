@@ -1007,41 +1007,46 @@ def finetuning_record_provider_problem(
     Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
 
 
-def finetuning_record_provider_events(
-    *, finetuning: Finetuning, events, cursor: dict | None = None
-) -> int:
-    """Store provider events in the job's timeline, each once, with the provider's time.
+def finetuning_record_provider_events_of_batch(*, items: list) -> int:
+    """Store the new provider events of a refresh batch and where each job's read stands.
 
-    ``events`` are ``(event, sequence)`` pairs, the sequence giving the provider's order;
-    plain events (no sequence) are numbered after each other in the order of their time.
-    ``cursor`` (where reading the events stands) is saved with them, in one transaction.
+    ``items`` are ``(finetuning, [(event, sequence), ...], cursor or None)``. One
+    transaction for the batch (an INSERT, and one UPDATE of the cursors), not one per job.
     """
-    pairs = [item if isinstance(item, tuple) else (item, None) for item in events]
-    if not any(sequence is not None for _, sequence in pairs):
-        pairs = sorted(pairs, key=lambda pair: (pair[0].created_at, pair[0].id))
+    if not items:
+        return 0
     new = [
-        FinetuningEvent(
-            finetuning_id=finetuning.pk,
-            kind=FinetuningEventKind.PROVIDER_EVENT,
-            actor="provider",
-            message=event.message,
-            created_at=event.created_at or timezone.now(),
-            data={
-                "level": event.level,
-                "provider_created_at": event.created_at.isoformat() if event.created_at else None,
-                **({"data": event.data} if event.data else {}),
-            },
-            provider_event_id=event.id,
-            provider_sequence=sequence,
-        )
-        for event, sequence in pairs
+        _provider_event_row(finetuning, event, sequence)
+        for finetuning, events, _cursor in items
+        for event, sequence in events
     ]
-    with transaction.atomic():
-        # A redelivered event (the unique constraint) is skipped, not stored twice.
-        FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    moved = []
+    for finetuning, _events, cursor in items:
         if cursor is not None:
-            Finetuning.objects.filter(pk=finetuning.pk).update(provider_events_cursor=cursor)
+            finetuning.provider_events_cursor = cursor
+            moved.append(finetuning)
+    with transaction.atomic():
+        FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        if moved:
+            Finetuning.objects.bulk_update(moved, ["provider_events_cursor"], batch_size=500)
     return len(new)
+
+
+def _provider_event_row(finetuning: Finetuning, event, sequence) -> FinetuningEvent:
+    return FinetuningEvent(
+        finetuning_id=finetuning.pk,
+        kind=FinetuningEventKind.PROVIDER_EVENT,
+        actor="provider",
+        message=event.message,
+        created_at=event.created_at or timezone.now(),
+        data={
+            "level": event.level,
+            "provider_created_at": event.created_at.isoformat() if event.created_at else None,
+            **({"data": event.data} if event.data else {}),
+        },
+        provider_event_id=event.id,
+        provider_sequence=sequence,
+    )
 
 
 def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:

@@ -360,19 +360,27 @@ def refresh_active_jobs(
             return _Followed(job=job, skipped=True)
         return _follow(job, listed.get(job.finetuning_job_id), provider, budget, halt)
 
-    polled, released = [], []
+    polled, released, events_read = [], [], []
     workers = max(settings.FINETUNING_WORKER_PROVIDER_CONCURRENCY, 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
         for followed in pool.map(follow, jobs):
             report.provider_calls += followed.calls
             try:
                 done = _record(
-                    followed, provider=provider, worker_id=worker_id, log=log, report=report
+                    followed,
+                    provider=provider,
+                    worker_id=worker_id,
+                    log=log,
+                    report=report,
+                    events_read=events_read,
                 )
             except Exception:  # a bug with one job must not cost the others their poll
                 logger.exception("Refreshing %s failed unexpectedly", followed.job.pk)
                 done = False
             (polled if done else released).append(followed.job.pk)
+    # Before the poll time: should this fail, the jobs stay due and their events are read
+    # again (each is stored once whatever happens).
+    services.finetuning_record_provider_events_of_batch(items=events_read)
     services.finetuning_record_polled(finetuning_ids=polled, worker_id=worker_id)
     services.finetuning_release(finetuning_ids=released, worker_id=worker_id)
     report.refreshed += len(polled)
@@ -499,9 +507,18 @@ def fetch_new_events(
 
 
 def _record(
-    followed: _Followed, *, provider: Provider, worker_id: str, log: Log, report: PassReport
+    followed: _Followed,
+    *,
+    provider: Provider,
+    worker_id: str,
+    log: Log,
+    report: PassReport,
+    events_read: list,
 ) -> bool:
-    """Write what was learned about one job; True when it counts as polled."""
+    """Write what was learned about one job; True when it counts as polled.
+
+    Its new events are added to ``events_read``, written for the whole batch at once.
+    """
     job = followed.job
     if followed.skipped:
         return False
@@ -523,9 +540,7 @@ def _record(
         _pause_if_rate_limited(followed.events_error, provider=provider, log=log, report=report)
         log(f"{job.pk}: provider events unavailable ({followed.events_error.message})")
     elif followed.events or followed.cursor is not None:
-        services.finetuning_record_provider_events(
-            finetuning=job, events=followed.events, cursor=followed.cursor
-        )
+        events_read.append((job, followed.events, followed.cursor))
         report.events += len(followed.events)
     if moved:
         job.refresh_from_db(fields=["model_id", "error"])
