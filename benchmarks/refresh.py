@@ -73,7 +73,8 @@ def main(active: int) -> None:
         Finetuning.objects.update(last_polled_at=None)
         before = len(fake.calls)
         started = time.perf_counter()
-        worker.refresh_active_jobs(provider=provider, log=lambda line: None)
+        while worker.refresh_active_jobs(provider=provider, log=lambda line: None).claimed:
+            pass
         seconds = time.perf_counter() - started
         calls = Counter(op for op, _ in fake.calls[before:])
         total = sum(calls.values())

@@ -421,4 +421,22 @@ FINETUNING_WORKER_BACKOFF_MAX_SECONDS = float(
 # Jobs per provider list call when refreshing (OpenAI's maximum page size is 100).
 FINETUNING_WORKER_LIST_PAGE_SIZE = 100
 # Stop paging the provider's job list after this many pages; the rest are retrieved one by one.
-FINETUNING_WORKER_LIST_MAX_PAGES = int(os.environ.get("FINETUNING_WORKER_LIST_MAX_PAGES", "20"))
+FINETUNING_WORKER_LIST_MAX_PAGES = int(os.environ.get("FINETUNING_WORKER_LIST_MAX_PAGES", "4"))
+# Due jobs one worker claims and refreshes per pass (a pass also submits, so a long refresh
+# delays a new job's submission by one batch at most).
+FINETUNING_WORKER_REFRESH_BATCH = int(os.environ.get("FINETUNING_WORKER_REFRESH_BATCH", "200"))
+# Provider calls one worker has in flight at once while refreshing a batch.
+FINETUNING_WORKER_PROVIDER_CONCURRENCY = int(
+    os.environ.get("FINETUNING_WORKER_PROVIDER_CONCURRENCY", "4")
+)
+# Event pages (100 events each) read per job per poll, and per pass over all its jobs.
+FINETUNING_WORKER_EVENT_PAGES_PER_JOB = int(
+    os.environ.get("FINETUNING_WORKER_EVENT_PAGES_PER_JOB", "5")
+)
+FINETUNING_WORKER_EVENT_PAGES_PER_PASS = int(
+    os.environ.get("FINETUNING_WORKER_EVENT_PAGES_PER_PASS", "400")
+)
+# Pause after a 429 that says nothing about how long to wait.
+FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS = float(
+    os.environ.get("FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS", "20")
+)

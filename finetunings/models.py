@@ -10,6 +10,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from finetunings import crypto, validation
 from finetunings.hygiene import StoredJSONDecoder
@@ -128,6 +129,10 @@ ACTIVE_STATUSES = frozenset(
 TERMINAL_STATUSES = frozenset(
     {FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED, FinetuningStatus.CANCELLED}
 )
+# What one of our jobs must look like for the worker to submit it.
+SUBMITTABLE_STATUSES = (FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES)
+# Provider statuses of a job that still runs (and costs money) at the provider.
+PROVIDER_ACTIVE_STATUSES = ("validating_files", "queued", "running")
 
 # The status machine: from -> the statuses it may move to. An active job may move to any
 # other status (the provider reports queued/validating_files/running in any order, and a
@@ -145,6 +150,20 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 
 def statuses_that_may_become(status: str) -> list[str]:
     return sorted(source for source, targets in ALLOWED_TRANSITIONS.items() if status in targets)
+
+
+class NullsFirstIndex(models.Index):
+    """An index with ``NULLS FIRST`` columns, also on SQLite.
+
+    SQLite refuses the modifier in an index but sorts NULLs first in ascending order anyway,
+    so there it is left out and the index serves the same ``ORDER BY``.
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        statement = super().create_sql(model, schema_editor, using=using, **kwargs)
+        if schema_editor.connection.vendor == "sqlite":
+            return str(statement).replace(" NULLS FIRST", "")
+        return statement
 
 
 class Finetuning(models.Model):
@@ -203,7 +222,12 @@ class Finetuning(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the refresh last asked the provider about the job; NULL means "due now" (never
+    # polled, or a webhook said it changed). The refresh takes the oldest first.
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Where reading the provider's events stands (see worker.fetch_new_events): the newest
+    # stored event and, when a per-pass budget cut a read short, the gap still to fill.
+    provider_events_cursor = models.JSONField(null=True, blank=True, editable=False)
     # Set just before the provider is asked to create the job: an attempt that finds it set
     # may have created one already (a lost response, a killed worker) and must look first.
     provider_create_started_at = models.DateTimeField(null=True, blank=True)
@@ -222,6 +246,39 @@ class Finetuning(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["db_connection", "status"]),
             models.Index(fields=["model_provider", "created_at"]),
+            # One partial index per worker query: each covers only the few rows the query
+            # can return, so a history of millions of finished jobs costs it nothing.
+            models.Index(
+                "created_at",
+                name="ft_submission_claim",
+                condition=Q(
+                    status__in=sorted(SUBMITTABLE_STATUSES), finetuning_job_id__isnull=True
+                ),
+            ),
+            NullsFirstIndex(
+                models.F("last_polled_at").asc(nulls_first=True),
+                models.F("created_at").desc(),
+                name="ft_refresh_claim",
+                condition=Q(status__in=sorted(ACTIVE_STATUSES), finetuning_job_id__isnull=False),
+            ),
+            models.Index(
+                "provider_create_started_at",
+                name="ft_orphan_create_sweep",
+                condition=Q(
+                    status=FinetuningStatus.CANCELLED,
+                    finetuning_job_id__isnull=True,
+                    provider_create_started_at__isnull=False,
+                ),
+            ),
+            models.Index(
+                "provider_status",
+                name="ft_orphan_running_sweep",
+                condition=Q(
+                    status__in=sorted(TERMINAL_STATUSES),
+                    finetuning_job_id__isnull=False,
+                    provider_status__in=sorted(PROVIDER_ACTIVE_STATUSES),
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -255,7 +312,8 @@ class FinetuningEvent(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="events")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A provider event keeps the provider's own time (not when the worker happened to read it).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=30, choices=FinetuningEventKind.choices)
     actor = models.CharField(max_length=200, blank=True, default="")
     from_status = models.CharField(max_length=20, null=True, blank=True)
@@ -264,9 +322,12 @@ class FinetuningEvent(models.Model):
     data = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
     # Provider events are stored once, however often the worker lists them.
     provider_event_id = models.CharField(max_length=200, null=True, blank=True)
+    # The provider's order of its events (its times are whole seconds, so many share one);
+    # events read later can be older, so the numbers leave room (see worker.EVENT_GAP_ROOM).
+    provider_sequence = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
-        ordering = ["created_at", "id"]
+        ordering = ["created_at", "provider_sequence", "id"]
         verbose_name = "fine-tuning event"
         constraints = [
             models.UniqueConstraint(
@@ -324,3 +385,21 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker_id} (seen {self.seen_at:%Y-%m-%d %H:%M:%S})"
+
+
+class ProviderPause(models.Model):
+    """A provider asked every caller to wait (429 with Retry-After) until ``paused_until``.
+
+    Kept in the database so that every worker process honours it, not only the one that
+    was told.
+    """
+
+    provider = models.CharField(primary_key=True, max_length=30)
+    paused_until = models.DateTimeField()
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name = "provider pause"
+
+    def __str__(self) -> str:
+        return f"{self.provider} paused until {self.paused_until:%Y-%m-%d %H:%M:%S}"

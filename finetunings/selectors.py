@@ -48,7 +48,7 @@ def finetuning_timeline_latest(
     all fit in ``limit``.
     """
     events = finetuning_event_list(finetuning=finetuning)
-    latest = list(events.order_by("-created_at", "-id")[:limit])
+    latest = list(events.order_by("-created_at", "-provider_sequence", "-id")[:limit])
     return latest, len(latest) if len(latest) < limit else events.count()
 
 

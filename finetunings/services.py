@@ -22,7 +22,6 @@ from django.db import (
     IntegrityError,
     InterfaceError,
     OperationalError,
-    models,
     transaction,
 )
 from django.db import connection as db_connection
@@ -33,6 +32,7 @@ from finetunings import errors, validation
 from finetunings.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
+    SUBMITTABLE_STATUSES,
     TERMINAL_STATUSES,
     APIKey,
     DatabaseConnection,
@@ -41,6 +41,7 @@ from finetunings.models import (
     FinetuningEventKind,
     FinetuningStatus,
     GoldenRecord,
+    ProviderPause,
     WorkerHeartbeat,
 )
 from finetunings.ops import context as ops_context
@@ -478,7 +479,9 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
     elif mapped == FinetuningStatus.FAILED:
         fields["error"] = remote.error_message or "The provider reported that the job failed."
     if mapped is None or mapped == finetuning.status:
-        Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
+        # Most polls find nothing new: those write nothing at all.
+        if remote.status != finetuning.provider_status or "status_message" in fields:
+            Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
         return False
     only_if = None
     if mapped == FinetuningStatus.CANCELLED:
@@ -877,51 +880,88 @@ LATE_PROVIDER_JOB_STOPPING_MESSAGE = (
     "stop; the provider reports {status}."
 )
 
-# What one of our jobs must look like for the worker to submit it.
-SUBMITTABLE_STATUSES = (FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES)
-
-
-def _lease_free(now) -> Q:
-    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-
-
-def _due(now) -> Q:
-    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-
 
 def _held_by(worker_id: str) -> Q:
     return Q(lease_owner=worker_id, status__in=ACTIVE_STATUSES)
 
 
-def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
-    """Lease up to ``limit`` jobs that wait for submission; return the ones this worker won.
+def _claim(
+    *,
+    worker_id: str,
+    where: str,
+    where_params: list,
+    order_by: str,
+    limit: int,
+    returning: str = "*",
+    returning_params: list | tuple = (),
+    extra_set: str = "",
+    extra_set_params: list | tuple = (),
+) -> list[Finetuning]:
+    """Lease up to ``limit`` rows matching ``where`` to ``worker_id``, in one statement.
 
-    Expired leases count as free, so a job whose worker died is taken over here. On
-    PostgreSQL, ``skip_locked`` lets several workers claim side by side without waiting on
-    each other; the conditional UPDATE is what makes a claim exclusive on every database.
+    ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``: several
+    workers claim side by side on PostgreSQL, each skipping the rows another is claiming,
+    and the claim is atomic on its own (no transaction around it, and one statement even
+    when nothing is due). Nothing is claimed for a provider that asked everyone to wait.
     """
     now = timezone.now()
-    due = (
-        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
-        .filter(_lease_free(now))
-        .filter(_due(now))
-    )
-    with transaction.atomic():
-        candidates = due.order_by("created_at", "id")
-        if db_connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return []
-        due.filter(pk__in=ids).update(
-            status_message=SUBMITTING_MESSAGE,
-            lease_owner=worker_id,
-            lease_until=now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS),
-            attempts=models.F("attempts") + 1,
+    table = Finetuning._meta.db_table
+    pauses = ProviderPause._meta.db_table
+    adapt = db_connection.ops.adapt_datetimefield_value
+    can_skip_locked = db_connection.features.has_select_for_update_skip_locked
+    skip_locked = " FOR UPDATE SKIP LOCKED" if can_skip_locked else ""
+    sql = f"""
+        UPDATE {table} SET lease_owner = %s, lease_until = %s{extra_set}
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE {where}
+              AND (lease_until IS NULL OR lease_until < %s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM {pauses}
+                  WHERE {pauses}.provider = {table}.model_provider AND paused_until > %s
+              )
+            ORDER BY {order_by}
+            LIMIT %s{skip_locked}
         )
-    return list(
-        Finetuning.objects.filter(pk__in=ids, lease_owner=worker_id).order_by("created_at", "id")
+        RETURNING {returning}
+    """
+    params = [
+        worker_id,
+        adapt(now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)),
+        *extra_set_params,
+        *where_params,
+        adapt(now),
+        adapt(now),
+        limit,
+        *returning_params,
+    ]
+    return list(Finetuning.objects.raw(sql, params))
+
+
+def _in(values) -> tuple[str, list]:
+    values = sorted(values)
+    return ", ".join(["%s"] * len(values)), values
+
+
+def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
+    """Lease up to ``limit`` jobs that wait for submission, oldest first (see ``_claim``).
+
+    Expired leases count as free, so a job whose worker died is taken over here.
+    """
+    now = timezone.now()
+    statuses, status_params = _in(SUBMITTABLE_STATUSES)
+    jobs = _claim(
+        worker_id=worker_id,
+        where=f"""status IN ({statuses}) AND finetuning_job_id IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)""",
+        where_params=[*status_params, db_connection.ops.adapt_datetimefield_value(now)],
+        order_by="created_at ASC, id ASC",
+        limit=limit,
+        extra_set=", status_message = %s, attempts = attempts + 1",
+        extra_set_params=[SUBMITTING_MESSAGE],
     )
+    jobs.sort(key=lambda job: (job.created_at, job.pk))
+    return jobs
 
 
 def finetuning_start_validating(*, finetuning: Finetuning, worker_id: str) -> bool:
@@ -1132,8 +1172,111 @@ def finetuning_set_waiting_reason(*, reason: str) -> int:
     )
 
 
-def finetuning_record_polled(*, finetuning_ids: list[str]) -> None:
-    Finetuning.objects.filter(pk__in=finetuning_ids).update(last_polled_at=timezone.now())
+# Columns the refresh needs of a claimed job, returned by the claim itself.
+_REFRESH_COLUMNS = (
+    "id",
+    "status",
+    "provider_status",
+    "status_message",
+    "finetuning_job_id",
+    "model_provider",
+    "created_at",
+    "last_polled_at",
+    "cancel_lease_until",
+    "provider_events_cursor",
+)
+
+
+def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -> list[Finetuning]:
+    """Lease up to ``limit`` active jobs due for a poll, oldest poll first (see ``_claim``).
+
+    Due: never polled, polled more than FINETUNING_WORKER_POLL_SECONDS ago, or marked due by
+    a webhook (``last_polled_at`` NULL). Among jobs polled at the same moment the newest
+    comes first, the order of the provider's own job list, so one list page covers a
+    batch. Each job comes back with ``list_anchor``: the provider job id of our next newer
+    job, where the provider's list (newest first) starts just above this one.
+    """
+    now = timezone.now()
+    table = Finetuning._meta.db_table
+    statuses, status_params = _in(ACTIVE_STATUSES)
+    poll_before = now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
+    jobs = _claim(
+        worker_id=worker_id,
+        where=f"""status IN ({statuses}) AND finetuning_job_id IS NOT NULL
+              AND model_provider = %s
+              AND (last_polled_at IS NULL OR last_polled_at <= %s)""",
+        where_params=[
+            *status_params,
+            provider,
+            db_connection.ops.adapt_datetimefield_value(poll_before),
+        ],
+        order_by="last_polled_at ASC NULLS FIRST, created_at DESC",
+        limit=limit,
+        returning=f"""{", ".join(_REFRESH_COLUMNS)}, (
+            SELECT newer.finetuning_job_id FROM {table} newer
+            WHERE newer.created_at > {table}.created_at
+              AND newer.finetuning_job_id IS NOT NULL AND newer.model_provider = %s
+            ORDER BY newer.created_at ASC LIMIT 1
+        ) AS list_anchor""",
+        returning_params=[provider],
+    )
+    jobs.sort(key=lambda job: (job.created_at, job.pk), reverse=True)
+    return jobs
+
+
+def finetuning_record_polled(*, finetuning_ids: list[str], worker_id: str | None = None) -> None:
+    """Record a batch's poll and give its leases back: one statement for the whole batch."""
+    if not finetuning_ids:
+        return
+    rows = Finetuning.objects.filter(pk__in=finetuning_ids)
+    if worker_id is None:
+        rows.update(last_polled_at=timezone.now())
+        return
+    rows.filter(lease_owner=worker_id).update(
+        last_polled_at=timezone.now(), lease_owner=None, lease_until=None
+    )
+
+
+def finetuning_release(*, finetuning_ids: list[str], worker_id: str) -> None:
+    """Give back jobs this worker claimed but did not get to (stopping, provider paused)."""
+    if finetuning_ids:
+        Finetuning.objects.filter(pk__in=finetuning_ids, lease_owner=worker_id).update(
+            lease_owner=None, lease_until=None
+        )
+
+
+def finetuning_mark_due(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
+    """A verified webhook: remember it and make the job due now; False if already seen.
+
+    The next worker pass refreshes the job (the request never waits on the provider).
+    """
+    try:
+        with transaction.atomic():
+            FinetuningEvent.objects.create(
+                finetuning=finetuning,
+                kind=FinetuningEventKind.PROVIDER_EVENT,
+                actor="provider webhook",
+                message=f"Webhook {event_type} received.",
+                data={"type": event_type},
+                provider_event_id=event_id,
+            )
+            Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(
+                last_polled_at=None
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def provider_pause(*, provider: str, seconds: float, reason: str) -> None:
+    """Make every worker leave ``provider`` alone for ``seconds`` (it answered 429)."""
+    until = timezone.now() + timedelta(seconds=seconds)
+    ProviderPause.objects.bulk_create(
+        [ProviderPause(provider=provider, paused_until=until, reason=reason)],
+        update_conflicts=True,
+        unique_fields=["provider"],
+        update_fields=["paused_until", "reason"],
+    )
 
 
 PROVIDER_JOB_GONE_STATUS = "not_found"
@@ -1153,63 +1296,71 @@ def finetuning_record_provider_job_gone(*, finetuning: Finetuning, message: str)
             )
 
 
-def finetuning_record_provider_problem(*, finetuning: Finetuning, message: str) -> None:
-    """The provider cannot tell us about this job: say so on the job, and poll it later."""
-    Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(
-        status_message=PROVIDER_PROBLEM_MESSAGE.format(message=message),
-        last_polled_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
+def finetuning_record_provider_problem(
+    *, finetuning: Finetuning, message: str, worker_id: str | None = None, polled: bool = True
+) -> None:
+    """The provider cannot tell us about this job: say so on the job, and poll it later.
+
+    ``polled=False`` (a passing error) leaves the job due, so the next pass asks again.
+    """
+    now = timezone.now()
+    fields = {
+        "status_message": PROVIDER_PROBLEM_MESSAGE.format(message=message),
+        "updated_at": now,
+    }
+    if polled:
+        fields["last_polled_at"] = now
+    if worker_id is not None:
+        fields.update(lease_owner=None, lease_until=None)
+    Finetuning.objects.filter(pk=finetuning.pk, status__in=ACTIVE_STATUSES).update(**fields)
 
 
-def finetuning_record_provider_events(*, finetuning: Finetuning, events) -> int:
-    """Store the provider's events in the job's timeline, each one once."""
-    known = set(
-        FinetuningEvent.objects.filter(
-            finetuning_id=finetuning.pk, provider_event_id__isnull=False
-        ).values_list("provider_event_id", flat=True)
-    )
+def finetuning_record_provider_events_of_batch(*, items: list) -> int:
+    """Store the new provider events of a refresh batch and where each job's read stands.
+
+    ``items`` are ``(finetuning, [(event, sequence), ...], cursor or None)``. One
+    transaction for the batch (an INSERT, and one UPDATE of the cursors), not one per job.
+    """
+    if not items:
+        return 0
     new = [
-        FinetuningEvent(
-            finetuning_id=finetuning.pk,
-            kind=FinetuningEventKind.PROVIDER_EVENT,
-            actor="provider",
-            message=event.message,
-            data={
-                "level": event.level,
-                "provider_created_at": event.created_at.isoformat() if event.created_at else None,
-                **({"data": event.data} if event.data else {}),
-            },
-            provider_event_id=event.id,
-        )
-        for event in sorted(events, key=lambda e: (e.created_at, e.id))
-        if event.id not in known
+        _provider_event_row(finetuning, event, sequence)
+        for finetuning, events, _cursor in items
+        for event, sequence in events
     ]
-    FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True)
+    moved = []
+    for finetuning, _events, cursor in items:
+        if cursor is not None:
+            finetuning.provider_events_cursor = cursor
+            moved.append(finetuning)
+    with transaction.atomic():
+        FinetuningEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+        if moved:
+            Finetuning.objects.bulk_update(moved, ["provider_events_cursor"], batch_size=500)
     return len(new)
+
+
+def _provider_event_row(finetuning: Finetuning, event, sequence) -> FinetuningEvent:
+    return FinetuningEvent(
+        finetuning_id=finetuning.pk,
+        kind=FinetuningEventKind.PROVIDER_EVENT,
+        actor="provider",
+        message=event.message,
+        created_at=event.created_at or timezone.now(),
+        data={
+            "level": event.level,
+            "provider_created_at": event.created_at.isoformat() if event.created_at else None,
+            **({"data": event.data} if event.data else {}),
+        },
+        provider_event_id=event.id,
+        provider_sequence=sequence,
+    )
 
 
 def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:
     return FinetuningEvent.objects.filter(
         finetuning=finetuning, provider_event_id=event_id
     ).exists()
-
-
-def finetuning_record_webhook(*, finetuning: Finetuning, event_id: str, event_type: str) -> bool:
-    """Remember a processed webhook, so a redelivery changes nothing; False if already seen."""
-    try:
-        with transaction.atomic():
-            FinetuningEvent.objects.create(
-                finetuning=finetuning,
-                kind=FinetuningEventKind.PROVIDER_EVENT,
-                actor="provider webhook",
-                message=f"Webhook {event_type} received.",
-                data={"type": event_type},
-                provider_event_id=event_id,
-            )
-    except IntegrityError:
-        return False
-    return True
 
 
 # --- Worker heartbeats -------------------------------------------------------------------

@@ -9,29 +9,40 @@ at any moment:
    Creating a provider job costs money: it is never retried blindly. An attempt that may
    have created one already (a lost answer, a killed worker) looks it up by the job's id
    in the provider metadata first.
-2. Refresh: follow active jobs with a handful of list calls (100 jobs per page) instead of
-   one call per job, falling back to single retrieves for jobs not listed; store the
-   provider's status, ``model_id`` or error, and its events in the timeline.
+2. Refresh: claim one batch of due active jobs with a lease (so any number of workers
+   share the refresh), cover it with a list call or two (100 jobs per page), retrieve what
+   the list missed, read the new events of running jobs, and write only what changed.
+   One job's failure stops that job only; a 429 pauses the provider for every worker.
 3. Clean up: a provider job created for a job that was cancelled meanwhile is cancelled at
    the provider, so no paid job is left running.
+
+A pass is short (one submission batch, one refresh batch), so submitting and following
+interleave, and ``stop`` (SIGTERM) is honoured between jobs, with unused leases given back.
 """
 
 import logging
 import os
 import socket
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http import HTTPStatus
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from finetunings import services, training_data
-from finetunings.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Finetuning, FinetuningStatus
+from finetunings.models import (
+    PROVIDER_ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Finetuning,
+    FinetuningStatus,
+)
 from finetunings.ops import context as ops_context
 from finetunings.providers import (
     Provider,
@@ -46,8 +57,6 @@ logger = logging.getLogger(__name__)
 
 # Metadata key under which each provider job carries our job's id (see submit_job).
 METADATA_KEY = services.PROVIDER_METADATA_KEY
-# Provider statuses of a job that still runs (and costs money) at the provider.
-PROVIDER_ACTIVE_STATUSES = ("validating_files", "queued", "running")
 ORPHAN_SWEEP_BATCH = 50
 UNEXPECTED_ERROR_MESSAGE = "The worker hit an unexpected error ({error})."
 
@@ -66,8 +75,21 @@ class PassReport:
     backed_off: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     refreshed: int = 0
+    claimed: int = 0  # jobs the refresh claimed (a full batch: more may be due)
+    refresh_failed: list[str] = field(default_factory=list)
+    events: int = 0
+    rate_limited: bool = False
     provider_calls: int = 0
     waiting_reason: str | None = None
+    submit_claimed: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch was full: more work may be waiting, so no pause before the next."""
+        return (
+            self.claimed >= settings.FINETUNING_WORKER_REFRESH_BATCH
+            or self.submit_claimed >= settings.FINETUNING_WORKER_SUBMIT_BATCH
+        ) and not self.rate_limited
 
 
 def _configuration_problem(provider: Provider) -> str | None:
@@ -75,8 +97,17 @@ def _configuration_problem(provider: Provider) -> str | None:
     return check() if check is not None else None
 
 
-def run_once(*, worker_id: str | None = None, log: Log | None = None) -> PassReport:
-    """One pass: submit what waits, refresh what runs, stop what should not run."""
+# When this process last swept for orphaned provider jobs (see run_once).
+_last_sweep = {"at": float("-inf")}
+
+
+def run_once(
+    *, worker_id: str | None = None, log: Log | None = None, stop: threading.Event | None = None
+) -> PassReport:
+    """One pass: submit what waits, refresh one batch of what runs, stop what should not run.
+
+    ``stop`` set (SIGTERM) ends the pass at the next job, with its unused leases given back.
+    """
     worker_id = worker_id or new_worker_id()
     log = log or logger.info
     report = PassReport()
@@ -87,9 +118,18 @@ def run_once(*, worker_id: str | None = None, log: Log | None = None) -> PassRep
         report.waiting_reason = problem
         log(f"waiting: {problem} ({told} queued jobs updated)")
         return report
-    submit_waiting_jobs(provider=provider, worker_id=worker_id, log=log, report=report)
-    refresh_active_jobs(provider=provider, log=log, report=report)
-    stop_orphaned_provider_jobs(provider=provider, log=log)
+    submit_waiting_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
+    if stop is not None and stop.is_set():
+        return report
+    refresh_active_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
+    # The clean-up runs when the refresh has caught up, or at least once per poll interval
+    # when it has not: a busy worker does not spend two queries per batch on it.
+    now = time.monotonic()
+    sweep_due = now - _last_sweep["at"] >= settings.FINETUNING_WORKER_POLL_SECONDS
+    stopping = stop is not None and stop.is_set()
+    if (not report.busy or sweep_due) and not stopping and not report.rate_limited:
+        _last_sweep["at"] = now
+        stop_orphaned_provider_jobs(provider=provider, log=log)
     return report
 
 
@@ -97,13 +137,24 @@ def run_once(*, worker_id: str | None = None, log: Log | None = None) -> PassRep
 
 
 def submit_waiting_jobs(
-    *, provider: Provider, worker_id: str, log: Log, report: PassReport | None = None
+    *,
+    provider: Provider,
+    worker_id: str,
+    log: Log,
+    report: PassReport | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     report = report if report is not None else PassReport()
     jobs = services.finetuning_claim_for_submission(
         worker_id=worker_id, limit=settings.FINETUNING_WORKER_SUBMIT_BATCH
     )
-    for job in jobs:
+    report.submit_claimed = len(jobs)
+    for index, job in enumerate(jobs):
+        if report.rate_limited or (stop is not None and stop.is_set()):
+            # Stopping, or the provider asked everyone to wait: the rest go back untouched.
+            rest = [other.pk for other in jobs[index:]]
+            services.finetuning_release(finetuning_ids=rest, worker_id=worker_id)
+            break
         # Log lines about this job carry its id (job_id in the JSON logs).
         with ops_context.bound(ops_context.job_id, job.pk):
             try:
@@ -164,6 +215,7 @@ def submit_job(
         _fail(job, worker_id=worker_id, reason=exc.message, log=log, report=report)
         return
     except ProviderUnavailable as exc:
+        _pause_if_rate_limited(exc, provider=provider, log=log, report=report)
         message = services.finetuning_back_off(
             finetuning=job, worker_id=worker_id, reason=exc.message
         )
@@ -236,90 +288,287 @@ def _cancel_at_provider(provider: Provider, job_id: str) -> ProviderJob:
 
 
 # --- Refresh ---------------------------------------------------------------------------
+#
+# Each pass claims one batch of due jobs (oldest poll first) with a lease, so several
+# workers share the refresh and each due job is polled about once per
+# FINETUNING_WORKER_POLL_SECONDS whatever their number. The batch is newest first, as the
+# provider lists jobs, and the claim says which of our jobs sits just above it: one list
+# call that starts there covers up to 100 jobs of the batch. Jobs a list does not cover
+# are retrieved one by one, a few at a time. Events are read for running jobs every poll.
+# Network calls run in a small thread pool with no database work; the main thread writes.
+
+# Room left between the events read before and after a budget cut a read short: the
+# missing (older) events are numbered downwards into it when they are read later.
+EVENT_GAP_ROOM = 10**9
+EVENT_PAGE_SIZE = 100
 
 
-def refresh_active_jobs(*, provider: Provider, log: Log, report: PassReport | None = None):
-    """Bring every active job due for a poll in line with the provider, in few calls."""
+@dataclass
+class _Followed:
+    """What the provider said about one claimed job (gathered off the main thread)."""
+
+    job: Finetuning
+    remote: ProviderJob | None = None
+    error: ProviderError | None = None
+    events: list = field(default_factory=list)
+    cursor: dict | None = None
+    events_error: ProviderError | None = None
+    skipped: bool = False
+    calls: int = 0
+
+
+class _Budget:
+    """Event pages a pass may still read, shared by the pass's threads."""
+
+    def __init__(self, pages: int):
+        self._pages = pages
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._pages <= 0:
+                return False
+            self._pages -= 1
+            return True
+
+
+def refresh_active_jobs(
+    *,
+    provider: Provider,
+    log: Log,
+    worker_id: str | None = None,
+    report: PassReport | None = None,
+    stop: threading.Event | None = None,
+) -> PassReport:
+    """Claim one batch of due active jobs and bring each in line with the provider."""
     report = report if report is not None else PassReport()
-    now = timezone.now()
-    poll_before = now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
-    tracked = {
-        job.finetuning_job_id: job
-        for job in Finetuning.objects.filter(
-            status__in=ACTIVE_STATUSES,
-            finetuning_job_id__isnull=False,
-            model_provider=provider.name,
-        )
-        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=poll_before))
-        .only(
-            "id",
-            "status",
-            "provider_status",
-            "status_message",
-            "finetuning_job_id",
-            "model_provider",
-        )
-    }
-    if not tracked:
+    worker_id = worker_id or new_worker_id()
+    jobs = services.finetuning_claim_for_refresh(
+        worker_id=worker_id, provider=provider.name, limit=settings.FINETUNING_WORKER_REFRESH_BATCH
+    )
+    report.claimed += len(jobs)
+    if not jobs:
         return report
-    remaining = set(tracked)
-    page_size = settings.FINETUNING_WORKER_LIST_PAGE_SIZE
-    after = None
     try:
-        for _page in range(settings.FINETUNING_WORKER_LIST_MAX_PAGES):
-            page = provider.list_jobs(after=after, limit=page_size)
-            report.provider_calls += 1
-            for remote in page:
-                if remote.id in remaining:
-                    remaining.discard(remote.id)
-                    _apply(tracked[remote.id], remote, provider, log, report)
-            if not remaining or len(page) < page_size:
-                break
-            after = page[-1].id
-        for job_id in sorted(remaining):
-            try:
-                remote = provider.retrieve_job(job_id)
-            except ProviderRejected as exc:
-                services.finetuning_record_provider_problem(
-                    finetuning=tracked[job_id], message=exc.message
-                )
-                log(f"{tracked[job_id].pk}: the provider cannot show job {job_id}: {exc.message}")
-                continue
-            finally:
-                report.provider_calls += 1
-            _apply(tracked[job_id], remote, provider, log, report)
+        listed = _list_batch(jobs, provider=provider, report=report)
     except ProviderError as exc:
         # Passing or not (a proxy's 404 on the list call), the next pass asks again.
+        _pause_if_rate_limited(exc, provider=provider, log=log, report=report)
+        services.finetuning_release(finetuning_ids=[job.pk for job in jobs], worker_id=worker_id)
         log(f"refresh stopped: {exc.message}; the next pass tries again")
+        return report
+
+    halt = threading.Event()  # set on SIGTERM or a 429: calls not yet made are not made
+    budget = _Budget(settings.FINETUNING_WORKER_EVENT_PAGES_PER_PASS)
+
+    def follow(job: Finetuning) -> _Followed:
+        if halt.is_set() or (stop is not None and stop.is_set()):
+            return _Followed(job=job, skipped=True)
+        return _follow(job, listed.get(job.finetuning_job_id), provider, budget, halt)
+
+    polled, released, events_read = [], [], []
+    workers = max(settings.FINETUNING_WORKER_PROVIDER_CONCURRENCY, 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
+        for followed in pool.map(follow, jobs):
+            report.provider_calls += followed.calls
+            try:
+                done = _record(
+                    followed,
+                    provider=provider,
+                    worker_id=worker_id,
+                    log=log,
+                    report=report,
+                    events_read=events_read,
+                )
+            except Exception:  # a bug with one job must not cost the others their poll
+                logger.exception("Refreshing %s failed unexpectedly", followed.job.pk)
+                done = False
+            (polled if done else released).append(followed.job.pk)
+    # Before the poll time: should this fail, the jobs stay due and their events are read
+    # again (each is stored once whatever happens).
+    services.finetuning_record_provider_events_of_batch(items=events_read)
+    services.finetuning_record_polled(finetuning_ids=polled, worker_id=worker_id)
+    services.finetuning_release(finetuning_ids=released, worker_id=worker_id)
+    report.refreshed += len(polled)
     return report
 
 
-def refresh_job(*, finetuning: Finetuning, log: Log | None = None) -> None:
-    """Refresh one job now (a webhook said it changed); raises ProviderError."""
-    provider = get_provider(finetuning.model_provider)
-    if not finetuning.finetuning_job_id or not finetuning.is_active:
-        return
-    remote = provider.retrieve_job(finetuning.finetuning_job_id)
-    _apply(finetuning, remote, provider, log or logger.info, PassReport())
+def _list_batch(jobs: list[Finetuning], *, provider: Provider, report: PassReport) -> dict:
+    """The provider's view of as many of the batch's jobs as a few list pages hold."""
+    remaining = {job.finetuning_job_id for job in jobs}
+    after = getattr(jobs[0], "list_anchor", None)
+    found: dict[str, ProviderJob] = {}
+    for _page in range(settings.FINETUNING_WORKER_LIST_MAX_PAGES):
+        limit = min(settings.FINETUNING_WORKER_LIST_PAGE_SIZE, len(remaining))
+        page = provider.list_jobs(after=after, limit=limit)
+        report.provider_calls += 1
+        for remote in page:
+            if remote.id in remaining:
+                remaining.discard(remote.id)
+                found[remote.id] = remote
+        if not remaining or len(page) < limit:
+            break
+        after = page[-1].id
+    return found
 
 
-def _apply(job: Finetuning, remote: ProviderJob, provider: Provider, log: Log, report) -> None:
-    moved = services.finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
-    services.finetuning_record_polled(finetuning_ids=[job.pk])
-    report.refreshed += 1
-    # Events only when something happened: one call per changed job, not per job per pass.
-    if moved or remote.status != job.provider_status:
+def _follow(
+    job: Finetuning,
+    remote: ProviderJob | None,
+    provider: Provider,
+    budget: _Budget,
+    halt: threading.Event,
+) -> _Followed:
+    followed = _Followed(job=job, remote=remote)
+    if remote is None:
         try:
-            events = provider.list_job_events(remote.id)
-            report.provider_calls += 1
+            followed.calls += 1
+            followed.remote = provider.retrieve_job(job.finetuning_job_id)
         except ProviderError as exc:
-            log(f"{job.pk}: provider events unavailable ({exc.message})")
-        else:
-            services.finetuning_record_provider_events(finetuning=job, events=events)
+            if exc.rate_limited:
+                halt.set()
+            followed.error = exc
+            return followed
+    status = followed.remote.status
+    cursor = job.provider_events_cursor or {}
+    if status == "running" or status != job.provider_status or cursor.get("gap_after"):
+        try:
+            followed.events, followed.cursor, pages = fetch_new_events(
+                provider=provider, job_id=job.finetuning_job_id, cursor=cursor, budget=budget
+            )
+            followed.calls += pages
+        except ProviderError as exc:
+            if exc.rate_limited:
+                halt.set()
+            followed.events_error = exc
+    return followed
+
+
+def fetch_new_events(
+    *, provider: Provider, job_id: str, cursor: dict, budget: _Budget | None = None
+) -> tuple[list, dict | None, int]:
+    """The job's events not yet stored, with their place in the provider's order.
+
+    OpenAI lists events newest first and ``after`` pages towards older ones, so what is new
+    is read from the top down to the newest event already stored. When the page budget
+    cuts that short, the events read are numbered above a gap of EVENT_GAP_ROOM and the
+    cursor remembers the gap (from the oldest event read down to the newest one stored
+    before), which the next poll fills first. Returns ``(event, sequence)`` pairs, the new
+    cursor (None when unchanged) and the number of pages read.
+    """
+    per_job = max(settings.FINETUNING_WORKER_EVENT_PAGES_PER_JOB, 1)
+    pages = 0
+
+    def may_read() -> bool:
+        # The first page of every job is always read: the budget bounds the extra ones,
+        # so no job waits for its events behind another one's long history.
+        return pages == 0 or (pages < per_job and (budget is None or budget.take()))
+
+    if cursor.get("gap_after"):
+        after, until, sequence = cursor["gap_after"], cursor.get("gap_until"), cursor["gap_seq"]
+        found = []
+        closed = False
+        while may_read():
+            page = provider.list_job_events(job_id, after=after, limit=EVENT_PAGE_SIZE)
+            pages += 1
+            for event in page.events:
+                if event.id == until:
+                    closed = True
+                    break
+                found.append((event, sequence))
+                sequence -= 1
+                after = event.id
+            if closed or not page.has_more or not page.events:
+                closed = True
+                break
+        new_cursor = {key: value for key, value in cursor.items() if not key.startswith("gap_")}
+        if not closed:
+            new_cursor.update(gap_after=after, gap_until=until, gap_seq=sequence)
+        return found, new_cursor, pages
+
+    newest_id, newest_seq = cursor.get("newest_id"), cursor.get("newest_seq", 0)
+    fetched = []
+    after = None
+    reached = False
+    while may_read():
+        page = provider.list_job_events(job_id, after=after, limit=EVENT_PAGE_SIZE)
+        pages += 1
+        for event in page.events:
+            if event.id == newest_id:
+                reached = True
+                break
+            fetched.append(event)
+        if reached or not page.has_more or not page.events:
+            reached = True
+            break
+        after = page.events[-1].id
+    if not fetched:
+        return [], None, pages
+    base = newest_seq if reached else newest_seq + EVENT_GAP_ROOM
+    found = [(event, base + index) for index, event in enumerate(reversed(fetched), start=1)]
+    new_cursor = {"newest_id": fetched[0].id, "newest_seq": base + len(fetched)}
+    if not reached:
+        new_cursor.update(gap_after=fetched[-1].id, gap_until=newest_id, gap_seq=base)
+    return found, new_cursor, pages
+
+
+def _record(
+    followed: _Followed,
+    *,
+    provider: Provider,
+    worker_id: str,
+    log: Log,
+    report: PassReport,
+    events_read: list,
+) -> bool:
+    """Write what was learned about one job; True when it counts as polled.
+
+    Its new events are added to ``events_read``, written for the whole batch at once.
+    """
+    job = followed.job
+    if followed.skipped:
+        return False
+    if followed.error is not None:
+        exc = followed.error
+        if _pause_if_rate_limited(exc, provider=provider, log=log, report=report):
+            return False
+        # One job's failure is that job's: recorded on it, and the pass goes on.
+        passing = not isinstance(exc, ProviderRejected)
+        services.finetuning_record_provider_problem(
+            finetuning=job, message=exc.message, worker_id=worker_id, polled=not passing
+        )
+        report.refresh_failed.append(job.pk)
+        log(f"{job.pk}: the provider cannot show job {job.finetuning_job_id}: {exc.message}")
+        return False
+    remote = followed.remote
+    moved = services.finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
+    if followed.events_error is not None:
+        _pause_if_rate_limited(followed.events_error, provider=provider, log=log, report=report)
+        log(f"{job.pk}: provider events unavailable ({followed.events_error.message})")
+    elif followed.events or followed.cursor is not None:
+        events_read.append((job, followed.events, followed.cursor))
+        report.events += len(followed.events)
     if moved:
         job.refresh_from_db(fields=["model_id", "error"])
         detail = job.model_id or job.error or ""
         log(f"{job.pk}: {remote.status}" + (f" ({detail})" if detail else ""))
+    return True
+
+
+def _pause_if_rate_limited(
+    exc: ProviderError, *, provider: Provider, log: Log, report: PassReport
+) -> bool:
+    """A 429 pauses the provider for every worker, for as long as it asked; once per pass."""
+    if not exc.rate_limited:
+        return False
+    if not report.rate_limited:
+        seconds = exc.retry_after
+        if seconds is None:
+            seconds = settings.FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS
+        services.provider_pause(provider=provider.name, seconds=seconds, reason=exc.message)
+        report.rate_limited = True
+        log(f"provider {provider.name} paused for {seconds:g} s by every worker: {exc.message}")
+    return True
 
 
 # --- Clean up --------------------------------------------------------------------------
@@ -335,7 +584,7 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
         status=FinetuningStatus.CANCELLED,
         finetuning_job_id__isnull=True,
         provider_create_started_at__lt=settled,
-    )[:ORPHAN_SWEEP_BATCH]:
+    ).order_by("provider_create_started_at")[:ORPHAN_SWEEP_BATCH]:
         try:
             remote = provider.find_job_by_metadata(key=METADATA_KEY, value=job.pk)
         except ProviderError as exc:
@@ -346,9 +595,11 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
         else:
             stop_late_provider_job(job=job, remote=remote, provider=provider, log=log)
     # Recorded as still running at the provider after an earlier cancel attempt failed.
+    # No ORDER BY: sorting by the default (creation) would walk the whole history's index
+    # instead of this sweep's partial index.
     for job in finished.filter(
         finetuning_job_id__isnull=False, provider_status__in=PROVIDER_ACTIVE_STATUSES
-    )[:ORPHAN_SWEEP_BATCH]:
+    ).order_by()[:ORPHAN_SWEEP_BATCH]:
         # One job the provider will not stop must not keep the others running (and billing).
         try:
             stopped = _cancel_at_provider(provider, job.finetuning_job_id)

@@ -79,8 +79,8 @@ def test_prune_dry_run_counts_and_changes_nothing(old_finished_job, capsys):
 
 
 def test_prune_deletes_old_webhook_records_only(finetuning):
-    services.finetuning_record_webhook(finetuning=finetuning, event_id="evt_old", event_type="x")
-    services.finetuning_record_webhook(finetuning=finetuning, event_id="evt_new", event_type="x")
+    services.finetuning_mark_due(finetuning=finetuning, event_id="evt_old", event_type="x")
+    services.finetuning_mark_due(finetuning=finetuning, event_id="evt_new", event_type="x")
     age(FinetuningEvent.objects.filter(provider_event_id="evt_old"), 8)
 
     call_command("prune", "--webhook-days", "7")

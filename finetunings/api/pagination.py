@@ -54,4 +54,4 @@ class CreatedAtCursorPagination(CursorPagination):
 
 
 class OldestFirstCursorPagination(CreatedAtCursorPagination):
-    ordering = ("created_at", "id")
+    ordering = ("created_at", "provider_sequence", "id")

@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finetunings import errors, services, worker
+from finetunings import errors, services
 from finetunings.api.exceptions import error_response
 from finetunings.api.serializers import ErrorSerializer
 from finetunings.models import Finetuning
@@ -40,8 +40,8 @@ class OpenAIWebhookView(APIView):
         summary="OpenAI webhook",
         description="Receives fine_tuning.job.succeeded/failed/cancelled events, signed with "
         "OPENAI_WEBHOOK_SECRET (Standard Webhooks headers webhook-id, webhook-timestamp, "
-        "webhook-signature). The job is refreshed from the provider; a repeated event id "
-        "changes nothing more. No API key.",
+        "webhook-signature). The job is marked due and the next worker pass refreshes it "
+        "from the provider; a repeated event id changes nothing more. No API key.",
         request=None,
         responses={
             200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
@@ -52,8 +52,7 @@ class OpenAIWebhookView(APIView):
             ),
             HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
                 ErrorSerializer,
-                description="No webhook secret is configured, or the provider could not be "
-                "reached to refresh the job (OpenAI delivers the event again later).",
+                description="No webhook secret is configured.",
             ),
         },
     )
@@ -83,9 +82,9 @@ class OpenAIWebhookView(APIView):
             return Response({"status": OUTCOME_IGNORED})
         if services.finetuning_webhook_seen(finetuning=finetuning, event_id=event.id):
             return Response({"status": OUTCOME_DUPLICATE})
-        # Provider errors propagate to the API's handler (503/502): OpenAI will redeliver.
-        worker.refresh_job(finetuning=finetuning)
-        services.finetuning_record_webhook(
+        # Never waits on the provider: the job is made due and the next worker pass refreshes it.
+        if not services.finetuning_mark_due(
             finetuning=finetuning, event_id=event.id, event_type=event.type
-        )
+        ):
+            return Response({"status": OUTCOME_DUPLICATE})
         return Response({"status": OUTCOME_PROCESSED})

@@ -24,10 +24,18 @@ PROVIDER_STATUS_MAP = {
 class ProviderError(Exception):
     """Base of the provider's domain errors; ``message`` is fit to show a user."""
 
-    def __init__(self, message: str, *, status_code: int | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ):
         self.message = message
         self.status_code = status_code
+        # Seconds the provider asked us to wait (a 429's Retry-After), when it said so.
+        self.retry_after = retry_after
         super().__init__(message)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status_code == 429
 
 
 class ProviderUnavailable(ProviderError):
@@ -68,6 +76,14 @@ class ProviderEvent:
     data: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ProviderEventPage:
+    """One page of a job's events, newest first; ``has_more``: older events remain."""
+
+    events: list[ProviderEvent]
+    has_more: bool
+
+
 class Provider(Protocol):
     """What the service needs from a fine-tuning provider."""
 
@@ -98,4 +114,7 @@ class Provider(Protocol):
     def cancel_job(self, job_id: str) -> ProviderJob:
         """Ask the provider to cancel; return the job as the provider now reports it."""
 
-    def list_job_events(self, job_id: str, *, after: str | None = None) -> list[ProviderEvent]: ...
+    def list_job_events(
+        self, job_id: str, *, after: str | None = None, limit: int = 100
+    ) -> ProviderEventPage:
+        """One page of the job's events, newest first; ``after`` pages towards older ones."""

@@ -24,6 +24,7 @@ from finetunings import hygiene
 from finetunings.ops import context
 from finetunings.providers.base import (
     ProviderEvent,
+    ProviderEventPage,
     ProviderJob,
     ProviderNotConfigured,
     ProviderRejected,
@@ -84,7 +85,9 @@ def _call[T](operation: Callable[[], T]) -> T:
         ) from None
     except openai.RateLimitError as exc:
         raise ProviderUnavailable(
-            RATE_LIMITED_MESSAGE.format(message=_provider_message(exc)), status_code=429
+            RATE_LIMITED_MESSAGE.format(message=_provider_message(exc)),
+            status_code=429,
+            retry_after=_retry_after(exc.response.headers),
         ) from None
     except openai.APIStatusError as exc:
         # 408 (request timeout) and 409 (lock conflict) are passing too: the SDK itself
@@ -100,6 +103,18 @@ def _call[T](operation: Callable[[], T]) -> T:
         ) from None
     except openai.APIResponseValidationError as exc:
         raise ProviderUnavailable(f"The provider sent an unexpected answer: {exc}") from None
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds to wait, from the headers OpenAI sends with a 429 (as the SDK reads them)."""
+    try:
+        if headers.get("retry-after-ms") is not None:
+            return max(float(headers["retry-after-ms"]) / 1000, 0.0)
+        if headers.get("retry-after") is not None:
+            return max(float(headers["retry-after"]), 0.0)
+    except ValueError:
+        pass  # an HTTP date or garbage: the caller's default pause applies
+    return None
 
 
 def _timestamp(value: int | None) -> datetime.datetime | None:
@@ -242,13 +257,15 @@ class OpenAIProvider:
         client = self.client.with_options(max_retries=0)
         return _job(_call(lambda: client.fine_tuning.jobs.cancel(job_id)))
 
-    def list_job_events(self, job_id: str, *, after: str | None = None) -> list[ProviderEvent]:
+    def list_job_events(
+        self, job_id: str, *, after: str | None = None, limit: int = 100
+    ) -> ProviderEventPage:
         client = self.client
-        options = {"limit": 100}
+        options = {"limit": limit}
         if after is not None:
             options["after"] = after
         page = _call(lambda: client.fine_tuning.jobs.list_events(job_id, **options))
-        return [
+        events = [
             ProviderEvent(
                 id=event.id,
                 created_at=_timestamp(event.created_at),
@@ -258,6 +275,7 @@ class OpenAIProvider:
             )
             for event in page.data
         ]
+        return ProviderEventPage(events=events, has_more=bool(getattr(page, "has_more", False)))
 
 
 # --- Webhooks ---------------------------------------------------------------------------

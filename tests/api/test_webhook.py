@@ -1,4 +1,4 @@
-"""POST /api/v1/webhooks/openai: signed by OpenAI, refreshes the job from the provider."""
+"""POST /api/v1/webhooks/openai: signed by OpenAI, makes the job due for the next pass."""
 
 import base64
 import hashlib
@@ -14,7 +14,7 @@ from finetunings import errors, worker
 from finetunings.api.webhooks import OUTCOME_DUPLICATE, OUTCOME_IGNORED, OUTCOME_PROCESSED
 from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.providers.openai import NO_WEBHOOK_SECRET_MESSAGE
-from tests.fakes.openai_server import RETRIEVE
+from tests.fakes.openai_server import LIST, RETRIEVE
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -64,13 +64,23 @@ def post(client, body, **headers):
     return client.post(URL, data=body, content_type="application/json", **headers)
 
 
-def test_a_signed_event_refreshes_the_job_from_the_provider(client, submitted):
+def test_a_signed_event_makes_no_provider_call_and_the_next_pass_refreshes_the_job(
+    client, openai_provider, submitted
+):
     body = event_body(submitted.finetuning_job_id)
+    calls_before = list(openai_provider.calls)
 
     response = post(client, body, **signed_headers(body, event_id="evt_0001"))
 
     assert response.status_code == HTTPStatus.OK
     assert response.json() == {"status": OUTCOME_PROCESSED}
+    assert openai_provider.calls == calls_before  # the request never waits on the provider
+    submitted.refresh_from_db()
+    assert submitted.status == FinetuningStatus.VALIDATING_FILES
+    assert submitted.last_polled_at is None  # due now, though polled a moment ago
+
+    worker.run_once(worker_id="test-worker", log=lambda line: None)
+
     submitted.refresh_from_db()
     assert submitted.status == FinetuningStatus.SUCCEEDED
     assert submitted.model_id == "ft:m"
@@ -116,7 +126,8 @@ def test_a_repeated_event_changes_nothing_more(client, openai_provider, submitte
     assert first.json() == {"status": OUTCOME_PROCESSED}
     assert again.status_code == HTTPStatus.OK
     assert again.json() == {"status": OUTCOME_DUPLICATE}
-    assert len(openai_provider.calls_to(RETRIEVE)) == 1
+    assert openai_provider.calls_to(RETRIEVE) == []
+    assert openai_provider.calls_to(LIST) == []
 
 
 def test_an_event_for_an_unknown_job_is_acknowledged_and_ignored(client, submitted):

@@ -9,7 +9,13 @@ import itertools
 import threading
 import time
 
-from finetunings.providers import ProviderEvent, ProviderJob, ProviderRejected, ProviderUnavailable
+from finetunings.providers import (
+    ProviderEvent,
+    ProviderEventPage,
+    ProviderJob,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 
 _ids = itertools.count(1)
 
@@ -109,6 +115,11 @@ class InMemoryProvider:
         self.set_status(job_id, "cancelled")
         return self.jobs[job_id]
 
-    def list_job_events(self, job_id, *, after=None):
+    def list_job_events(self, job_id, *, after=None, limit=100):
+        """Newest first, ``after`` pages towards older events, as OpenAI does."""
         self._enter("list_job_events", job_id)
-        return list(self.events.get(job_id, []))
+        events = list(self.events.get(job_id, []))
+        if after is not None:
+            ids = [event.id for event in events]
+            events = events[ids.index(after) + 1 :] if after in ids else []
+        return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)

@@ -30,10 +30,17 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 class _Fault:
-    def __init__(self, kind: str, status: int | None = None, seconds: float = 0.0):
+    def __init__(
+        self,
+        kind: str,
+        status: int | None = None,
+        seconds: float = 0.0,
+        retry_after: float | None = None,
+    ):
         self.kind = kind  # "status", "delay" (answer too late), "lost" (do it, answer 500)
         self.status = status
         self.seconds = seconds
+        self.retry_after = retry_after  # a 429's Retry-After, in seconds
 
 
 class FakeOpenAI:
@@ -46,6 +53,11 @@ class FakeOpenAI:
         self.jobs: dict[str, dict] = {}  # insertion order = creation order
         self.events: dict[str, list[dict]] = defaultdict(list)
         self.calls: list[tuple[str, str]] = []
+        # The job ids each list call answered with, in order (which jobs a list call covered).
+        self.listed: list[list[str]] = []
+        # Every answer waits this long, as a real provider's round trip does (benchmarks).
+        self.answer_delay = 0.0
+        self.always_failing: dict[str, set[str]] = defaultdict(set)
         self.faults: dict[str, list[_Fault]] = defaultdict(list)
         self.hold: dict[str, threading.Event] = {}
         self.hold_before: dict[str, threading.Event] = {}
@@ -73,9 +85,20 @@ class FakeOpenAI:
         self._server.server_close()
 
     # --- switches --------------------------------------------------------------------------
-    def fail_next(self, operation: str, status: int, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``operation`` with ``status`` (429, 500, 400...)."""
-        self.faults[operation].extend(_Fault("status", status) for _ in range(times))
+    def fail_next(
+        self, operation: str, status: int, times: int = 1, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``times`` calls of ``operation`` with ``status`` (429, 500, 400...).
+
+        ``retry_after`` (seconds) is sent as a 429's Retry-After header.
+        """
+        self.faults[operation].extend(
+            _Fault("status", status, retry_after=retry_after) for _ in range(times)
+        )
+
+    def keep_failing(self, operation: str, arg: str) -> None:
+        """Answer every call of ``operation`` about ``arg`` (a job id) with a 500."""
+        self.always_failing[operation].add(arg)
 
     def delay_next(self, operation: str, seconds: float, times: int = 1) -> None:
         """Do the next calls of ``operation``, but answer only after ``seconds``."""
@@ -112,12 +135,37 @@ class FakeOpenAI:
                 job["error"] = {"code": "invalid_training_file", "message": message, "param": None}
             job.update(fields)
 
-    def add_event(self, job_id: str, message: str, level: str = "info") -> dict:
+    def add_job(self, status: str = "running", metadata: dict | None = None) -> dict:
+        """A job that exists at the provider already (seeded, not created through the API)."""
+        with self._lock:
+            job = {
+                "id": self._new_id("ftjob"),
+                "object": "fine_tuning.job",
+                "created_at": int(time.time()),
+                "error": None,
+                "fine_tuned_model": None,
+                "finished_at": None,
+                "model": "gpt-4o-mini-2024-07-18",
+                "organization_id": "org-test",
+                "result_files": [],
+                "seed": 42,
+                "status": status,
+                "trained_tokens": None,
+                "training_file": "file-seeded",
+                "validation_file": None,
+                "metadata": metadata,
+            }
+            self.jobs[job["id"]] = job
+            return job
+
+    def add_event(
+        self, job_id: str, message: str, level: str = "info", created_at: int | None = None
+    ) -> dict:
         with self._lock:
             event = {
                 "id": f"ftevent-{next(self._ids):08d}",
                 "object": "fine_tuning.job.event",
-                "created_at": int(time.time()),
+                "created_at": int(time.time()) if created_at is None else created_at,
                 "level": level,
                 "message": message,
                 "data": {},
@@ -180,6 +228,16 @@ class FakeOpenAI:
         with self._lock:
             self.calls.append((operation, arg))
             fault = self.faults[operation].pop(0) if self.faults[operation] else None
+            if fault is None and arg in self.always_failing[operation]:
+                fault = _Fault("status", 500)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
+        if fault is not None and fault.kind == "status" and fault.retry_after is not None:
+            return (
+                fault.status,
+                _error("Rate limit reached for requests.", None),
+                {"retry-after": f"{fault.retry_after:g}"},
+            )
         if fault is not None and fault.kind == "status":
             message = {
                 429: "Rate limit reached for requests.",
@@ -277,6 +335,9 @@ class FakeOpenAI:
                 if all((job.get("metadata") or {}).get(k) == v for k, v in wanted.items())
             ]
         page = jobs[:limit]
+        if not wanted:
+            with self._lock:
+                self.listed.append([job["id"] for job in page])
         return HTTPStatus.OK, {"object": "list", "data": page, "has_more": len(jobs) > limit}
 
     def _retrieve(self, job_id: str) -> tuple:
@@ -304,8 +365,15 @@ class FakeOpenAI:
             return HTTPStatus.NOT_FOUND, _not_found(job_id)
         limit = int(query.get("limit", 20))
         with self._lock:
-            events = list(self.events[job_id])
-        return HTTPStatus.OK, {"object": "list", "data": events[:limit], "has_more": False}
+            events = list(self.events[job_id])  # newest first
+        if "after" in query:  # OpenAI's cursor pages towards older events
+            ids = [event["id"] for event in events]
+            events = events[ids.index(query["after"]) + 1 :] if query["after"] in ids else []
+        return HTTPStatus.OK, {
+            "object": "list",
+            "data": events[:limit],
+            "has_more": len(events) > limit,
+        }
 
 
 def _error(message: str, code: str | None) -> dict:
@@ -329,13 +397,16 @@ def _handler_for(fake: FakeOpenAI):
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, payload = fake.handle(method, url.path, query, body, self.headers)
+            status, payload, *extra = fake.handle(method, url.path, query, body, self.headers)
+            headers = extra[0] if extra else {}
             data = json.dumps(payload).encode()
             try:
                 self.send_response(int(status))
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                if int(status) in (429, 500):
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if int(status) in (429, 500) and not headers:
                     self.send_header("retry-after-ms", "10")  # keeps SDK retries quick in tests
                 self.end_headers()
                 self.wfile.write(data)

@@ -53,7 +53,7 @@ def test_upload_create_and_follow_a_job(real_provider, openai_provider):
     done = real_provider.retrieve_job(job.id)
     assert (done.status, done.fine_tuned_model) == ("succeeded", "ft:model:acme::1")
     assert done.finished_at is not None
-    [event] = real_provider.list_job_events(job.id)
+    [event] = real_provider.list_job_events(job.id).events
     assert event.message == "Validating training file"
 
 

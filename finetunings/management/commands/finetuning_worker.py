@@ -1,9 +1,11 @@
 """``python manage.py finetuning_worker``: the process that makes jobs actually run.
 
-It loops over ``worker.run_once()`` and sleeps between passes; ``--once`` does one pass and
-exits (cron, tests). SIGTERM or SIGINT ends the loop after the current pass, so a deploy
-never cuts a submission in half (and if one is cut anyway, leases let another worker
-finish it).
+It loops over ``worker.run_once()``: passes follow each other at once while batches come
+back full (there is more to do), and it sleeps between passes once it has caught up;
+``--once`` does one pass and exits (cron, tests). SIGTERM or SIGINT stops it within
+seconds: the pass ends at the next job (a call in flight is finished and recorded) and
+gives back the leases it did not use, so another worker takes those jobs at once (and if
+a worker is killed anyway, its leases expire and another worker finishes its jobs).
 
 Every line goes through logging (logger ``finetunings.worker``), so it carries the time,
 the level and the worker's id, in JSON in production. After each pass the worker writes
@@ -62,9 +64,10 @@ class Command(BaseCommand):
         try:
             while True:
                 started = time.monotonic()
-                failed = False
+                failed = busy = False
                 try:
-                    worker.run_once(worker_id=worker_id, log=logger.info)
+                    report = worker.run_once(worker_id=worker_id, log=logger.info, stop=stop)
+                    busy = report.busy
                 except Exception as exc:
                     failed = True
                     if once:
@@ -77,7 +80,7 @@ class Command(BaseCommand):
                     after_pass(
                         worker_id=worker_id, seconds=time.monotonic() - started, failed=failed
                     )
-                if once or stop.wait(sleep):
+                if once or stop.is_set() or (not busy and stop.wait(sleep)):
                     break
                 # A long-running process must not keep a broken or stale connection for ever.
                 close_old_connections()
