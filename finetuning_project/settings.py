@@ -288,3 +288,17 @@ FINETUNING_WORKER_BACKOFF_MAX_SECONDS = float(
 FINETUNING_WORKER_LIST_PAGE_SIZE = 100
 # Stop paging the provider's job list after this many pages; the rest are retrieved one by one.
 FINETUNING_WORKER_LIST_MAX_PAGES = int(os.environ.get("FINETUNING_WORKER_LIST_MAX_PAGES", "20"))
+
+# --- Idempotency keys -------------------------------------------------------------------
+
+# How long a key and its first answer are kept (retries within this time are safe).
+FINETUNING_IDEMPOTENCY_TTL_SECONDS = int(
+    os.environ.get("FINETUNING_IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))
+)
+# How long a retry waits for the first request with its key to finish before a 409.
+FINETUNING_IDEMPOTENCY_WAIT_SECONDS = float(
+    os.environ.get("FINETUNING_IDEMPOTENCY_WAIT_SECONDS", "10")
+)
+# After this, a key whose request died without answering may be claimed again. Longer than
+# the slowest request (a cancel waits up to FINETUNING_CANCEL_WAIT_SECONDS on the provider).
+FINETUNING_IDEMPOTENCY_LEASE_SECONDS = 120

@@ -80,3 +80,27 @@ TRAINING_FILE_NOT_READY_MESSAGE = (
 CODE_WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
 CODE_WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
 WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"
+
+
+# --- Idempotency keys --------------------------------------------------------------------
+
+CODE_IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+CODE_IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+CODE_IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+IDEMPOTENCY_KEY_REUSED_MESSAGE = (
+    "This Idempotency-Key was already used for a different request (another route or body) "
+    "in the last 24 hours; use a new key for a new request."
+)
+IDEMPOTENCY_KEY_IN_USE_MESSAGE = (
+    "A request with this Idempotency-Key is still being answered; retry shortly to get its answer."
+)
+
+
+class IdempotencyKeyReused(DomainError):
+    code = CODE_IDEMPOTENCY_KEY_REUSED
+    default_message = IDEMPOTENCY_KEY_REUSED_MESSAGE
+
+
+class IdempotencyKeyInUse(DomainError):
+    code = CODE_IDEMPOTENCY_KEY_IN_USE
+    default_message = IDEMPOTENCY_KEY_IN_USE_MESSAGE

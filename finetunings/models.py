@@ -325,3 +325,34 @@ class APIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` and the first answer given to it, kept for a day.
+
+    Keys are scoped to their caller (an API key or a staff user), so two clients can never
+    read each other's answers by guessing a key. ``request_fingerprint`` tells a retry (the
+    same request again) from a different request that reuses the key by mistake.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    # Empty while the first request is still being answered.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A request that died mid-way leaves its key locked only until then.
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "idempotency key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key"], name="unique_idempotency_key_per_scope"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.scope})"

@@ -23,6 +23,7 @@ from finetunings import errors, selectors, services
 from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
+from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.pagination import OldestFirstCursorPagination
 from finetunings.api.renderers import JSONLinesRenderer
 
@@ -76,7 +77,12 @@ class FriendlyNotFoundMixin:
         responses={200: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
     ),
     create=extend_schema(
-        responses={201: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+        responses={
+            201: serializers.DatabaseConnectionSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        }
     ),
     retrieve=extend_schema(
         responses={200: serializers.DatabaseConnectionSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -113,6 +119,10 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     serializer_class = serializers.DatabaseConnectionSerializer
     filterset_class = filters.DatabaseConnectionFilter
 
+    @idempotent(atomic=True)
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
         serializer.instance = services.database_connection_create(**serializer.validated_data)
 
@@ -134,7 +144,12 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         "to 10,000 objects): all of them are created, or none and the 400 names each problem "
         "as <index>.<field>. The SQL must parse in the connection's dialect.",
         request=serializers.GoldenRecordSerializer,
-        responses={201: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+        responses={
+            201: serializers.GoldenRecordSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
     ),
     retrieve=extend_schema(
         responses={200: serializers.GoldenRecordSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -163,6 +178,10 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     queryset = selectors.golden_record_list()
     serializer_class = serializers.GoldenRecordSerializer
     filterset_class = filters.GoldenRecordFilter
+
+    @idempotent(atomic=True)
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
 
     def get_serializer(self, *args, **kwargs):
         if self.action == "create" and isinstance(kwargs.get("data"), list):
@@ -200,7 +219,12 @@ SEED_CANCEL_EXAMPLE = OpenApiExample(
     ),
     create=extend_schema(
         request=serializers.FinetuningCreateSerializer,
-        responses={201: serializers.FinetuningSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+        responses={
+            201: serializers.FinetuningSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
     ),
     retrieve=extend_schema(
         responses={200: serializers.FinetuningSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -247,6 +271,7 @@ class FinetuningViewSet(
             "events": serializers.FinetuningEventSerializer,
         }.get(self.action, serializers.FinetuningSerializer)
 
+    @idempotent(atomic=True)
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -287,6 +312,7 @@ class FinetuningViewSet(
             **BAD_REQUEST,
             **AUTH_ERRORS,
             **NOT_FOUND,
+            **IDEMPOTENCY_RESPONSES,
             **conflict(
                 "The job has already succeeded or failed.",
                 serializers.NotCancellableErrorSerializer,
@@ -294,6 +320,7 @@ class FinetuningViewSet(
             **PROVIDER_ERRORS,
         },
     )
+    @idempotent(atomic=False)  # above @action, which replaces the method's schema kwargs
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         finetuning = self.get_object()

@@ -21,6 +21,7 @@ def test_cancel_documents_request_example_and_every_response(schema):
         "403",
         "404",
         "409",
+        "422",
         "502",
         "503",
     }
