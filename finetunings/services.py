@@ -31,6 +31,7 @@ from finetunings.models import (
     FinetuningEventKind,
     FinetuningStatus,
     GoldenRecord,
+    new_id,
 )
 from finetunings.providers import ProviderRejected, get_provider
 
@@ -173,8 +174,16 @@ def golden_record_delete(*, golden_record: GoldenRecord) -> None:
 # --- Fine-tuning jobs: creation and plain edits -----------------------------------------
 
 
-def _default_alias(connection: DatabaseConnection) -> str:
-    return f"{connection.alias}_{timezone.now():%Y%m%d%H}"
+def _default_alias(connection: DatabaseConnection, finetuning_id: str) -> str:
+    """``<connection>_<YYYYmmddHHMM>_<start of the job id>``: readable, and one per job.
+
+    The time alone gave every job of an hour the same alias; the id's start tells them
+    apart, and in the unlikely case that it does not, the whole id does.
+    """
+    alias = f"{connection.alias}_{timezone.now():%Y%m%d%H%M}_{finetuning_id[:6]}"
+    if Finetuning.objects.filter(db_connection=connection, alias=alias).exists():
+        alias = f"{connection.alias}_{finetuning_id}"
+    return alias
 
 
 def finetuning_create(
@@ -205,10 +214,12 @@ def finetuning_create(
         problems["golden_records"] = record_problems
     _raise_if(problems)
 
+    finetuning_id = new_id()
     with transaction.atomic():
         finetuning = Finetuning.objects.create(
+            id=finetuning_id,
             db_connection=connection,
-            alias=alias or _default_alias(connection),
+            alias=alias or _default_alias(connection, finetuning_id),
             model_provider=model_provider,
             model_name=model_name,
             model_parameters=model_parameters,
@@ -437,7 +448,7 @@ def finetuning_cancel(
     while True:
         job = _without_long_lists().get(pk=finetuning.pk)
         if job.status == FinetuningStatus.CANCELLED:
-            return job
+            return _merge_cancel_metadata(job, actor=actor, metadata=metadata)
         if job.status in TERMINAL_STATUSES:
             raise errors.FinetuningNotCancellable(job.status)
         merged = {**(job.metadata or {}), **(metadata or {})} if metadata else job.metadata
@@ -459,6 +470,18 @@ def finetuning_cancel(
             raise errors.CancelInProgress()
         time.sleep(pause)
         pause = min(pause * 2, 0.25)
+
+
+def _merge_cancel_metadata(job: Finetuning, *, actor: str, metadata) -> Finetuning:
+    """A cancel of a cancelled job still merges its metadata, as any cancel does.
+
+    A retried cancel carries what the first one merged, which changes nothing (no write, no
+    event); new keys are kept, and recorded in the timeline, rather than silently dropped.
+    """
+    merged = {**(job.metadata or {}), **(metadata or {})}
+    if not metadata or merged == job.metadata:
+        return job
+    return finetuning_update(finetuning=job, actor=actor, metadata=merged)
 
 
 def _without_long_lists():

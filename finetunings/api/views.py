@@ -299,11 +299,11 @@ class FinetuningViewSet(
         description=(
             "Stops the training at the provider but never deletes the job. An active job "
             "(queued, validating_files, running) becomes cancelled with error "
-            '"Fine tuning cancelled by the user". Cancelling a cancelled job returns it '
-            "unchanged, so a retried request is safe. A succeeded or failed job cannot be "
-            "cancelled (409, with its status); if the provider reports that the job has "
-            "just finished, the job is updated to what the provider says and 409 is returned. "
-            "The body is optional."
+            '"Fine tuning cancelled by the user". Cancelling a cancelled job returns it, '
+            "with the request's metadata merged (a retried request changes nothing). "
+            "A succeeded or failed job cannot be cancelled (409, with its status); if the "
+            "provider reports that the job has just finished, the job is updated to what the "
+            "provider says and 409 is returned. The body is optional."
         ),
         request=serializers.FinetuningCancelSerializer,
         examples=[SEED_CANCEL_EXAMPLE],

@@ -118,3 +118,16 @@ def test_update_rechecks_sql_and_delete(api, connection):
     assert GoldenRecord.objects.get().sql == "SELECT id FROM orders"
     assert api.delete(url).status_code == HTTPStatus.NO_CONTENT
     assert api.get(url).status_code == HTTPStatus.NOT_FOUND
+
+
+def test_sql_that_does_not_parse_is_explained_in_plain_words(api, connection):
+    response = api.post(
+        "/api/v1/golden-records",
+        {"db_connection_id": connection.pk, "question": "Twice?", "sql": "SELECT 2 *"},
+        format="json",
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["errors"]["sql"] == [
+        "The SQL does not parse as postgresql at line 1, column 10: something is missing after '*'."
+    ]
