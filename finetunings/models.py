@@ -122,6 +122,9 @@ class GoldenRecord(models.Model):
     question = models.TextField()
     sql = models.TextField()
     metadata = models.JSONField(null=True, blank=True)
+    # The record's id where it was kept before (a spreadsheet row, Dataherald's id): an
+    # import that names it again updates this record instead of adding a duplicate.
+    external_id = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -129,6 +132,13 @@ class GoldenRecord(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "golden record"
         indexes = [models.Index(fields=["db_connection", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["db_connection", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="unique_external_id_per_connection",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.question[:80]

@@ -6,7 +6,7 @@ turned into responses by ``api.exceptions``.
 
 from http import HTTPStatus
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -16,11 +16,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from finetunings import errors, selectors, services
-from finetunings.api import filters, serializers
+from finetunings import errors, golden_record_io, selectors, services
+from finetunings.api import filters, io_serializers, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
@@ -204,6 +205,104 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         services.golden_record_delete(golden_record=instance)
+
+    @extend_schema(
+        summary="Import golden records from a CSV or JSON Lines file",
+        description="Upload a file (multipart/form-data, field `file`) of up to 100,000 rows: "
+        "columns question (or Dataherald's prompt_text), sql, and optionally metadata (a JSON "
+        "object), external_id (or id) and db_connection_id. All rows are imported or none: a "
+        "400 names every bad row by its line (`line 12.sql`). A row whose external_id names "
+        "a record of its connection (or that record's id, as an export writes it) updates it "
+        "instead of adding a duplicate.",
+        request={"multipart/form-data": io_serializers.GoldenRecordImportSerializer},
+        responses={
+            200: io_serializers.GoldenRecordImportResultSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
+    )
+    @idempotent(atomic=True)
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def import_file(self, request):
+        serializer = io_serializers.GoldenRecordImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        file_format = golden_record_io.file_format(
+            requested=serializer.validated_data.get("format"),
+            filename=upload.name,
+            content_type=upload.content_type,
+        )
+        if file_format is None:
+            return validation_response(
+                {"format": ["Give format csv or jsonl, or a file named *.csv or *.jsonl."]}
+            )
+        result = golden_record_io.golden_records_import(
+            file=upload,
+            file_format=file_format,
+            db_connection_id=serializer.validated_data.get("db_connection_id"),
+        )
+        return Response(
+            io_serializers.GoldenRecordImportResultSerializer(result).data,
+            status=HTTPStatus.OK,
+        )
+
+    @extend_schema(
+        summary="Export a connection's golden records as CSV or JSON Lines",
+        description="Streams every golden record of the connection, in order of their "
+        "external id (a record's own id when it has none), in the shape the import reads: "
+        "importing the file elsewhere and exporting again gives the same bytes.",
+        parameters=[io_serializers.GoldenRecordExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV."),
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The JSON Lines file."
+            ),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export(self, request):
+        query = io_serializers.GoldenRecordExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        connection_id = query.validated_data["db_connection_id"]
+        connection = selectors.database_connection_list().filter(pk=connection_id).first()
+        if connection is None:
+            return validation_response(
+                {"db_connection_id": [f"No database connection with id {connection_id!r}."]}
+            )
+        file_format = query.validated_data["format"]
+        response = StreamingHttpResponse(
+            golden_record_io.golden_records_export(connection=connection, file_format=file_format),
+            content_type=EXPORT_CONTENT_TYPES[file_format],
+        )
+        filename = f"golden-records-{connection.pk}.{file_format}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.action == "export":
+            # The file streams as it is; a renderer only ever shapes an error, in JSON.
+            # (DRF would otherwise read ?format= as a renderer's name and answer a bare 404.)
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force=force)
+
+
+EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 
 
 SEED_CANCEL_EXAMPLE = OpenApiExample(
