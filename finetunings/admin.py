@@ -19,13 +19,13 @@ from django.contrib.admin.utils import model_ngettext
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from finetunings import errors, selectors, services, validation
+from finetunings import admin_io, errors, selectors, services, validation
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -777,10 +777,34 @@ class GoldenRecordAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ["db_connection"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = ["id", "external_id", "created_at", "updated_at"]
+    # Adds "Import from a file" and "Export to a file" (see finetunings.admin_io).
+    change_list_template = "admin/finetunings/goldenrecord/change_list.html"
 
     class Media:
         css = {"all": ["finetunings/admin.css"]}
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "import/",
+                wrap(lambda request: admin_io.import_view(self, request)),
+                name="finetunings_goldenrecord_import",
+            ),
+            path(
+                "export/",
+                wrap(lambda request: admin_io.export_view(self, request)),
+                name="finetunings_goldenrecord_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        can_import = self.has_add_permission(request) and self.has_change_permission(request)
+        return super().changelist_view(
+            request, extra_context={**(extra_context or {}), "can_import": can_import}
+        )
 
     def get_queryset(self, request):
         return selectors.golden_record_list()
