@@ -302,3 +302,24 @@ FINETUNING_IDEMPOTENCY_WAIT_SECONDS = float(
 # After this, a key whose request died without answering may be claimed again. Longer than
 # the slowest request (a cancel waits up to FINETUNING_CANCEL_WAIT_SECONDS on the provider).
 FINETUNING_IDEMPOTENCY_LEASE_SECONDS = 120
+
+# --- Outgoing notifications (webhook endpoints) ------------------------------------------
+
+# Endpoints on private, loopback or link-local addresses are refused unless this is set
+# (development, tests, or receivers that really live on the private network).
+FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool(
+    "FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False
+)
+FINETUNING_WEBHOOK_TIMEOUT_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_TIMEOUT_SECONDS", "10")
+)
+# Attempts per delivery, and the pause after the first failure (doubling, up to the maximum).
+FINETUNING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("FINETUNING_WEBHOOK_MAX_ATTEMPTS", "8"))
+FINETUNING_WEBHOOK_BACKOFF_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_SECONDS", "30")
+)
+FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")
+)
+# Deliveries one worker pass sends at most.
+FINETUNING_WEBHOOK_BATCH = 50

@@ -934,3 +934,7 @@ admin.site.site_title = "Fine-tuning jobs"
 admin.site.index_title = "Jobs, connections, golden records and API keys"
 # "View site" leads to the API's interactive documentation: the service has no other site.
 admin.site.site_url = reverse_lazy("api:docs")
+
+
+# Webhook endpoints and their delivery log live in their own module.
+from finetunings import admin_notifications  # noqa: E402, F401

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from finetunings import services, training_data
+from finetunings import notifications, services, training_data
 from finetunings.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Finetuning, FinetuningStatus
 from finetunings.providers import (
     Provider,
@@ -79,6 +79,8 @@ def run_once(*, worker_id: str | None = None, log: Log | None = None) -> PassRep
     worker_id = worker_id or new_worker_id()
     log = log or logger.info
     report = PassReport()
+    # Webhook endpoints hear of jobs that ended (since the last pass); never breaks the pass.
+    notifications.notifications_run_once(log=log)
     provider = get_provider(settings.FINETUNING_DEFAULT_PROVIDER)
     problem = _configuration_problem(provider)
     if problem:

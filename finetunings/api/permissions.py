@@ -32,6 +32,7 @@ class APIKeyOrModelPermissions(DjangoModelPermissions):
         # An import adds records and updates those it finds by their external id.
         "import_file": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
         "export": [VIEW],
+        "redeliver": [VIEW, "%(app_label)s.change_%(model_name)s"],
     }
 
     def has_permission(self, request, view) -> bool:

@@ -2,7 +2,7 @@ from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from finetunings.api import views, webhooks
+from finetunings.api import notification_views, views, webhooks
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -21,6 +21,8 @@ router = OptionalSlashRouter()
 router.register("database-connections", views.DatabaseConnectionViewSet, "database-connection")
 router.register("golden-records", views.GoldenRecordViewSet, "golden-record")
 router.register("finetunings", views.FinetuningViewSet, "finetuning")
+router.register("webhook-endpoints", notification_views.WebhookEndpointViewSet, "webhook-endpoint")
+router.register("webhook-deliveries", notification_views.WebhookDeliveryViewSet, "webhook-delivery")
 
 urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
