@@ -323,3 +323,16 @@ FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS = float(
 )
 # Deliveries one worker pass sends at most.
 FINETUNING_WEBHOOK_BATCH = 50
+
+# --- Sandbox provider -------------------------------------------------------------------
+
+# base_llm.model_provider "sandbox" plays a job's whole life inside the service (no key, no
+# cost, no model): for first steps. On in development (DJANGO_DEBUG), off in production
+# unless turned on.
+FINETUNING_SANDBOX_ENABLED = env_bool("FINETUNING_SANDBOX_ENABLED", DEBUG)
+# How long each simulated step (validation, each training step) takes.
+FINETUNING_SANDBOX_STEP_SECONDS = float(os.environ.get("FINETUNING_SANDBOX_STEP_SECONDS", "3"))
+if FINETUNING_SANDBOX_ENABLED:
+    FINETUNING_PROVIDERS["sandbox"] = "finetunings.providers.sandbox.SandboxProvider"
+    # The sandbox pretends to fine-tune the same base models as OpenAI.
+    FINETUNING_ALLOWED_MODELS["sandbox"] = FINETUNING_ALLOWED_MODELS["openai"]

@@ -623,7 +623,9 @@ def _held_by(worker_id: str) -> Q:
     return Q(lease_owner=worker_id, status__in=ACTIVE_STATUSES)
 
 
-def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
+def finetuning_claim_for_submission(
+    *, worker_id: str, limit: int, model_provider: str | None = None
+) -> list[Finetuning]:
     """Lease up to ``limit`` jobs that wait for submission; return the ones this worker won.
 
     Expired leases count as free, so a job whose worker died is taken over here. On
@@ -636,6 +638,8 @@ def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finet
         .filter(_lease_free(now))
         .filter(_due(now))
     )
+    if model_provider is not None:
+        due = due.filter(model_provider=model_provider)  # each provider submits its own jobs
     with transaction.atomic():
         candidates = due.order_by("created_at", "id")
         if db_connection.features.has_select_for_update_skip_locked:
@@ -837,12 +841,15 @@ def finetuning_fail(*, finetuning: Finetuning, worker_id: str, reason: str) -> b
     )
 
 
-def finetuning_set_waiting_reason(*, reason: str) -> int:
-    """Tell every job waiting for submission why it waits (no provider key, ...)."""
-    return (
-        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
-        .exclude(status_message=reason)
-        .update(status_message=reason, updated_at=timezone.now())
+def finetuning_set_waiting_reason(*, reason: str, model_provider: str | None = None) -> int:
+    """Tell every job waiting for submission (to that provider) why it waits (no key, ...)."""
+    waiting = Finetuning.objects.filter(
+        status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True
+    )
+    if model_provider is not None:
+        waiting = waiting.filter(model_provider=model_provider)
+    return waiting.exclude(status_message=reason).update(
+        status_message=reason, updated_at=timezone.now()
     )
 
 

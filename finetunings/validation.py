@@ -137,8 +137,15 @@ def model_parameters_problems(parameters) -> dict[str, list[str]]:
     return problems
 
 
+SANDBOX_OFF_MESSAGE = (
+    "The sandbox provider is turned off here (FINETUNING_SANDBOX_ENABLED); use a real provider."
+)
+
+
 def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[str]]:
     allowed_models = settings.FINETUNING_ALLOWED_MODELS
+    if model_provider == "sandbox" and not settings.FINETUNING_SANDBOX_ENABLED:
+        return {"model_provider": [SANDBOX_OFF_MESSAGE]}
     if model_provider not in allowed_models or model_provider not in settings.FINETUNING_PROVIDERS:
         supported = ", ".join(sorted(allowed_models))
         return {"model_provider": [f"Unsupported provider {model_provider!r}; use {supported}."]}

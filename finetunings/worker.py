@@ -81,10 +81,15 @@ def run_once(*, worker_id: str | None = None, log: Log | None = None) -> PassRep
     report = PassReport()
     # Webhook endpoints hear of jobs that ended (since the last pass); never breaks the pass.
     notifications.notifications_run_once(log=log)
+    if settings.FINETUNING_SANDBOX_ENABLED and "sandbox" in settings.FINETUNING_PROVIDERS:
+        # Sandbox jobs need no key, so they run even when the real provider cannot.
+        sandbox = get_provider("sandbox")
+        submit_waiting_jobs(provider=sandbox, worker_id=worker_id, log=log, report=report)
+        refresh_active_jobs(provider=sandbox, log=log, report=report)
     provider = get_provider(settings.FINETUNING_DEFAULT_PROVIDER)
     problem = _configuration_problem(provider)
     if problem:
-        told = services.finetuning_set_waiting_reason(reason=problem)
+        told = services.finetuning_set_waiting_reason(reason=problem, model_provider=provider.name)
         report.waiting_reason = problem
         log(f"waiting: {problem} ({told} queued jobs updated)")
         return report
@@ -102,7 +107,9 @@ def submit_waiting_jobs(
 ) -> None:
     report = report if report is not None else PassReport()
     jobs = services.finetuning_claim_for_submission(
-        worker_id=worker_id, limit=settings.FINETUNING_WORKER_SUBMIT_BATCH
+        worker_id=worker_id,
+        limit=settings.FINETUNING_WORKER_SUBMIT_BATCH,
+        model_provider=provider.name,
     )
     for job in jobs:
         try:
@@ -325,7 +332,7 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
     """Cancel provider jobs that outlived their job's cancel (a worker died in between)."""
     now = timezone.now()
     settled = now - timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)
-    finished = Finetuning.objects.filter(status__in=TERMINAL_STATUSES)
+    finished = Finetuning.objects.filter(status__in=TERMINAL_STATUSES, model_provider=provider.name)
     # Cancelled while a (since dead) worker was creating its provider job.
     for job in finished.filter(
         status=FinetuningStatus.CANCELLED,
