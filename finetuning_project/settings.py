@@ -183,6 +183,9 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["finetunings.api.schema.document_paths_without_trailing_slash"],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The Authorize dialog asks only for what a user can give (an API key); a staff session
+    # works in Swagger UI anyway, as its cookie goes with every request.
+    "AUTHENTICATION_WHITELIST": ["finetunings.api.authentication.APIKeyAuthentication"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {

@@ -145,6 +145,7 @@ class WebhookDeliveryViewSet(
     filterset_class = WebhookDeliveryFilter
 
     @extend_schema(
+        operation_id="webhook_deliveries_redeliver",
         summary="Send a delivery again",
         description="Puts the delivery back in the queue (same message id, attempts from "
         "zero); the worker sends it at its next pass.",

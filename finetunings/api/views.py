@@ -207,6 +207,7 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         services.golden_record_delete(golden_record=instance)
 
     @extend_schema(
+        operation_id="golden_records_import",
         summary="Import golden records from a CSV or JSON Lines file",
         description="Upload a file (multipart/form-data, field `file`) of up to 100,000 rows: "
         "columns question (or Dataherald's prompt_text), sql, and optionally metadata (a JSON "
@@ -255,6 +256,7 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         )
 
     @extend_schema(
+        operation_id="golden_records_export",
         summary="Export a connection's golden records as CSV or JSON Lines",
         description="Streams every golden record of the connection, in order of their "
         "external id (a record's own id when it has none), in the shape the import reads: "
@@ -305,6 +307,23 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
 EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 
 
+# Swagger UI's "Try it out" starts from the first example: one that works on any job (the
+# seed's example names one job's id, which answers 400 finetuning_id_mismatch on any other).
+CANCEL_EXAMPLE = OpenApiExample(
+    "Cancel, with a note in the job's metadata (the body is optional)",
+    value={"metadata": {"reason": "no longer needed"}},
+    request_only=True,
+)
+NOT_CANCELLABLE_EXAMPLE = OpenApiExample(
+    "The job has already succeeded",
+    value={
+        "detail": "The fine-tuning job has already succeeded and cannot be cancelled.",
+        "code": errors.CODE_NOT_CANCELLABLE,
+        "status": "succeeded",
+    },
+    response_only=True,
+    status_codes=["409"],
+)
 SEED_CANCEL_EXAMPLE = OpenApiExample(
     "Cancel (as in the original documentation)",
     value={"finetuning_id": "656777c9eb4e22533dc43fce"},
@@ -404,8 +423,9 @@ class FinetuningViewSet(
             "provider reports that the job has just finished, the job is updated to what the "
             "provider says and 409 is returned. The body is optional."
         ),
+        operation_id="finetunings_cancel",
         request=serializers.FinetuningCancelSerializer,
-        examples=[SEED_CANCEL_EXAMPLE],
+        examples=[CANCEL_EXAMPLE, SEED_CANCEL_EXAMPLE, NOT_CANCELLABLE_EXAMPLE],
         responses={
             200: serializers.FinetuningSerializer,
             **BAD_REQUEST,
@@ -462,6 +482,7 @@ class FinetuningViewSet(
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
+        operation_id="finetunings_training_file",
         summary="The job's training file",
         description="The exact JSONL the job was (or will be) trained on, once the worker has "
         "built it: one chat example per golden record. 404 with code "

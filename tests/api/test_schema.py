@@ -86,3 +86,26 @@ def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
 
     assert "/api/v1/finetunings/{id}/cancel:" in target.read_text()
+
+
+def test_cancel_has_a_stable_operation_id_and_examples_that_work_when_tried(schema):
+    operation = schema["paths"]["/api/v1/finetunings/{id}/cancel"]["post"]
+    examples = list(operation["requestBody"]["content"]["application/json"]["examples"].values())
+    conflict = operation["responses"]["409"]["content"]["application/json"]["examples"]
+
+    assert operation["operationId"] == "finetunings_cancel"
+    assert "finetuning_id" not in examples[0]["value"]  # Try it out starts from this one
+    assert [example["value"]["status"] for example in conflict.values()] == ["succeeded"]
+
+
+def test_the_authorize_dialog_asks_only_for_an_api_key(schema):
+    assert list(schema["components"]["securitySchemes"]) == ["BearerApiKey"]
+
+
+def test_file_routes_have_stable_operation_ids(schema):
+    paths = schema["paths"]
+
+    assert paths["/api/v1/golden-records/import"]["post"]["operationId"] == "golden_records_import"
+    assert paths["/api/v1/golden-records/export"]["get"]["operationId"] == "golden_records_export"
+    training_file = paths["/api/v1/finetunings/{id}/training-file"]["get"]
+    assert training_file["operationId"] == "finetunings_training_file"
