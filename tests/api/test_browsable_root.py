@@ -1,0 +1,41 @@
+"""The API's root as a newcomer finds it: what the API is, and how to log in."""
+
+from http import HTTPStatus
+
+from tests.admin.conftest import PASSWORD
+
+
+def test_the_root_says_what_the_api_is_and_links_to_the_login(anonymous_api, db):
+    page = anonymous_api.get("/api/v1/", HTTP_ACCEPT="text/html")
+
+    assert page.status_code == HTTPStatus.OK
+    text = page.content.decode()
+    assert "Fine-tuning jobs API" in text
+    assert "natural-language-to-SQL" in text
+    assert "The default basic root view" not in text
+    assert "href='/api-auth/login/?next=/api/v1/'>Log in</a>" in text
+
+
+def test_the_root_lists_the_routes_in_json_without_credentials(anonymous_api, db):
+    response = anonymous_api.get("/api/v1/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == HTTPStatus.OK
+    assert set(response.json()) >= {"finetunings", "golden-records", "database-connections"}
+
+
+def test_every_other_route_still_needs_credentials(anonymous_api, db):
+    response = anonymous_api.get("/api/v1/finetunings", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_staff_member_can_log_in_from_the_browsable_api(client, make_staff):
+    make_staff("sam", "view_finetuning")
+
+    response = client.post(
+        "/api-auth/login/", {"username": "sam", "password": PASSWORD, "next": "/api/v1/"}
+    )
+    listed = client.get("/api/v1/finetunings", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert listed.status_code == HTTPStatus.OK
