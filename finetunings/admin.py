@@ -23,6 +23,7 @@ from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from finetunings import admin_io, errors, selectors, services, validation
@@ -30,6 +31,7 @@ from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
+    FinetuningEventKind,
     GoldenRecord,
 )
 from finetunings.providers import ProviderRejected, ProviderUnavailable
@@ -51,6 +53,8 @@ CANCEL_TOO_MANY = (
     "provider); nothing was changed."
 )
 CANCEL_LOG_MESSAGE = "Cancelled the fine-tuning job."
+# The confirmation page's field that sends a cancel from a job's page back to that page.
+RETURN_TO_JOB_FIELD = "_return_to_job"
 API_KEY_CREATED = (
     "The API key “{name}” was created. Copy it now, it will not be shown again: {raw_key}"
 )
@@ -514,10 +518,20 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         if confirmed and CHANGE_FORM_ACTION_FIELD not in request.POST:
             for job in jobs:
                 self._cancel_one(request, job)
+            filters = request.POST.get("_changelist_filters", "")
+            back_to_job = request.POST.get(RETURN_TO_JOB_FIELD)
+            if len(jobs) == 1 and back_to_job == jobs[0].pk:
+                # Cancelled from the job's page: back to it (the list's filters kept for
+                # its breadcrumbs), where the outcome shows and a failed cancel can be retried.
+                url = reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=[jobs[0].pk],
+                )
+                query = urlencode({"_changelist_filters": filters}) if filters else ""
+                return HttpResponseRedirect(f"{url}?{query}" if query else url)
             changelist_url = reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
             )
-            filters = request.POST.get("_changelist_filters", "")
             return HttpResponseRedirect(
                 f"{changelist_url}?{filters}" if filters else changelist_url
             )
@@ -527,7 +541,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         preserved = self.get_preserved_filters(request)
         is_changelist = (
             request.resolver_match
-            and request.resolver_match.url_name == f"{self.opts.model_name}_changelist"
+            and request.resolver_match.url_name
+            == f"{self.opts.app_label}_{self.opts.model_name}_changelist"
         )
         filters = (
             request.GET.urlencode() if is_changelist else request.GET.get("_changelist_filters", "")
@@ -548,6 +563,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
             ),
             "changelist_filters": filters,
+            "return_to_job_field": RETURN_TO_JOB_FIELD,
+            "return_to_job": jobs[0].pk if not is_changelist and len(jobs) == 1 else None,
             "preserved_filters": preserved,
             "media": self.media,
         }
@@ -566,15 +583,13 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 messages.WARNING,
             )
         except ProviderUnavailable as exc:
-            self.message_user(
-                request,
-                CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail=exc.message),
-                messages.ERROR,
-            )
+            message = CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail=exc.message)
+            self._record_failed_cancel(request, job, actor=actor, message=message)
+            self.message_user(request, message, messages.ERROR)
         except ProviderRejected as exc:
-            self.message_user(
-                request, CANCEL_PROVIDER_REFUSED.format(job=job, detail=exc.message), messages.ERROR
-            )
+            message = CANCEL_PROVIDER_REFUSED.format(job=job, detail=exc.message)
+            self._record_failed_cancel(request, job, actor=actor, message=message)
+            self.message_user(request, message, messages.ERROR)
         except errors.CancelInProgress as exc:
             self.message_user(
                 request, CANCEL_IN_PROGRESS.format(job=job, detail=exc.message), messages.WARNING
@@ -590,6 +605,13 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 self.message_user(request, CANCEL_DONE.format(job=job), messages.SUCCESS)
             else:
                 self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)
+
+    def _record_failed_cancel(self, request, job: Finetuning, *, actor: str, message: str):
+        """A cancel the provider did not take is in the job's timeline and History too."""
+        services.finetuning_record_event(
+            finetuning_id=job.pk, kind=FinetuningEventKind.ERROR, actor=actor, message=message
+        )
+        self.log_change(request, job, message)
 
 
 # --- Database connections ----------------------------------------------------------------
@@ -662,10 +684,11 @@ class DatabaseConnectionAdmin(
         "connection_uri",
         "schema",
         "metadata",
+        "related_pages",
         "created_at",
         "updated_at",
     ]
-    readonly_fields = ["id", "masked_connection_uri", "created_at", "updated_at"]
+    readonly_fields = ["id", "masked_connection_uri", "related_pages", "created_at", "updated_at"]
 
     class Media:
         css = {"all": ["finetunings/admin.css"]}
@@ -684,9 +707,23 @@ class DatabaseConnectionAdmin(
         # keeps the model's decrypting ``connection_uri`` property from being displayed.
         return self.masked_connection_uri(obj)
 
+    @admin.display(description="jobs and golden records")
+    def related_pages(self, obj):
+        query = urlencode({"db_connection": obj.pk})
+        return format_html(
+            '<a href="{}?{}">Fine-tuning jobs of this connection</a> · '
+            '<a href="{}?{}">Its golden records</a>',
+            reverse("admin:finetunings_finetuning_changelist"),
+            query,
+            reverse("admin:finetunings_goldenrecord_changelist"),
+            query,
+        )
+
     def get_fields(self, request, obj=None):
         if obj is None:
-            return [f for f in self.fields if f not in {"id", "masked_connection_uri"}]
+            return [
+                f for f in self.fields if f not in {"id", "masked_connection_uri", "related_pages"}
+            ]
         if not self.has_change_permission(request, obj):
             # The URI can only be replaced, never read: without the right to replace it,
             # there is nothing to show but the masked one.
