@@ -53,6 +53,10 @@ CANCEL_TOO_MANY = (
     "provider); nothing was changed."
 )
 CANCEL_LOG_MESSAGE = "Cancelled the fine-tuning job."
+START_AGAIN_ACTION = "start_again"
+START_AGAIN_DONE = "Started “{job}” with the same golden records."
+START_AGAIN_REFUSED = "Could not start the job again: {problems}"
+START_AGAIN_LOG_MESSAGE = "Started again from job {job}."
 # The confirmation page's field that sends a cancel from a job's page back to that page.
 RETURN_TO_JOB_FIELD = "_return_to_job"
 API_KEY_CREATED = (
@@ -268,7 +272,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     # nor a count per filter option.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = [CANCEL_ACTION]
+    actions = [CANCEL_ACTION, START_AGAIN_ACTION]
 
     fieldsets = [
         (
@@ -605,6 +609,40 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 self.message_user(request, CANCEL_DONE.format(job=job), messages.SUCCESS)
             else:
                 self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)
+
+    def has_start_again_permission(self, request, obj=None):
+        # Jobs are not added from a blank form (has_add_permission), but the right to add
+        # them is what starting one again takes.
+        return request.user.has_perm(f"{self.opts.app_label}.add_finetuning")
+
+    @admin.action(
+        permissions=["start_again"],
+        description="Start again with the same golden records",
+        location=[ActionLocation.CHANGE_FORM],
+    )
+    def start_again(self, request, queryset):
+        """A new job on the same connection, golden records, model and metadata."""
+        job = queryset.first()
+        if job is None:
+            return None
+        try:
+            new_job = services.finetuning_create(
+                db_connection_id=job.db_connection_id,
+                actor=staff_actor(request),
+                base_llm=job.base_llm,
+                golden_records=list(job.golden_records),
+                metadata=job.metadata,
+            )
+        except errors.ValidationFailed as exc:
+            self.message_user(
+                request, START_AGAIN_REFUSED.format(problems=refusal_message(exc)), messages.ERROR
+            )
+            return None
+        self.log_addition(request, new_job, START_AGAIN_LOG_MESSAGE.format(job=job.pk))
+        self.message_user(request, START_AGAIN_DONE.format(job=new_job), messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[new_job.pk])
+        )
 
     def _record_failed_cancel(self, request, job: Finetuning, *, actor: str, message: str):
         """A cancel the provider did not take is in the job's timeline and History too."""
