@@ -31,6 +31,9 @@ from finetunings import errors, validation
 from finetunings.models import DatabaseConnection, GoldenRecord, new_id
 
 IMPORT_MAX_ROWS = 100_000
+# 100,000 rows of long questions and SQL fit well within this; a larger upload is refused
+# before any of it is read.
+IMPORT_MAX_BYTES = 256 * 1024 * 1024
 FORMATS = ("csv", "jsonl")
 EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 CONTENT_TYPES = {"text/csv": "csv", "application/jsonl": "jsonl", "application/x-ndjson": "jsonl"}
@@ -212,6 +215,10 @@ def golden_records_import(
     ignored: a Dataherald export names that engine's connections). Raises
     ``ValidationFailed`` whose fields are ``line <n>.<column>``.
     """
+    if getattr(file, "size", 0) > IMPORT_MAX_BYTES:
+        raise errors.ValidationFailed(
+            {"file": [f"Larger than {IMPORT_MAX_BYTES // (1024 * 1024)} MiB; split the file."]}
+        )
     connections = _Connections()
     everyone = None
     if db_connection_id is not None:

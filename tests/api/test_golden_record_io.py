@@ -368,3 +368,13 @@ def test_the_schema_describes_the_upload_and_the_downloads(anonymous_api, db):
     assert list(body) == ["multipart/form-data"]
     downloads = schema["paths"]["/api/v1/golden-records/export"]["get"]["responses"]["200"]
     assert set(downloads["content"]) == {"text/csv", "application/jsonl"}
+
+
+def test_a_file_larger_than_allowed_is_refused_before_reading(api, connection, monkeypatch):
+    monkeypatch.setattr(golden_record_io, "IMPORT_MAX_BYTES", 10)
+    file = csv_file([("A question that is long enough?", "SELECT 1", "", "")])
+
+    response = upload(api, file, db_connection_id=connection.pk)
+
+    assert response.json()["errors"] == {"file": ["Larger than 0 MiB; split the file."]}
+    assert GoldenRecord.objects.count() == 0
