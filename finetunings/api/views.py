@@ -307,6 +307,12 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
 EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 
 
+CANCEL_PAGE_HINT = (
+    "Press POST below to cancel this job (the body is optional: leave it empty, or give "
+    "metadata to merge into the job's)."
+)
+
+
 # Swagger UI's "Try it out" starts from the first example: one that works on any job (the
 # seed's example names one job's id, which answers 400 finetuning_id_mismatch on any other).
 CANCEL_EXAMPLE = OpenApiExample(
@@ -380,6 +386,25 @@ class FinetuningViewSet(
     serializer_class = serializers.FinetuningSerializer
     filterset_class = filters.FinetuningFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # The browsable API opens the cancel route with a GET: show the job and the POST
+        # form under it, not a red 405 block. Every other client still gets the 405.
+        match = request.resolver_match
+        if (
+            request.method == "GET"
+            and match is not None
+            and match.url_name == "finetuning-cancel"
+            and getattr(request.accepted_renderer, "format", None) == "api"
+        ):
+            job = self.get_object()
+            return Response(
+                {
+                    "detail": CANCEL_PAGE_HINT,
+                    "finetuning": serializers.FinetuningSerializer(job).data,
+                }
+            )
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     def get_serializer_class(self):
         return {

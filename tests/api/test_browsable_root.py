@@ -39,3 +39,21 @@ def test_a_staff_member_can_log_in_from_the_browsable_api(client, make_staff):
 
     assert response.status_code == HTTPStatus.FOUND
     assert listed.status_code == HTTPStatus.OK
+
+
+def test_the_browsable_cancel_page_shows_the_job_and_no_error(api, finetuning):
+    page = api.get(f"/api/v1/finetunings/{finetuning.pk}/cancel", HTTP_ACCEPT="text/html")
+
+    assert page.status_code == HTTPStatus.OK
+    text = page.content.decode()
+    assert "not allowed" not in text
+    assert "Press POST below to cancel this job" in text
+    assert finetuning.alias in text
+
+
+def test_a_get_of_the_cancel_route_is_still_a_405_for_json_clients(api, finetuning):
+    response = api.get(
+        f"/api/v1/finetunings/{finetuning.pk}/cancel", HTTP_ACCEPT="application/json"
+    )
+
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
