@@ -164,7 +164,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "finetunings.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "finetunings.api.renderers.GuidedBrowsableAPIRenderer",
     ],
     # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],

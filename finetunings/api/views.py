@@ -59,6 +59,11 @@ def conflict(description: str, serializer=ERROR):
     return {HTTPStatus.CONFLICT: OpenApiResponse(serializer, description=description)}
 
 
+def _first_connection_id() -> str:
+    connection = selectors.database_connection_list().order_by("created_at", "id").first()
+    return connection.pk if connection else "<the id of a database connection>"
+
+
 class FriendlyNotFoundMixin:
     """A 404 that names the kind of thing and the id that was not found."""
 
@@ -124,6 +129,16 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
+    def browsable_example(self):
+        if self.action != "create":
+            return None
+        return {
+            "alias": "my_database",
+            "dialect": "postgresql",
+            "connection_uri": "postgresql://reader:password@db.example.com:5432/shop",
+            "schema": "CREATE TABLE orders (id integer, customer text, total numeric);",
+        }
+
     def perform_create(self, serializer):
         serializer.instance = services.database_connection_create(**serializer.validated_data)
 
@@ -183,6 +198,15 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     @idempotent(atomic=True)
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
+
+    def browsable_example(self):
+        if self.action != "create":
+            return None
+        return {
+            "db_connection_id": _first_connection_id(),
+            "question": "How many orders are there?",
+            "sql": "SELECT count(*) FROM orders",
+        }
 
     def get_serializer(self, *args, **kwargs):
         if self.action == "create" and isinstance(kwargs.get("data"), list):
@@ -386,6 +410,14 @@ class FinetuningViewSet(
     serializer_class = serializers.FinetuningSerializer
     filterset_class = filters.FinetuningFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def browsable_example(self):
+        if self.action == "create":
+            # golden_records left out: every record of the connection ([] would mean none).
+            return {"db_connection_id": _first_connection_id()}
+        if self.action == "cancel":
+            return {}  # the body is optional; a finetuning_id must equal the path's
+        return None
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         # The browsable API opens the cancel route with a GET: show the job and the POST

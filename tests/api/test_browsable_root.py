@@ -1,5 +1,8 @@
 """The API's root as a newcomer finds it: what the API is, and how to log in."""
 
+import html
+import json
+import re
 from http import HTTPStatus
 
 from tests.admin.conftest import PASSWORD
@@ -57,3 +60,26 @@ def test_a_get_of_the_cancel_route_is_still_a_405_for_json_clients(api, finetuni
     )
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+def raw_form(api, url):
+    text = api.get(url, HTTP_ACCEPT="text/html").content.decode()
+    (content,) = re.findall(r'<textarea[^>]*name="_content"[^>]*>(.*?)</textarea>', text, re.S)
+    return json.loads(html.unescape(content))
+
+
+def test_the_pre_filled_forms_work_when_posted_as_they_are(api, connection, golden_records):
+    connection_body = raw_form(api, "/api/v1/database-connections")
+    record_body = raw_form(api, "/api/v1/golden-records")
+    job_body = raw_form(api, "/api/v1/finetunings")
+
+    assert (
+        api.post("/api/v1/database-connections", connection_body, format="json").status_code == 201
+    )
+    assert api.post("/api/v1/golden-records", record_body, format="json").status_code == 201
+    created = api.post("/api/v1/finetunings", job_body, format="json")
+    assert created.status_code == 201
+    assert len(created.json()["golden_records"]) == len(golden_records) + 1  # all, not none
+    cancel_url = f"/api/v1/finetunings/{created.json()['id']}/cancel"
+    cancel_body = raw_form(api, cancel_url)
+    assert api.post(cancel_url, cancel_body, format="json").status_code == 200
