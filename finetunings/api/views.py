@@ -159,7 +159,20 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         description="Create one golden record (an object) or several at once (an array of up "
         "to 10,000 objects): all of them are created, or none and the 400 names each problem "
         "as <index>.<field>. The SQL must parse in the connection's dialect.",
-        request=serializers.GoldenRecordSerializer,
+        # Both forms in the schema, so that generated clients can send either.
+        request={
+            "application/json": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/GoldenRecordRequest"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/GoldenRecordRequest"},
+                        "minItems": 1,
+                        "maxItems": serializers.GOLDEN_RECORDS_BULK_MAX,
+                    },
+                ]
+            }
+        },
         responses={
             201: serializers.GoldenRecordSerializer,
             **BAD_REQUEST,

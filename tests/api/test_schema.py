@@ -109,3 +109,13 @@ def test_file_routes_have_stable_operation_ids(schema):
     assert paths["/api/v1/golden-records/export"]["get"]["operationId"] == "golden_records_export"
     training_file = paths["/api/v1/finetunings/{id}/training-file"]["get"]
     assert training_file["operationId"] == "finetunings_training_file"
+
+
+def test_the_bulk_golden_record_create_is_in_the_schema(schema):
+    body = schema["paths"]["/api/v1/golden-records"]["post"]["requestBody"]["content"]
+    one, many = body["application/json"]["schema"]["oneOf"]
+
+    assert one["$ref"].endswith("/GoldenRecordRequest")
+    assert many["type"] == "array"
+    assert many["items"]["$ref"].endswith("/GoldenRecordRequest")
+    assert "GoldenRecordRequest" in schema["components"]["schemas"]
