@@ -228,7 +228,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "finetunings.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "finetunings.api.renderers.JSONRenderer",
-        "finetunings.api.renderers.BrowsableAPIRenderer",
+        "finetunings.api.renderers.GuidedBrowsableAPIRenderer",
     ],
     # JSON in, JSON out: form bodies would silently drop the fields they cannot express.
     "DEFAULT_PARSER_CLASSES": ["finetunings.api.parsers.JSONParser"],
@@ -261,6 +261,9 @@ SPECTACULAR_SETTINGS = {
     ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The Authorize dialog asks only for what a user can give (an API key); a staff session
+    # works in Swagger UI anyway, as its cookie goes with every request.
+    "AUTHENTICATION_WHITELIST": ["finetunings.api.authentication.APIKeyAuthentication"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
@@ -440,3 +443,51 @@ FINETUNING_WORKER_EVENT_PAGES_PER_PASS = int(
 FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS = float(
     os.environ.get("FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS", "20")
 )
+
+# --- Idempotency keys -------------------------------------------------------------------
+
+# How long a key and its first answer are kept (retries within this time are safe).
+FINETUNING_IDEMPOTENCY_TTL_SECONDS = int(
+    os.environ.get("FINETUNING_IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))
+)
+# How long a retry waits for the first request with its key to finish before a 409.
+FINETUNING_IDEMPOTENCY_WAIT_SECONDS = float(
+    os.environ.get("FINETUNING_IDEMPOTENCY_WAIT_SECONDS", "10")
+)
+# After this, a key whose request died without answering may be claimed again. Longer than
+# the slowest request (a cancel waits up to FINETUNING_CANCEL_WAIT_SECONDS on the provider).
+FINETUNING_IDEMPOTENCY_LEASE_SECONDS = 120
+
+# --- Outgoing notifications (webhook endpoints) ------------------------------------------
+
+# Endpoints on private, loopback or link-local addresses are refused unless this is set
+# (development, tests, or receivers that really live on the private network).
+FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool(
+    "FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False
+)
+FINETUNING_WEBHOOK_TIMEOUT_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_TIMEOUT_SECONDS", "10")
+)
+# Attempts per delivery, and the pause after the first failure (doubling, up to the maximum).
+FINETUNING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("FINETUNING_WEBHOOK_MAX_ATTEMPTS", "8"))
+FINETUNING_WEBHOOK_BACKOFF_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_SECONDS", "30")
+)
+FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS = float(
+    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")
+)
+# Deliveries one worker pass sends at most.
+FINETUNING_WEBHOOK_BATCH = 50
+
+# --- Sandbox provider -------------------------------------------------------------------
+
+# base_llm.model_provider "sandbox" plays a job's whole life inside the service (no key, no
+# cost, no model): for first steps. On in development (DJANGO_DEBUG), off in production
+# unless turned on.
+FINETUNING_SANDBOX_ENABLED = env_bool("FINETUNING_SANDBOX_ENABLED", DEBUG)
+# How long each simulated step (validation, each training step) takes.
+FINETUNING_SANDBOX_STEP_SECONDS = float(os.environ.get("FINETUNING_SANDBOX_STEP_SECONDS", "3"))
+if FINETUNING_SANDBOX_ENABLED:
+    FINETUNING_PROVIDERS["sandbox"] = "finetunings.providers.sandbox.SandboxProvider"
+    # The sandbox pretends to fine-tune the same base models as OpenAI.
+    FINETUNING_ALLOWED_MODELS["sandbox"] = FINETUNING_ALLOWED_MODELS["openai"]

@@ -19,17 +19,19 @@ from django.contrib.admin.utils import model_ngettext
 from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse, reverse_lazy
+from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from finetunings import errors, selectors, services, validation
+from finetunings import admin_io, errors, selectors, services, validation
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
+    FinetuningEventKind,
     GoldenRecord,
 )
 from finetunings.ops import context as ops_context
@@ -57,6 +59,12 @@ CANCEL_OUT_OF_TIME = (
     "Did not try to cancel the other {count} selected job(s): the time for one request ran "
     "out while the provider answered slowly. Nothing was changed for them; select them again."
 )
+START_AGAIN_ACTION = "start_again"
+START_AGAIN_DONE = "Started “{job}” with the same golden records."
+START_AGAIN_REFUSED = "Could not start the job again: {problems}"
+START_AGAIN_LOG_MESSAGE = "Started again from job {job}."
+# The confirmation page's field that sends a cancel from a job's page back to that page.
+RETURN_TO_JOB_FIELD = "_return_to_job"
 API_KEY_CREATED = (
     "The API key “{name}” was created. Copy it now, it will not be shown again: {raw_key}"
 )
@@ -273,7 +281,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     # nor a count per filter option.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = [CANCEL_ACTION]
+    actions = [CANCEL_ACTION, START_AGAIN_ACTION]
 
     fieldsets = [
         (
@@ -533,10 +541,20 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     )
                     break
                 self._cancel_one(request, job)
+            filters = request.POST.get("_changelist_filters", "")
+            back_to_job = request.POST.get(RETURN_TO_JOB_FIELD)
+            if len(jobs) == 1 and back_to_job == jobs[0].pk:
+                # Cancelled from the job's page: back to it (the list's filters kept for
+                # its breadcrumbs), where the outcome shows and a failed cancel can be retried.
+                url = reverse(
+                    f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                    args=[jobs[0].pk],
+                )
+                query = urlencode({"_changelist_filters": filters}) if filters else ""
+                return HttpResponseRedirect(f"{url}?{query}" if query else url)
             changelist_url = reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
             )
-            filters = request.POST.get("_changelist_filters", "")
             return HttpResponseRedirect(
                 f"{changelist_url}?{filters}" if filters else changelist_url
             )
@@ -546,7 +564,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         preserved = self.get_preserved_filters(request)
         is_changelist = (
             request.resolver_match
-            and request.resolver_match.url_name == f"{self.opts.model_name}_changelist"
+            and request.resolver_match.url_name
+            == f"{self.opts.app_label}_{self.opts.model_name}_changelist"
         )
         filters = (
             request.GET.urlencode() if is_changelist else request.GET.get("_changelist_filters", "")
@@ -567,6 +586,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
             ),
             "changelist_filters": filters,
+            "return_to_job_field": RETURN_TO_JOB_FIELD,
+            "return_to_job": jobs[0].pk if not is_changelist and len(jobs) == 1 else None,
             "preserved_filters": preserved,
             "media": self.media,
         }
@@ -586,15 +607,13 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 messages.WARNING,
             )
         except ProviderUnavailable as exc:
-            self.message_user(
-                request,
-                CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail=exc.message),
-                messages.ERROR,
-            )
+            message = CANCEL_PROVIDER_UNREACHABLE.format(job=job, detail=exc.message)
+            self._record_failed_cancel(request, job, actor=actor, message=message)
+            self.message_user(request, message, messages.ERROR)
         except ProviderRejected as exc:
-            self.message_user(
-                request, CANCEL_PROVIDER_REFUSED.format(job=job, detail=exc.message), messages.ERROR
-            )
+            message = CANCEL_PROVIDER_REFUSED.format(job=job, detail=exc.message)
+            self._record_failed_cancel(request, job, actor=actor, message=message)
+            self.message_user(request, message, messages.ERROR)
         except errors.CancelInProgress as exc:
             self.message_user(
                 request, CANCEL_IN_PROGRESS.format(job=job, detail=exc.message), messages.WARNING
@@ -610,6 +629,47 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 self.message_user(request, CANCEL_DONE.format(job=job), messages.SUCCESS)
             else:
                 self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)
+
+    def has_start_again_permission(self, request, obj=None):
+        # Jobs are not added from a blank form (has_add_permission), but the right to add
+        # them is what starting one again takes.
+        return request.user.has_perm(f"{self.opts.app_label}.add_finetuning")
+
+    @admin.action(
+        permissions=["start_again"],
+        description="Start again with the same golden records",
+        location=[ActionLocation.CHANGE_FORM],
+    )
+    def start_again(self, request, queryset):
+        """A new job on the same connection, golden records, model and metadata."""
+        job = queryset.first()
+        if job is None:
+            return None
+        try:
+            new_job = services.finetuning_create(
+                db_connection_id=job.db_connection_id,
+                actor=staff_actor(request),
+                base_llm=job.base_llm,
+                golden_records=list(job.golden_records),
+                metadata=job.metadata,
+            )
+        except errors.ValidationFailed as exc:
+            self.message_user(
+                request, START_AGAIN_REFUSED.format(problems=refusal_message(exc)), messages.ERROR
+            )
+            return None
+        self.log_addition(request, new_job, START_AGAIN_LOG_MESSAGE.format(job=job.pk))
+        self.message_user(request, START_AGAIN_DONE.format(job=new_job), messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[new_job.pk])
+        )
+
+    def _record_failed_cancel(self, request, job: Finetuning, *, actor: str, message: str):
+        """A cancel the provider did not take is in the job's timeline and History too."""
+        services.finetuning_record_event(
+            finetuning_id=job.pk, kind=FinetuningEventKind.ERROR, actor=actor, message=message
+        )
+        self.log_change(request, job, message)
 
 
 # --- Database connections ----------------------------------------------------------------
@@ -686,10 +746,11 @@ class DatabaseConnectionAdmin(
         "connection_uri",
         "schema",
         "metadata",
+        "related_pages",
         "created_at",
         "updated_at",
     ]
-    readonly_fields = ["id", "masked_connection_uri", "created_at", "updated_at"]
+    readonly_fields = ["id", "masked_connection_uri", "related_pages", "created_at", "updated_at"]
 
     class Media:
         css = {"all": ["finetunings/admin.css"]}
@@ -708,9 +769,23 @@ class DatabaseConnectionAdmin(
         # keeps the model's decrypting ``connection_uri`` property from being displayed.
         return self.masked_connection_uri(obj)
 
+    @admin.display(description="jobs and golden records")
+    def related_pages(self, obj):
+        query = urlencode({"db_connection": obj.pk})
+        return format_html(
+            '<a href="{}?{}">Fine-tuning jobs of this connection</a> · '
+            '<a href="{}?{}">Its golden records</a>',
+            reverse("admin:finetunings_finetuning_changelist"),
+            query,
+            reverse("admin:finetunings_goldenrecord_changelist"),
+            query,
+        )
+
     def get_fields(self, request, obj=None):
         if obj is None:
-            return [f for f in self.fields if f not in {"id", "masked_connection_uri"}]
+            return [
+                f for f in self.fields if f not in {"id", "masked_connection_uri", "related_pages"}
+            ]
         if not self.has_change_permission(request, obj):
             # The URI can only be replaced, never read: without the right to replace it,
             # there is nothing to show but the masked one.
@@ -803,10 +878,34 @@ class GoldenRecordAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ["db_connection"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = ["id", "external_id", "created_at", "updated_at"]
+    # Adds "Import from a file" and "Export to a file" (see finetunings.admin_io).
+    change_list_template = "admin/finetunings/goldenrecord/change_list.html"
 
     class Media:
         css = {"all": ["finetunings/admin.css"]}
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "import/",
+                wrap(lambda request: admin_io.import_view(self, request)),
+                name="finetunings_goldenrecord_import",
+            ),
+            path(
+                "export/",
+                wrap(lambda request: admin_io.export_view(self, request)),
+                name="finetunings_goldenrecord_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        can_import = self.has_add_permission(request) and self.has_change_permission(request)
+        return super().changelist_view(
+            request, extra_context={**(extra_context or {}), "can_import": can_import}
+        )
 
     def get_queryset(self, request):
         return selectors.golden_record_list()
@@ -935,3 +1034,7 @@ admin.site.site_title = "Fine-tuning jobs"
 admin.site.index_title = "Jobs, connections, golden records and API keys"
 # "View site" leads to the API's interactive documentation: the service has no other site.
 admin.site.site_url = reverse_lazy("api:docs")
+
+
+# Webhook endpoints and their delivery log live in their own module.
+from finetunings import admin_notifications  # noqa: E402, F401

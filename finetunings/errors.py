@@ -135,3 +135,27 @@ LENGTH_REQUIRED_MESSAGE = (
     "This server cannot read a chunked request body: send the body with a Content-Length "
     "header (or serve the API with gunicorn, which reads chunked bodies)."
 )
+
+
+# --- Idempotency keys --------------------------------------------------------------------
+
+CODE_IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+CODE_IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+CODE_IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+IDEMPOTENCY_KEY_REUSED_MESSAGE = (
+    "This Idempotency-Key was already used for a different request (another route or body) "
+    "in the last 24 hours; use a new key for a new request."
+)
+IDEMPOTENCY_KEY_IN_USE_MESSAGE = (
+    "A request with this Idempotency-Key is still being answered; retry shortly to get its answer."
+)
+
+
+class IdempotencyKeyReused(DomainError):
+    code = CODE_IDEMPOTENCY_KEY_REUSED
+    default_message = IDEMPOTENCY_KEY_REUSED_MESSAGE
+
+
+class IdempotencyKeyInUse(DomainError):
+    code = CODE_IDEMPOTENCY_KEY_IN_USE
+    default_message = IDEMPOTENCY_KEY_IN_USE_MESSAGE

@@ -102,6 +102,9 @@ class GoldenRecord(models.Model):
     question = models.TextField()
     sql = models.TextField()
     metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    # The record's id where it was kept before (a spreadsheet row, Dataherald's id): an
+    # import that names it again updates this record instead of adding a duplicate.
+    external_id = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -109,6 +112,13 @@ class GoldenRecord(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "golden record"
         indexes = [models.Index(fields=["db_connection", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["db_connection", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="unique_external_id_per_connection",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.question[:80]
@@ -227,7 +237,9 @@ class Finetuning(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     # Where reading the provider's events stands (see worker.fetch_new_events): the newest
     # stored event and, when a per-pass budget cut a read short, the gap still to fill.
-    provider_events_cursor = models.JSONField(null=True, blank=True, editable=False)
+    provider_events_cursor = models.JSONField(
+        decoder=StoredJSONDecoder, null=True, blank=True, editable=False
+    )
     # Set just before the provider is asked to create the job: an attempt that finds it set
     # may have created one already (a lost response, a killed worker) and must look first.
     provider_create_started_at = models.DateTimeField(null=True, blank=True)
@@ -403,3 +415,119 @@ class ProviderPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} paused until {self.paused_until:%Y-%m-%d %H:%M:%S}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` and the first answer given to it, kept for a day.
+
+    Keys are scoped to their caller (an API key or a staff user), so two clients can never
+    read each other's answers by guessing a key. ``request_fingerprint`` tells a retry (the
+    same request again) from a different request that reuses the key by mistake.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64)
+    # Empty while the first request is still being answered.
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A request that died mid-way leaves its key locked only until then.
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "idempotency key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key"], name="unique_idempotency_key_per_scope"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.scope})"
+
+
+class WebhookEventType(models.TextChoices):
+    SUCCEEDED = "finetuning.succeeded", "A fine-tuning job succeeded"
+    FAILED = "finetuning.failed", "A fine-tuning job failed"
+    CANCELLED = "finetuning.cancelled", "A fine-tuning job was cancelled"
+
+
+def all_webhook_event_types() -> list[str]:
+    return list(WebhookEventType.values)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL told when a fine-tuning job ends, with the secret its messages are signed with."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(decoder=StoredJSONDecoder, default=all_webhook_event_types)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True, default="")
+    secret_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted)
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, and how sending it went: the delivery log."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    finetuning = models.ForeignKey(
+        Finetuning, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    event_type = models.CharField(max_length=40, choices=WebhookEventType.choices)
+    # The Standard Webhooks message id: the same for every attempt, so receivers can dedupe.
+    message_id = models.CharField(max_length=40, unique=True)
+    payload = models.JSONField(decoder=StoredJSONDecoder)
+    status = models.CharField(
+        max_length=20,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # Each job's end is told to each endpoint once (redeliveries reuse the row).
+            models.UniqueConstraint(
+                fields=["endpoint", "finetuning", "event_type"],
+                name="one_delivery_per_endpoint_job_event",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint}"

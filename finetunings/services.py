@@ -43,6 +43,7 @@ from finetunings.models import (
     GoldenRecord,
     ProviderPause,
     WorkerHeartbeat,
+    new_id,
 )
 from finetunings.ops import context as ops_context
 from finetunings.providers import ProviderError, ProviderRejected, get_provider
@@ -254,8 +255,16 @@ def golden_record_delete(*, golden_record: GoldenRecord) -> None:
 # --- Fine-tuning jobs: creation and plain edits -----------------------------------------
 
 
-def _default_alias(connection: DatabaseConnection) -> str:
-    return f"{connection.alias}_{timezone.now():%Y%m%d%H}"
+def _default_alias(connection: DatabaseConnection, finetuning_id: str) -> str:
+    """``<connection>_<YYYYmmddHHMM>_<start of the job id>``: readable, and one per job.
+
+    The time alone gave every job of an hour the same alias; the id's start tells them
+    apart, and in the unlikely case that it does not, the whole id does.
+    """
+    alias = f"{connection.alias}_{timezone.now():%Y%m%d%H%M}_{finetuning_id[:6]}"
+    if Finetuning.objects.filter(db_connection=connection, alias=alias).exists():
+        alias = f"{connection.alias}_{finetuning_id}"
+    return alias
 
 
 def finetuning_create(
@@ -286,12 +295,14 @@ def finetuning_create(
         problems["golden_records"] = record_problems
     _raise_if(problems)
 
+    finetuning_id = new_id()
     with transaction.atomic():
         if not _lock_alive_connections([connection.pk]):
             raise errors.ValidationFailed({"db_connection_id": _no_connection(db_connection_id)})
         finetuning = Finetuning.objects.create(
+            id=finetuning_id,
             db_connection=connection,
-            alias=alias or _default_alias(connection),
+            alias=alias or _default_alias(connection, finetuning_id),
             model_provider=model_provider,
             model_name=model_name,
             model_parameters=model_parameters,
@@ -546,7 +557,7 @@ def finetuning_cancel(
     while True:
         job = _without_long_lists().get(pk=finetuning.pk)
         if job.status == FinetuningStatus.CANCELLED:
-            return job
+            return _merge_cancel_metadata(job, actor=actor, metadata=metadata)
         if job.status in TERMINAL_STATUSES:
             raise errors.FinetuningNotCancellable(job.status)
         # A cancel whose request died after the provider accepted it (``cancel_request``
@@ -684,6 +695,18 @@ def _cancel_retry_after(job: Finetuning) -> int:
 # A holder that is alive finishes within seconds; one that died holds the lease until it
 # expires, and polling a little more often than that costs the client nothing.
 _CANCEL_RETRY_AFTER_MAX_SECONDS = 5
+
+
+def _merge_cancel_metadata(job: Finetuning, *, actor: str, metadata) -> Finetuning:
+    """A cancel of a cancelled job still merges its metadata, as any cancel does.
+
+    A retried cancel carries what the first one merged, which changes nothing (no write, no
+    event); new keys are kept, and recorded in the timeline, rather than silently dropped.
+    """
+    merged = {**(job.metadata or {}), **(metadata or {})}
+    if not metadata or merged == job.metadata:
+        return job
+    return finetuning_update(finetuning=job, actor=actor, metadata=merged)
 
 
 def _without_long_lists():
@@ -943,18 +966,26 @@ def _in(values) -> tuple[str, list]:
     return ", ".join(["%s"] * len(values)), values
 
 
-def finetuning_claim_for_submission(*, worker_id: str, limit: int) -> list[Finetuning]:
+def finetuning_claim_for_submission(
+    *, worker_id: str, limit: int, model_provider: str | None = None
+) -> list[Finetuning]:
     """Lease up to ``limit`` jobs that wait for submission, oldest first (see ``_claim``).
 
-    Expired leases count as free, so a job whose worker died is taken over here.
+    Expired leases count as free, so a job whose worker died is taken over here. With
+    ``model_provider``, only that provider's jobs: each provider submits its own.
     """
     now = timezone.now()
     statuses, status_params = _in(SUBMITTABLE_STATUSES)
+    where = f"""status IN ({statuses}) AND finetuning_job_id IS NULL
+              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"""
+    where_params = [*status_params, db_connection.ops.adapt_datetimefield_value(now)]
+    if model_provider is not None:
+        where += " AND model_provider = %s"
+        where_params.append(model_provider)
     jobs = _claim(
         worker_id=worker_id,
-        where=f"""status IN ({statuses}) AND finetuning_job_id IS NULL
-              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)""",
-        where_params=[*status_params, db_connection.ops.adapt_datetimefield_value(now)],
+        where=where,
+        where_params=where_params,
         order_by="created_at ASC, id ASC",
         limit=limit,
         extra_set=", status_message = %s, attempts = attempts + 1",
@@ -1163,12 +1194,15 @@ def finetuning_fail(*, finetuning: Finetuning, worker_id: str, reason: str) -> b
     )
 
 
-def finetuning_set_waiting_reason(*, reason: str) -> int:
-    """Tell every job waiting for submission why it waits (no provider key, ...)."""
-    return (
-        Finetuning.objects.filter(status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True)
-        .exclude(status_message=reason)
-        .update(status_message=reason, updated_at=timezone.now())
+def finetuning_set_waiting_reason(*, reason: str, model_provider: str | None = None) -> int:
+    """Tell every job waiting for submission (to that provider) why it waits (no key, ...)."""
+    waiting = Finetuning.objects.filter(
+        status__in=SUBMITTABLE_STATUSES, finetuning_job_id__isnull=True
+    )
+    if model_provider is not None:
+        waiting = waiting.filter(model_provider=model_provider)
+    return waiting.exclude(status_message=reason).update(
+        status_message=reason, updated_at=timezone.now()
     )
 
 

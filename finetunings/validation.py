@@ -148,8 +148,15 @@ def model_parameters_problems(parameters) -> dict[str, list[str]]:
     return problems
 
 
+SANDBOX_OFF_MESSAGE = (
+    "The sandbox provider is turned off here (FINETUNING_SANDBOX_ENABLED); use a real provider."
+)
+
+
 def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[str]]:
     allowed_models = settings.FINETUNING_ALLOWED_MODELS
+    if model_provider == "sandbox" and not settings.FINETUNING_SANDBOX_ENABLED:
+        return {"model_provider": [SANDBOX_OFF_MESSAGE]}
     if model_provider not in allowed_models or model_provider not in settings.FINETUNING_PROVIDERS:
         supported = ", ".join(sorted(allowed_models))
         return {"model_provider": [f"Unsupported provider {model_provider!r}; use {supported}."]}
@@ -161,6 +168,35 @@ def base_llm_problems(model_provider: str, model_name: str) -> dict[str, list[st
             ]
         }
     return {}
+
+
+# sqlglot's messages name its own classes and tokens ("Required keyword: 'expression'
+# missing for <class 'sqlglot.expressions.core.Mul'>"): say the same in the SQL's words.
+_MISSING_PART = re.compile(r"^Required keyword: '\w+' missing for <class '[\w.]+'>")
+_TOKEN = re.compile(r"<Token token_type: TokenType\.(\w+), text: (.*?), line: \d+.*?>")
+_CLASS = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
+_TOKENIZING_CONTEXT = re.compile(r"Error tokenizing '(.*)'", re.S)
+_END_TOKENS = {"SENTINEL", "EOF"}
+
+
+def _token_words(match: re.Match) -> str:
+    kind, text = match.groups()
+    return "the end of the SQL" if kind in _END_TOKENS else repr(text)
+
+
+def plain_parse_error(description: str, highlight: str) -> str:
+    """A parser message in plain words: what is wrong, near which words, no class names."""
+    if _MISSING_PART.match(description):
+        return f"something is missing after {highlight!r}" if highlight else "it is incomplete"
+    if description == "Invalid expression / Unexpected token":
+        return f"unexpected {highlight!r}" if highlight else "unexpected words"
+    if description.startswith("Expecting "):
+        return f"expected {description.removeprefix('Expecting ')!r} near {highlight!r}"
+    description = _TOKEN.sub(_token_words, description)
+    description = _CLASS.sub(
+        lambda m: re.sub(r"(?<!^)(?=[A-Z])", " ", m.group(1)).lower(), description
+    )
+    return description[:1].lower() + description[1:]
 
 
 def sql_problems(sql: str, dialect: str) -> list[str]:
@@ -178,9 +214,15 @@ def sql_problems(sql: str, dialect: str) -> list[str]:
         if first.get("line"):
             where = f" at line {first['line']}, column {first.get('col')}"
         description = first.get("description") or str(exc).splitlines()[0]
-        return [f"The SQL does not parse as {dialect}{where}: {description}."]
+        plain = plain_parse_error(description, first.get("highlight") or "")
+        return [f"The SQL does not parse as {dialect}{where}: {plain}."]
     except TokenError as exc:
-        return [f"The SQL does not parse as {dialect}: {exc}."]
+        near = _TOKENIZING_CONTEXT.search(str(exc))
+        context = f" near {near.group(1)!r}" if near else ""
+        return [
+            f"The SQL does not parse as {dialect}: it cannot be read{context} "
+            "(a quote or comment left open?)."
+        ]
     except Exception:
         # sqlglot raises plain IndexError/AttributeError/ValueError on some malformed input;
         # any of them means the same to the user: this SQL cannot be read.

@@ -36,7 +36,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.utils import timezone
 
-from finetunings import services, training_data
+from finetunings import notifications, services, training_data
 from finetunings.models import (
     PROVIDER_ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -111,10 +111,21 @@ def run_once(
     worker_id = worker_id or new_worker_id()
     log = log or logger.info
     report = PassReport()
+    # Webhook endpoints hear of jobs that ended (since the last pass); never breaks the pass.
+    notifications.notifications_run_once(log=log)
+    if settings.FINETUNING_SANDBOX_ENABLED and "sandbox" in settings.FINETUNING_PROVIDERS:
+        # Sandbox jobs need no key, so they run even when the real provider cannot.
+        sandbox = get_provider("sandbox")
+        submit_waiting_jobs(
+            provider=sandbox, worker_id=worker_id, log=log, report=report, stop=stop
+        )
+        refresh_active_jobs(
+            provider=sandbox, worker_id=worker_id, log=log, report=report, stop=stop
+        )
     provider = get_provider(settings.FINETUNING_DEFAULT_PROVIDER)
     problem = _configuration_problem(provider)
     if problem:
-        told = services.finetuning_set_waiting_reason(reason=problem)
+        told = services.finetuning_set_waiting_reason(reason=problem, model_provider=provider.name)
         report.waiting_reason = problem
         log(f"waiting: {problem} ({told} queued jobs updated)")
         return report
@@ -146,7 +157,9 @@ def submit_waiting_jobs(
 ) -> None:
     report = report if report is not None else PassReport()
     jobs = services.finetuning_claim_for_submission(
-        worker_id=worker_id, limit=settings.FINETUNING_WORKER_SUBMIT_BATCH
+        worker_id=worker_id,
+        limit=settings.FINETUNING_WORKER_SUBMIT_BATCH,
+        model_provider=provider.name,
     )
     report.submit_claimed = len(jobs)
     for index, job in enumerate(jobs):
@@ -578,7 +591,7 @@ def stop_orphaned_provider_jobs(*, provider: Provider, log: Log) -> None:
     """Cancel provider jobs that outlived their job's cancel (a worker died in between)."""
     now = timezone.now()
     settled = now - timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)
-    finished = Finetuning.objects.filter(status__in=TERMINAL_STATUSES)
+    finished = Finetuning.objects.filter(status__in=TERMINAL_STATUSES, model_provider=provider.name)
     # Cancelled while a (since dead) worker was creating its provider job.
     for job in finished.filter(
         status=FinetuningStatus.CANCELLED,

@@ -27,7 +27,13 @@ class APIKeyOrModelPermissions(DjangoModelPermissions):
     }
     # The cancel action is a POST, yet it creates nothing: it needs the permission the
     # admin's cancel action needs, and view to see the job at all.
-    action_perms = {"cancel": [VIEW, CANCEL_FINETUNING]}
+    action_perms = {
+        "cancel": [VIEW, CANCEL_FINETUNING],
+        # An import adds records and updates those it finds by their external id.
+        "import_file": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
+        "export": [VIEW],
+        "redeliver": [VIEW, "%(app_label)s.change_%(model_name)s"],
+    }
 
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):

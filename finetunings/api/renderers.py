@@ -9,6 +9,7 @@ import json
 
 from rest_framework import renderers
 from rest_framework.renderers import BaseRenderer
+from rest_framework.request import override_method
 
 from finetunings import hygiene
 
@@ -47,3 +48,24 @@ class JSONLinesRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         # The file itself is streamed by the view; only error bodies come through here.
         return json.dumps(data).encode()  # ASCII: json.dumps escapes any surrogate
+
+
+class GuidedBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API, with forms pre-filled by a request that works when posted.
+
+    DRF fills the raw-data form from an empty serializer: blank ids, ``null`` choices and
+    ``golden_records: []`` (which means "none", where leaving it out means "all"), so
+    posting it as it stands is a 400. A view's ``browsable_example()`` gives a body that
+    works instead (or None to keep DRF's).
+    """
+
+    def get_raw_data_form(self, data, view, method, request):
+        form = super().get_raw_data_form(data, view, method, request)
+        example = getattr(view, "browsable_example", None)
+        if form is None or example is None:
+            return form
+        with override_method(view, request, method):
+            content = example()
+        if content is not None:
+            form.fields["_content"].initial = json.dumps(content, indent=4)
+        return form

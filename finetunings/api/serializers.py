@@ -141,7 +141,17 @@ class GoldenRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GoldenRecord
-        fields = ["id", "db_connection_id", "question", "sql", "metadata", "created_at"]
+        fields = [
+            "id",
+            "db_connection_id",
+            "question",
+            "sql",
+            "metadata",
+            "external_id",
+            "created_at",
+        ]
+        # Set by an import; a later import naming it updates the record.
+        read_only_fields = ["external_id"]
 
 
 GOLDEN_RECORDS_BULK_MAX = 10_000

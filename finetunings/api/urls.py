@@ -1,8 +1,10 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import routers
+from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from finetunings.api import views, webhooks
+from finetunings.api import notification_views, views, webhooks
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -23,10 +25,31 @@ class OptionalSlashRouter(DefaultRouter):
         self.trailing_slash = "/?"
 
 
+class FinetuningAPIRootView(routers.APIRootView):
+    """Keeps the fine-tuning jobs of a natural-language-to-SQL product.
+
+    Store database connections and golden records (a question and the SQL that answers it),
+    start fine-tuning jobs from them, follow each job to its fine-tuned model, and cancel the
+    ones you no longer want. Authenticate with `Authorization: Bearer <api key>`, or log in
+    with a staff account (top right) to use these pages. Interactive docs: /api/v1/docs.
+    """
+
+    # Only a list of links and what the API is: shown to everyone, so a newcomer who is not
+    # logged in yet learns where they are and how to log in (not a bare 401).
+    permission_classes = [AllowAny]
+
+    def get_view_name(self):
+        return "Fine-tuning jobs API"
+
+
+OptionalSlashRouter.APIRootView = FinetuningAPIRootView
+
 router = OptionalSlashRouter()
 router.register("database-connections", views.DatabaseConnectionViewSet, "database-connection")
 router.register("golden-records", views.GoldenRecordViewSet, "golden-record")
 router.register("finetunings", views.FinetuningViewSet, "finetuning")
+router.register("webhook-endpoints", notification_views.WebhookEndpointViewSet, "webhook-endpoint")
+router.register("webhook-deliveries", notification_views.WebhookDeliveryViewSet, "webhook-delivery")
 
 urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),

@@ -6,7 +6,7 @@ turned into responses by ``api.exceptions``.
 
 from http import HTTPStatus
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -16,12 +16,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from finetunings import errors, selectors, services
-from finetunings.api import filters, serializers
+from finetunings import errors, golden_record_io, selectors, services
+from finetunings.api import filters, io_serializers, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
+from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.pagination import OldestFirstCursorPagination
 from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
 from finetunings.ops import metrics
@@ -65,6 +67,11 @@ def conflict(description: str, serializer=ERROR):
     return {HTTPStatus.CONFLICT: OpenApiResponse(serializer, description=description)}
 
 
+def _first_connection_id() -> str:
+    connection = selectors.database_connection_list().order_by("created_at", "id").first()
+    return connection.pk if connection else "<the id of a database connection>"
+
+
 class FriendlyNotFoundMixin:
     """A 404 that names the kind of thing and the id that was not found."""
 
@@ -84,7 +91,12 @@ class FriendlyNotFoundMixin:
         responses={200: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
     ),
     create=extend_schema(
-        responses={201: serializers.DatabaseConnectionSerializer, **BAD_REQUEST, **AUTH_ERRORS}
+        responses={
+            201: serializers.DatabaseConnectionSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        }
     ),
     retrieve=extend_schema(
         responses={200: serializers.DatabaseConnectionSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -130,6 +142,20 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
             return serializers.DatabaseConnectionUpdateSerializer
         return super().get_serializer_class()
 
+    @idempotent(atomic=True)
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def browsable_example(self):
+        if self.action != "create":
+            return None
+        return {
+            "alias": "my_database",
+            "dialect": "postgresql",
+            "connection_uri": "postgresql://reader:password@db.example.com:5432/shop",
+            "schema": "CREATE TABLE orders (id integer, customer text, total numeric);",
+        }
+
     def perform_create(self, serializer):
         serializer.instance = services.database_connection_create(**serializer.validated_data)
 
@@ -152,8 +178,26 @@ class DatabaseConnectionViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         "as <index>.<field>. The SQL must parse in the connection's dialect. Parsing is "
         "bounded: one record's sql holds at most 20,000 characters, and one request at most "
         "200,000 characters of SQL in all (else 400 too_much_sql; send smaller batches).",
-        request=serializers.GoldenRecordSerializer,
-        responses={201: serializers.GoldenRecordSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+        # Both forms in the schema, so that generated clients can send either.
+        request={
+            "application/json": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/GoldenRecordRequest"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/GoldenRecordRequest"},
+                        "minItems": 1,
+                        "maxItems": serializers.GOLDEN_RECORDS_BULK_MAX,
+                    },
+                ]
+            }
+        },
+        responses={
+            201: serializers.GoldenRecordSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
     ),
     retrieve=extend_schema(
         responses={200: serializers.GoldenRecordSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -185,6 +229,19 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     serializer_class = serializers.GoldenRecordSerializer
     filterset_class = filters.GoldenRecordFilter
 
+    @idempotent(atomic=True)
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def browsable_example(self):
+        if self.action != "create":
+            return None
+        return {
+            "db_connection_id": _first_connection_id(),
+            "question": "How many orders are there?",
+            "sql": "SELECT count(*) FROM orders",
+        }
+
     def get_serializer(self, *args, **kwargs):
         if self.action == "create" and isinstance(kwargs.get("data"), list):
             kwargs.update(
@@ -207,7 +264,130 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.golden_record_delete(golden_record=instance)
 
+    @extend_schema(
+        operation_id="golden_records_import",
+        summary="Import golden records from a CSV or JSON Lines file",
+        description="Upload a file (multipart/form-data, field `file`) of up to 100,000 rows: "
+        "columns question (or Dataherald's prompt_text), sql, and optionally metadata (a JSON "
+        "object), external_id (or id) and db_connection_id. All rows are imported or none: a "
+        "400 names every bad row by its line (`line 12.sql`). A row whose external_id names "
+        "a record of its connection (or that record's id, as an export writes it) updates it "
+        "instead of adding a duplicate.",
+        request={"multipart/form-data": io_serializers.GoldenRecordImportSerializer},
+        responses={
+            200: io_serializers.GoldenRecordImportResultSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
+    )
+    @idempotent(atomic=True)
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def import_file(self, request):
+        serializer = io_serializers.GoldenRecordImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        file_format = golden_record_io.file_format(
+            requested=serializer.validated_data.get("format"),
+            filename=upload.name,
+            content_type=upload.content_type,
+        )
+        if file_format is None:
+            return validation_response(
+                {"format": ["Give format csv or jsonl, or a file named *.csv or *.jsonl."]}
+            )
+        result = golden_record_io.golden_records_import(
+            file=upload,
+            file_format=file_format,
+            db_connection_id=serializer.validated_data.get("db_connection_id"),
+        )
+        return Response(
+            io_serializers.GoldenRecordImportResultSerializer(result).data,
+            status=HTTPStatus.OK,
+        )
 
+    @extend_schema(
+        operation_id="golden_records_export",
+        summary="Export a connection's golden records as CSV or JSON Lines",
+        description="Streams every golden record of the connection, in order of their "
+        "external id (a record's own id when it has none), in the shape the import reads: "
+        "importing the file elsewhere and exporting again gives the same bytes.",
+        parameters=[io_serializers.GoldenRecordExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The CSV."),
+            (200, "application/jsonl"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The JSON Lines file."
+            ),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export(self, request):
+        query = io_serializers.GoldenRecordExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        connection_id = query.validated_data["db_connection_id"]
+        connection = selectors.database_connection_list().filter(pk=connection_id).first()
+        if connection is None:
+            return validation_response(
+                {"db_connection_id": [f"No database connection with id {connection_id!r}."]}
+            )
+        file_format = query.validated_data["format"]
+        response = StreamingHttpResponse(
+            golden_record_io.golden_records_export(connection=connection, file_format=file_format),
+            content_type=EXPORT_CONTENT_TYPES[file_format],
+        )
+        filename = f"golden-records-{connection.pk}.{file_format}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.action == "export":
+            # The file streams as it is; a renderer only ever shapes an error, in JSON.
+            # (DRF would otherwise read ?format= as a renderer's name and answer a bare 404.)
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force=force)
+
+
+EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
+
+
+CANCEL_PAGE_HINT = (
+    "Press POST below to cancel this job (the body is optional: leave it empty, or give "
+    "metadata to merge into the job's)."
+)
+
+
+# Swagger UI's "Try it out" starts from the first example: one that works on any job (the
+# seed's example names one job's id, which answers 400 finetuning_id_mismatch on any other).
+CANCEL_EXAMPLE = OpenApiExample(
+    "Cancel, with a note in the job's metadata (the body is optional)",
+    value={"metadata": {"reason": "no longer needed"}},
+    request_only=True,
+)
+NOT_CANCELLABLE_EXAMPLE = OpenApiExample(
+    "The job has already succeeded",
+    value={
+        "detail": "The fine-tuning job has already succeeded and cannot be cancelled.",
+        "code": errors.CODE_NOT_CANCELLABLE,
+        "status": "succeeded",
+    },
+    response_only=True,
+    status_codes=["409"],
+)
 SEED_CANCEL_EXAMPLE = OpenApiExample(
     "Cancel (as in the original documentation)",
     value={"finetuning_id": "656777c9eb4e22533dc43fce"},
@@ -221,7 +401,12 @@ SEED_CANCEL_EXAMPLE = OpenApiExample(
     ),
     create=extend_schema(
         request=serializers.FinetuningCreateSerializer,
-        responses={201: serializers.FinetuningSerializer, **BAD_REQUEST, **AUTH_ERRORS},
+        responses={
+            201: serializers.FinetuningSerializer,
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **IDEMPOTENCY_RESPONSES,
+        },
     ),
     retrieve=extend_schema(
         responses={200: serializers.FinetuningSerializer, **NOT_FOUND, **AUTH_ERRORS}
@@ -260,6 +445,33 @@ class FinetuningViewSet(
     filterset_class = filters.FinetuningFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    def browsable_example(self):
+        if self.action == "create":
+            # golden_records left out: every record of the connection ([] would mean none).
+            return {"db_connection_id": _first_connection_id()}
+        if self.action == "cancel":
+            return {}  # the body is optional; a finetuning_id must equal the path's
+        return None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # The browsable API opens the cancel route with a GET: show the job and the POST
+        # form under it, not a red 405 block. Every other client still gets the 405.
+        match = request.resolver_match
+        if (
+            request.method == "GET"
+            and match is not None
+            and match.url_name == "finetuning-cancel"
+            and getattr(request.accepted_renderer, "format", None) == "api"
+        ):
+            job = self.get_object()
+            return Response(
+                {
+                    "detail": CANCEL_PAGE_HINT,
+                    "finetuning": serializers.FinetuningSerializer(job).data,
+                }
+            )
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
     def get_serializer_class(self):
         return {
             "create": serializers.FinetuningCreateSerializer,
@@ -268,6 +480,7 @@ class FinetuningViewSet(
             "events": serializers.FinetuningEventSerializer,
         }.get(self.action, serializers.FinetuningSerializer)
 
+    @idempotent(atomic=True)
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -295,19 +508,21 @@ class FinetuningViewSet(
         description=(
             "Stops the training at the provider but never deletes the job. An active job "
             "(queued, validating_files, running) becomes cancelled with error "
-            '"Fine tuning cancelled by the user". Cancelling a cancelled job returns it '
-            "unchanged, so a retried request is safe. A succeeded or failed job cannot be "
-            "cancelled (409, with its status); if the provider reports that the job has "
-            "just finished, the job is updated to what the provider says and 409 is returned. "
-            "The body is optional."
+            '"Fine tuning cancelled by the user". Cancelling a cancelled job returns it, '
+            "with the request's metadata merged (a retried request changes nothing). "
+            "A succeeded or failed job cannot be cancelled (409, with its status); if the "
+            "provider reports that the job has just finished, the job is updated to what the "
+            "provider says and 409 is returned. The body is optional."
         ),
+        operation_id="finetunings_cancel",
         request=serializers.FinetuningCancelSerializer,
-        examples=[SEED_CANCEL_EXAMPLE],
+        examples=[CANCEL_EXAMPLE, SEED_CANCEL_EXAMPLE, NOT_CANCELLABLE_EXAMPLE],
         responses={
             200: serializers.FinetuningSerializer,
             **BAD_REQUEST,
             **AUTH_ERRORS,
             **NOT_FOUND,
+            **IDEMPOTENCY_RESPONSES,
             **conflict(
                 "The job has already succeeded or failed.",
                 serializers.NotCancellableErrorSerializer,
@@ -315,6 +530,7 @@ class FinetuningViewSet(
             **PROVIDER_ERRORS,
         },
     )
+    @idempotent(atomic=False)  # above @action, which replaces the method's schema kwargs
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         finetuning = self.get_object()
@@ -358,6 +574,7 @@ class FinetuningViewSet(
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
+        operation_id="finetunings_training_file",
         summary="The job's training file",
         description="The exact JSONL the job was (or will be) trained on, once the worker has "
         "built it: one chat example per golden record. 404 with code "

@@ -7,6 +7,7 @@ own and the test thread keeps the database work: set-up before, assertions after
 """
 
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -112,8 +113,10 @@ def test_cancel_a_job_from_its_page(in_browser, connection, golden_records, make
         snapshot(page, "2-confirmation")
         page.click("input[type=submit][value='Yes, cancel']")
         expect(page.locator(".messagelist .success")).to_have_text(done_message)
-        row = page.locator("#result_list tr", has_text="nightly-sales-model")
-        expect(row.locator(".ft-badge")).to_have_text("Cancelled")
+        # Back on the job's own page (not the list), which now shows it cancelled.
+        expect(page).to_have_url(re.compile(rf"/finetuning/{job.pk}/change/"))
+        expect(page.locator("#content .ft-badge").first).to_have_text("Cancelled")
+        expect(page.locator("button:text('Cancel job')")).to_have_count(0)
         snapshot(page, "3-cancelled")
 
     in_browser(scenario)
@@ -134,6 +137,8 @@ def test_cancel_two_jobs_with_the_bulk_action(
         from playwright.sync_api import expect
 
         page.get_by_role("link", name="Fine-tuning jobs", exact=True).click()
+        page.locator("#changelist-filter").get_by_role("link", name="openai").click()
+        filtered_url = page.url
         for alias in ("first-model", "second-model"):
             page.locator("#result_list tr", has_text=alias).locator("input.action-select").check()
         page.select_option("select[name=action]", "cancel_finetunings")
@@ -145,6 +150,7 @@ def test_cancel_two_jobs_with_the_bulk_action(
         expect(successes).to_have_count(2)
         for job in (first, second):
             expect(successes.filter(has_text=CANCEL_DONE.format(job=job))).to_have_count(1)
+        expect(page).to_have_url(filtered_url)  # back on the list, its filter kept
         for alias, badge in [
             ("first-model", "Cancelled"),
             ("second-model", "Cancelled"),

@@ -386,3 +386,69 @@ def test_a_bulk_cancel_stops_before_the_request_deadline_and_says_what_it_left(
     for job in jobs:
         job.refresh_from_db()
         assert job.status == FinetuningStatus.RUNNING
+
+
+# --- where the user lands ----------------------------------------------------------------
+
+
+def test_a_cancel_from_the_job_page_returns_to_the_job(canceller_client, finetuning):
+    confirmation = canceller_client.post(
+        change_url(finetuning) + "?_changelist_filters=status__exact%3Dqueued",
+        {CHANGE_FORM_ACTION: CANCEL_ACTION, "_selected_action": finetuning.pk},
+    )
+    assert f'name="_return_to_job" value="{finetuning.pk}"' in confirmation.text
+
+    response = confirm_cancel(
+        canceller_client,
+        finetuning,
+        _return_to_job=finetuning.pk,
+        _changelist_filters="status__exact=queued",
+    )
+
+    assert response.redirect_chain[-1][0] == (
+        f"{change_url(finetuning)}?_changelist_filters=status__exact%3Dqueued"
+    )
+    assert messages_of(response) == [CANCEL_DONE.format(job=finetuning)]
+
+
+def test_a_bulk_cancel_confirmation_does_not_return_to_a_job(canceller_client, active_jobs):
+    confirmation = canceller_client.post(
+        changelist_url() + "?status__exact=queued",
+        {"action": CANCEL_ACTION, "_selected_action": [job.pk for job in active_jobs]},
+    )
+
+    assert "_return_to_job" not in confirmation.text
+    assert 'name="_changelist_filters" value="status__exact=queued"' in confirmation.text
+
+
+def test_a_failed_cancel_is_in_the_timeline_and_history_and_lands_on_the_job(
+    canceller, canceller_client, connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(connection, status=FinetuningStatus.RUNNING, finetuning_job_id=remote.id)
+    provider.unreachable("cancel_job")
+
+    response = confirm_cancel(canceller_client, job, _return_to_job=job.pk)
+
+    assert response.redirect_chain[-1][0] == change_url(job)
+    (message,) = messages_of(response)
+    assert message.startswith(CANCEL_PROVIDER_UNREACHABLE.split("{detail}")[0].format(job=job))
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.RUNNING  # the job itself is unchanged
+    event = FinetuningEvent.objects.filter(finetuning=job, kind="error").get()
+    assert (event.actor, event.message) == ("staff user cora", message)
+    log = LogEntry.objects.get()
+    assert (log.user, log.object_id, log.get_change_message()) == (canceller, job.pk, message)
+    assert "Cancel job" in response.text  # the retry is one click away
+
+
+def test_a_bulk_cancel_of_one_job_from_the_list_returns_to_the_filtered_list(
+    canceller_client, active_jobs
+):
+    confirmation = canceller_client.post(
+        changelist_url() + "?status__exact=queued",
+        {"action": CANCEL_ACTION, "_selected_action": [active_jobs[0].pk]},
+    )
+
+    assert "_return_to_job" not in confirmation.text
+    assert 'name="_changelist_filters" value="status__exact=queued"' in confirmation.text

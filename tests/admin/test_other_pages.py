@@ -354,3 +354,10 @@ def test_api_keys_are_revoked_with_the_action(superuser_client, api_key):
     revoked = superuser_client.get(changelist_url("apikey"), {"revoked": "yes"})
     assert list(live.context["cl"].result_list) == []
     assert list(revoked.context["cl"].result_list) == [key]
+
+
+def test_a_connections_page_links_to_its_jobs_and_golden_records(superuser_client, connection):
+    page = superuser_client.get(change_url(connection, "databaseconnection"))
+
+    assert f'href="{changelist_url()}?db_connection={connection.pk}"' in page.text
+    assert f'href="{changelist_url("goldenrecord")}?db_connection={connection.pk}"' in page.text

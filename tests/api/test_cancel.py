@@ -244,3 +244,46 @@ def test_get_on_cancel_is_405(api, finetuning):
         api.get(f"/api/v1/finetunings/{finetuning.pk}/cancel").status_code
         == HTTPStatus.METHOD_NOT_ALLOWED
     )
+
+
+def test_metadata_sent_to_a_cancelled_job_is_merged_and_recorded(
+    api, connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection, metadata={"team": "growth"})
+    cancel(api, job, {"metadata": {"reason": "budget"}})
+
+    response = cancel(api, job, {"metadata": {"ticket": "OPS-7"}})
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["metadata"] == {"team": "growth", "reason": "budget", "ticket": "OPS-7"}
+    last = FinetuningEvent.objects.filter(finetuning=job).order_by("created_at", "id").last()
+    assert last.kind == "metadata_updated"
+    assert last.actor.startswith("api key test-client")
+
+
+def test_a_retried_cancel_with_the_same_metadata_changes_nothing(
+    api, connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection)
+    first = cancel(api, job, {"metadata": {"reason": "budget"}}).json()
+    before = snapshot(job)
+
+    again = cancel(api, job, {"metadata": {"reason": "budget"}})
+
+    assert again.json() == first
+    assert snapshot(job) == before
+
+
+def test_metadata_for_a_cancelled_job_is_held_to_the_same_limits(
+    api, connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection, metadata={f"k{i}": "v" for i in range(16)})
+    cancel(api, job)
+    before = snapshot(job)
+
+    response = cancel(api, job, {"metadata": {"one": "too many"}})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "metadata" in response.json()["errors"]
+    assert snapshot(job) == before

@@ -23,7 +23,8 @@ def test_create_with_defaults_uses_every_golden_record(api, connection, golden_r
     body = response.json()
     assert body["status"] == "queued"
     assert body["error"] is None
-    assert body["alias"] == f"shop_{timezone.now():%Y%m%d%H}"
+    created = Finetuning.objects.get(pk=body["id"]).created_at
+    assert body["alias"] == f"shop_{created:%Y%m%d%H%M}_{body['id'][:6]}"
     assert body["base_llm"] == {
         "model_provider": "openai",
         "model_name": settings.FINETUNING_DEFAULT_MODEL,
@@ -372,3 +373,12 @@ def test_an_empty_format_parameter_is_a_400(api, finetuning):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "format" in response.json()["errors"]
+
+
+def test_jobs_started_in_the_same_hour_get_different_default_aliases(
+    api, connection, golden_records
+):
+    aliases = [create(api, db_connection_id=connection.pk).json()["alias"] for _ in range(3)]
+
+    assert len(set(aliases)) == 3
+    assert all(alias.startswith("shop_") for alias in aliases)

@@ -211,3 +211,16 @@ def test_a_bulk_create_within_the_sql_limits_is_accepted(api, connection):
 
     assert response.status_code == HTTPStatus.CREATED
     assert GoldenRecord.objects.count() == 20
+
+
+def test_sql_that_does_not_parse_is_explained_in_plain_words(api, connection):
+    response = api.post(
+        "/api/v1/golden-records",
+        {"db_connection_id": connection.pk, "question": "Twice?", "sql": "SELECT 2 *"},
+        format="json",
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["errors"]["sql"] == [
+        "The SQL does not parse as postgresql at line 1, column 10: something is missing after '*'."
+    ]

@@ -21,6 +21,7 @@ def test_cancel_documents_request_example_and_every_response(schema):
         "403",
         "404",
         "409",
+        "422",
         "502",
         "503",
     }
@@ -143,3 +144,36 @@ def test_connection_uri_documents_its_form_and_sizes_are_bounded(schema):
     golden_ids = components["FinetuningCreateRequest"]["properties"]["golden_records"]
     assert golden_ids["minItems"] == 10
     assert golden_ids["maxItems"] == 100_000
+
+
+def test_cancel_has_a_stable_operation_id_and_examples_that_work_when_tried(schema):
+    operation = schema["paths"]["/api/v1/finetunings/{id}/cancel"]["post"]
+    examples = list(operation["requestBody"]["content"]["application/json"]["examples"].values())
+    conflict = operation["responses"]["409"]["content"]["application/json"]["examples"]
+
+    assert operation["operationId"] == "finetunings_cancel"
+    assert "finetuning_id" not in examples[0]["value"]  # Try it out starts from this one
+    assert [example["value"]["status"] for example in conflict.values()] == ["succeeded"]
+
+
+def test_the_authorize_dialog_asks_only_for_an_api_key(schema):
+    assert list(schema["components"]["securitySchemes"]) == ["BearerApiKey"]
+
+
+def test_file_routes_have_stable_operation_ids(schema):
+    paths = schema["paths"]
+
+    assert paths["/api/v1/golden-records/import"]["post"]["operationId"] == "golden_records_import"
+    assert paths["/api/v1/golden-records/export"]["get"]["operationId"] == "golden_records_export"
+    training_file = paths["/api/v1/finetunings/{id}/training-file"]["get"]
+    assert training_file["operationId"] == "finetunings_training_file"
+
+
+def test_the_bulk_golden_record_create_is_in_the_schema(schema):
+    body = schema["paths"]["/api/v1/golden-records"]["post"]["requestBody"]["content"]
+    one, many = body["application/json"]["schema"]["oneOf"]
+
+    assert one["$ref"].endswith("/GoldenRecordRequest")
+    assert many["type"] == "array"
+    assert many["items"]["$ref"].endswith("/GoldenRecordRequest")
+    assert "GoldenRecordRequest" in schema["components"]["schemas"]
