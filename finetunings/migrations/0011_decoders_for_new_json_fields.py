@@ -6,30 +6,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finetunings', '0010_webhook_notifications'),
+        ("finetunings", "0010_webhook_notifications"),
     ]
 
+    # A decoder is Python-side only: nothing changes in the database. State only, so SQLite
+    # does not rebuild the jobs table (whose rebuild trips over its partial indexes).
     operations = [
-        migrations.AlterField(
-            model_name='finetuning',
-            name='provider_events_cursor',
-            field=models.JSONField(blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, editable=False, null=True),
-        ),
-        migrations.AlterField(
-            model_name='idempotencykey',
-            name='response_body',
-            field=models.JSONField(blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, null=True),
-        ),
-        migrations.AlterField(
-            model_name='webhookdelivery',
-            name='payload',
-            field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder),
-        ),
-        migrations.AlterField(
-            model_name='webhookendpoint',
-            name='events',
-            field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder, default=finetunings.models.all_webhook_event_types),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="finetuning",
+                    name="provider_events_cursor",
+                    field=models.JSONField(
+                        blank=True,
+                        decoder=finetunings.hygiene.StoredJSONDecoder,
+                        editable=False,
+                        null=True,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="idempotencykey",
+                    name="response_body",
+                    field=models.JSONField(
+                        blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, null=True
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="webhookdelivery",
+                    name="payload",
+                    field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder),
+                ),
+                migrations.AlterField(
+                    model_name="webhookendpoint",
+                    name="events",
+                    field=models.JSONField(
+                        decoder=finetunings.hygiene.StoredJSONDecoder,
+                        default=finetunings.models.all_webhook_event_types,
+                    ),
+                ),
+            ],
         ),
     ]

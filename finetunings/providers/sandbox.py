@@ -19,7 +19,12 @@ import secrets
 
 from django.conf import settings
 
-from finetunings.providers.base import ProviderEvent, ProviderJob, ProviderRejected
+from finetunings.providers.base import (
+    ProviderEvent,
+    ProviderEventPage,
+    ProviderJob,
+    ProviderRejected,
+)
 
 NAME = "sandbox"
 STEPS = 10
@@ -110,7 +115,17 @@ class SandboxProvider:
             id=job_id, status="cancelled", model="sandbox", created_at=job.created_at
         )
 
-    def list_job_events(self, job_id: str, *, after=None) -> list[ProviderEvent]:
+    def list_job_events(
+        self, job_id: str, *, after: str | None = None, limit: int = 100
+    ) -> ProviderEventPage:
+        """One page of the job's events, newest first; ``after`` pages towards older ones."""
+        events = self._events(job_id)
+        if after is not None:
+            ids = [event.id for event in events]
+            events = events[ids.index(after) + 1 :] if after in ids else []
+        return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
+
+    def _events(self, job_id: str) -> list[ProviderEvent]:
         created = _created(job_id)
         done = min(_steps_done(job_id), STEPS + 1)
         step_length = datetime.timedelta(seconds=max(settings.FINETUNING_SANDBOX_STEP_SECONDS, 0))

@@ -27,7 +27,7 @@ def test_a_job_moves_through_its_steps_with_time(sandbox, seconds_ago, status, m
     job_id = job_started(seconds_ago)
 
     job = sandbox.retrieve_job(job_id)
-    events = sandbox.list_job_events(job_id)
+    events = sandbox.list_job_events(job_id).events
 
     assert job.status == status
     assert sum(1 for e in events if e.data.get("type") == "metrics") == metrics
@@ -45,3 +45,15 @@ def test_an_id_it_did_not_make_is_a_404(sandbox):
         sandbox.retrieve_job("ftjob-abc")
 
     assert refused.value.status_code == 404
+
+
+def test_events_page_newest_first_towards_older_ones(sandbox):
+    job_id = job_started(10 * (STEPS + 2))
+    every = sandbox.list_job_events(job_id).events
+
+    first = sandbox.list_job_events(job_id, limit=4)
+    rest = sandbox.list_job_events(job_id, after=first.events[-1].id)
+
+    assert first.has_more
+    assert not rest.has_more
+    assert [e.id for e in first.events + rest.events] == [e.id for e in every]
