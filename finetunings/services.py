@@ -792,6 +792,12 @@ def _cancel_at_provider(
             remote = provider.retrieve_job(job.finetuning_job_id)
             if remote.mapped_status not in TERMINAL_STATUSES:
                 raise
+    except ProviderError as exc:
+        # A time-out or a 5xx may come after the provider stopped the job: then the user's
+        # request stays (lease released), so a refresh that finds the job cancelled records
+        # it as theirs. Otherwise nothing has changed, and the job is left as it was.
+        _release_cancel_lease(job, cancel_request=request if exc.may_have_acted else pending)
+        raise
     except BaseException:
         # So that a retry, here or elsewhere, can try again; nothing else has changed.
         _release_cancel_lease(job, cancel_request=pending)

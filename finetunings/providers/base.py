@@ -24,9 +24,14 @@ PROVIDER_STATUS_MAP = {
 class ProviderError(Exception):
     """Base of the provider's domain errors; ``message`` is fit to show a user."""
 
-    def __init__(self, message: str, *, status_code: int | None = None):
+    def __init__(
+        self, message: str, *, status_code: int | None = None, may_have_acted: bool = False
+    ):
         self.message = message
         self.status_code = status_code
+        # True when the call may have been carried out before it failed (a time-out, a 5xx):
+        # a cancel that ends so may have stopped the job all the same.
+        self.may_have_acted = may_have_acted
         super().__init__(message)
 
 

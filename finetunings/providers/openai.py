@@ -60,7 +60,7 @@ def _call[T](operation: Callable[[], T]) -> T:
         return operation()
     except openai.APITimeoutError:
         raise ProviderUnavailable(
-            TIMEOUT_MESSAGE.format(seconds=settings.OPENAI_TIMEOUT_SECONDS)
+            TIMEOUT_MESSAGE.format(seconds=settings.OPENAI_TIMEOUT_SECONDS), may_have_acted=True
         ) from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
@@ -85,13 +85,16 @@ def _call[T](operation: Callable[[], T]) -> T:
             raise ProviderUnavailable(
                 SERVER_ERROR_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
                 status_code=exc.status_code,
+                may_have_acted=exc.status_code >= 500,
             ) from None
         raise ProviderRejected(
             REJECTED_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
             status_code=exc.status_code,
         ) from None
     except openai.APIResponseValidationError as exc:
-        raise ProviderUnavailable(f"The provider sent an unexpected answer: {exc}") from None
+        raise ProviderUnavailable(
+            f"The provider sent an unexpected answer: {exc}", may_have_acted=True
+        ) from None
 
 
 def _timestamp(value: int | None) -> datetime.datetime | None:
