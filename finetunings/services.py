@@ -364,7 +364,10 @@ def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finet
     if not changes:
         return finetuning
     with transaction.atomic():
-        Finetuning.objects.filter(pk=finetuning.pk).update(**changes, updated_at=timezone.now())
+        if not Finetuning.objects.filter(pk=finetuning.pk).update(
+            **changes, updated_at=timezone.now()
+        ):
+            raise errors.DeletedMeanwhile("fine-tuning job")  # else its event would be orphaned
         FinetuningEvent.objects.create(
             finetuning=finetuning,
             kind=FinetuningEventKind.METADATA_UPDATED,
@@ -535,7 +538,9 @@ def finetuning_cancel(
     pause = 0.02
     asked_the_database = asked_the_provider = False
     while True:
-        job = _without_long_lists().get(pk=finetuning.pk)
+        job = _without_long_lists().filter(pk=finetuning.pk).first()
+        if job is None:
+            raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
         if job.status == FinetuningStatus.CANCELLED:
             return job
         if job.status in TERMINAL_STATUSES:

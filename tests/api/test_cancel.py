@@ -244,3 +244,14 @@ def test_get_on_cancel_is_405(api, finetuning):
         api.get(f"/api/v1/finetunings/{finetuning.pk}/cancel").status_code
         == HTTPStatus.METHOD_NOT_ALLOWED
     )
+
+
+def test_cancelling_a_job_deleted_meanwhile_is_refused(connection, golden_records, make_finetuning):
+    from finetunings import errors, services
+
+    job = make_finetuning(connection, status=FinetuningStatus.CANCELLED)
+    stale = Finetuning.objects.get(pk=job.pk)  # read by the cancel ...
+    services.finetuning_delete(finetuning=job)  # ... deleted by another request
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.finetuning_cancel(finetuning=stale, actor="test")

@@ -372,3 +372,20 @@ def test_an_empty_format_parameter_is_a_400(api, finetuning):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "format" in response.json()["errors"]
+
+
+def test_editing_a_job_deleted_meanwhile_is_refused_and_leaves_no_event(
+    connection, golden_records, make_finetuning
+):
+    from finetunings import errors, services
+    from finetunings.models import FinetuningEvent
+
+    job = make_finetuning(connection, status=FinetuningStatus.SUCCEEDED)
+    stale = Finetuning.objects.get(pk=job.pk)  # read by the edit ...
+    services.finetuning_delete(finetuning=job)  # ... deleted by another request
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.finetuning_update(finetuning=stale, actor="test", alias="revived")
+
+    assert not Finetuning.objects.filter(pk=job.pk).exists()
+    assert not FinetuningEvent.objects.filter(finetuning_id=job.pk).exists()
