@@ -354,3 +354,20 @@ def test_api_keys_are_revoked_with_the_action(superuser_client, api_key):
     revoked = superuser_client.get(changelist_url("apikey"), {"revoked": "yes"})
     assert list(live.context["cl"].result_list) == []
     assert list(revoked.context["cl"].result_list) == [key]
+
+
+@pytest.mark.parametrize("page", ["change", "delete", "history"])
+@pytest.mark.parametrize("model", ["finetuning", "databaseconnection", "goldenrecord", "apikey"])
+def test_an_object_id_holding_a_nul_character_is_a_missing_object_not_a_crash(
+    superuser_client, model, page
+):
+    # PostgreSQL refuses to even look such an id up (DataError), which was a 500.
+    url = reverse(f"admin:finetunings_{model}_{page}", args=["abc\x00"])
+
+    response = superuser_client.get(url)
+
+    if (model, page) == ("apikey", "delete"):
+        assert response.status_code == HTTPStatus.FORBIDDEN  # keys are revoked, never deleted
+        return
+    assert response.status_code == HTTPStatus.FOUND  # to the admin index, "doesn't exist"
+    assert "exist" in " ".join(messages_of(superuser_client.get(response.url)))
