@@ -126,6 +126,13 @@ class RefuseNulCharactersMixin:
         # Also the autocomplete of related fields, which is not a change list.
         return super().get_search_results(request, queryset, search_term.replace("\x00", ""))
 
+    def get_object(self, request, object_id, from_field=None):
+        # The change, delete and history pages: no id holds a NUL, and PostgreSQL would
+        # refuse to look one up (a 500); None is Django's "doesn't exist".
+        if "\x00" in str(object_id):
+            return None
+        return super().get_object(request, object_id, from_field)
+
 
 class ServiceRefusalsAsMessagesMixin:
     """A service refusing a save or delete shows as an error message, not a 500.

@@ -378,7 +378,10 @@ def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finet
     if not changes:
         return finetuning
     with transaction.atomic():
-        Finetuning.objects.filter(pk=finetuning.pk).update(**changes, updated_at=timezone.now())
+        if not Finetuning.objects.filter(pk=finetuning.pk).update(
+            **changes, updated_at=timezone.now()
+        ):
+            raise errors.DeletedMeanwhile("fine-tuning job")  # else its event would be orphaned
         FinetuningEvent.objects.create(
             finetuning=finetuning,
             kind=FinetuningEventKind.METADATA_UPDATED,
@@ -555,7 +558,9 @@ def finetuning_cancel(
     pause = 0.02
     asked_the_database = asked_the_provider = False
     while True:
-        job = _without_long_lists().get(pk=finetuning.pk)
+        job = _without_long_lists().filter(pk=finetuning.pk).first()
+        if job is None:
+            raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
         if job.status == FinetuningStatus.CANCELLED:
             return _merge_cancel_metadata(job, actor=actor, metadata=metadata)
         if job.status in TERMINAL_STATUSES:
@@ -824,6 +829,12 @@ def _cancel_at_provider(
             remote = provider.retrieve_job(job.finetuning_job_id)
             if remote.mapped_status not in TERMINAL_STATUSES:
                 raise
+    except ProviderError as exc:
+        # A time-out or a 5xx may come after the provider stopped the job: then the user's
+        # request stays (lease released), so a refresh that finds the job cancelled records
+        # it as theirs. Otherwise nothing has changed, and the job is left as it was.
+        _release_cancel_lease(job, cancel_request=request if exc.may_have_acted else pending)
+        raise
     except BaseException:
         # So that a retry, here or elsewhere, can try again; nothing else has changed.
         _release_cancel_lease(job, cancel_request=pending)

@@ -25,12 +25,20 @@ class ProviderError(Exception):
     """Base of the provider's domain errors; ``message`` is fit to show a user."""
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        may_have_acted: bool = False,
     ):
         self.message = message
         self.status_code = status_code
         # Seconds the provider asked us to wait (a 429's Retry-After), when it said so.
         self.retry_after = retry_after
+        # True when the call may have been carried out before it failed (a time-out, a 5xx):
+        # a cancel that ends so may have stopped the job all the same.
+        self.may_have_acted = may_have_acted
         super().__init__(message)
 
     @property

@@ -70,7 +70,9 @@ def _call[T](operation: Callable[[], T]) -> T:
         seconds = settings.OPENAI_TIMEOUT_SECONDS
         if remaining is not None:
             seconds = round(min(seconds, remaining), 1)
-        raise ProviderUnavailable(TIMEOUT_MESSAGE.format(seconds=seconds)) from None
+        raise ProviderUnavailable(
+            TIMEOUT_MESSAGE.format(seconds=seconds), may_have_acted=True
+        ) from None
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ or exc
         raise ProviderUnavailable(CONNECTION_MESSAGE.format(error=cause)) from None
@@ -96,13 +98,16 @@ def _call[T](operation: Callable[[], T]) -> T:
             raise ProviderUnavailable(
                 SERVER_ERROR_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
                 status_code=exc.status_code,
+                may_have_acted=exc.status_code >= 500,
             ) from None
         raise ProviderRejected(
             REJECTED_MESSAGE.format(status=exc.status_code, message=_provider_message(exc)),
             status_code=exc.status_code,
         ) from None
     except openai.APIResponseValidationError as exc:
-        raise ProviderUnavailable(f"The provider sent an unexpected answer: {exc}") from None
+        raise ProviderUnavailable(
+            f"The provider sent an unexpected answer: {exc}", may_have_acted=True
+        ) from None
 
 
 def _retry_after(headers) -> float | None:

@@ -361,3 +361,20 @@ def test_a_connections_page_links_to_its_jobs_and_golden_records(superuser_clien
 
     assert f'href="{changelist_url()}?db_connection={connection.pk}"' in page.text
     assert f'href="{changelist_url("goldenrecord")}?db_connection={connection.pk}"' in page.text
+
+
+@pytest.mark.parametrize("page", ["change", "delete", "history"])
+@pytest.mark.parametrize("model", ["finetuning", "databaseconnection", "goldenrecord", "apikey"])
+def test_an_object_id_holding_a_nul_character_is_a_missing_object_not_a_crash(
+    superuser_client, model, page
+):
+    # PostgreSQL refuses to even look such an id up (DataError), which was a 500.
+    url = reverse(f"admin:finetunings_{model}_{page}", args=["abc\x00"])
+
+    response = superuser_client.get(url)
+
+    if (model, page) == ("apikey", "delete"):
+        assert response.status_code == HTTPStatus.FORBIDDEN  # keys are revoked, never deleted
+        return
+    assert response.status_code == HTTPStatus.FOUND  # to the admin index, "doesn't exist"
+    assert "exist" in " ".join(messages_of(superuser_client.get(response.url)))

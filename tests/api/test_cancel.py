@@ -287,3 +287,14 @@ def test_metadata_for_a_cancelled_job_is_held_to_the_same_limits(
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "metadata" in response.json()["errors"]
     assert snapshot(job) == before
+
+
+def test_cancelling_a_job_deleted_meanwhile_is_refused(connection, golden_records, make_finetuning):
+    from finetunings import errors, services
+
+    job = make_finetuning(connection, status=FinetuningStatus.CANCELLED)
+    stale = Finetuning.objects.get(pk=job.pk)  # read by the cancel ...
+    services.finetuning_delete(finetuning=job)  # ... deleted by another request
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.finetuning_cancel(finetuning=stale, actor="test")

@@ -382,3 +382,20 @@ def test_jobs_started_in_the_same_hour_get_different_default_aliases(
 
     assert len(set(aliases)) == 3
     assert all(alias.startswith("shop_") for alias in aliases)
+
+
+def test_editing_a_job_deleted_meanwhile_is_refused_and_leaves_no_event(
+    connection, golden_records, make_finetuning
+):
+    from finetunings import errors, services
+    from finetunings.models import FinetuningEvent
+
+    job = make_finetuning(connection, status=FinetuningStatus.SUCCEEDED)
+    stale = Finetuning.objects.get(pk=job.pk)  # read by the edit ...
+    services.finetuning_delete(finetuning=job)  # ... deleted by another request
+
+    with pytest.raises(errors.DeletedMeanwhile):
+        services.finetuning_update(finetuning=stale, actor="test", alias="revived")
+
+    assert not Finetuning.objects.filter(pk=job.pk).exists()
+    assert not FinetuningEvent.objects.filter(finetuning_id=job.pk).exists()

@@ -47,6 +47,11 @@ def test_a_refresh_landing_during_a_cancel_does_not_lose_the_users_cancel(
     settings, api, run_pass, make_due, openai_provider, submitted, refresh
 ):
     settings.OPENAI_WEBHOOK_SECRET = webhook_tests.SECRET
+    # The cancel's answer is held while the refresh lands; under the fixture's 0.5 s client
+    # timeout a slow refresh (a loaded machine, the webhook's signature check) made the
+    # cancel time out instead, a 503 this test is not about.
+    settings.OPENAI_TIMEOUT_SECONDS = 30
+    reset_providers()  # the worker pass that submitted the job cached a 0.5 s client
     release = openai_provider.pause(CANCEL)  # the provider has cancelled, not yet answered
     answers = []
 

@@ -72,6 +72,31 @@ def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
     assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
 
 
+def test_a_cancel_the_provider_did_but_answered_too_late_is_recorded_as_the_users(
+    api, openai_provider, running, run_pass, make_due
+):
+    # The provider stops the job, but its answer comes after the client's timeout: the
+    # request cannot know, and says 503. What the provider then reports is that cancel.
+    openai_provider.delay_next(CANCEL, SLOWER_THAN_TIMEOUT)
+
+    timed_out = api.post(
+        f"/api/v1/finetunings/{running.pk}/cancel",
+        {"metadata": {"reason": "wrong data set"}},
+        format="json",
+    )
+    assert timed_out.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
+    make_due(running)
+    run_pass()
+
+    job = Finetuning.objects.get(pk=running.pk)
+    assert job.status == FinetuningStatus.CANCELLED
+    assert job.error == errors.CANCELLED_BY_USER_MESSAGE
+    assert job.cancelled_by
+    assert job.cancelled_at is not None
+    assert job.metadata == {"reason": "wrong data set"}
+
+
 def test_a_wrong_api_key_during_cancel_is_503_and_the_job_is_unchanged(
     api, settings, openai_provider, running
 ):

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 
 from finetunings import errors
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from finetunings.providers import reset_providers
 from finetunings.services import (
     FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE,
     LATE_PROVIDER_JOB_FINISHED_MESSAGE,
@@ -239,8 +240,10 @@ def _cancel_in_thread(raw_key, job, results):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_backend_killed_while_the_provider_cancels_still_records_the_cancel(
-    api_key, openai_provider, running
+    api_key, openai_provider, running, settings
 ):
+    settings.OPENAI_TIMEOUT_SECONDS = 30  # held, not timed out, while the backend is killed
+    reset_providers()  # the worker pass that submitted the job cached a 0.5 s client
     release = openai_provider.pause(CANCEL)
     results = []
     request = threading.Thread(target=_cancel_in_thread, args=(api_key[1], running, results))
