@@ -9,6 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.backends.ddl_references import Statement
 from django.db.models import Q
 from django.utils import timezone
 
@@ -172,8 +173,15 @@ class NullsFirstIndex(models.Index):
     def create_sql(self, model, schema_editor, using="", **kwargs):
         statement = super().create_sql(model, schema_editor, using=using, **kwargs)
         if schema_editor.connection.vendor == "sqlite":
-            return str(statement).replace(" NULLS FIRST", "")
+            # Still a Statement, not a string: SQLite rebuilds a table under a temporary name
+            # and then renames the table references of its pending index statements.
+            return _WithoutNullsFirst(statement.template, **statement.parts)
         return statement
+
+
+class _WithoutNullsFirst(Statement):
+    def __str__(self) -> str:
+        return super().__str__().replace(" NULLS FIRST", "")
 
 
 class Finetuning(models.Model):

@@ -10,8 +10,7 @@ class Migration(migrations.Migration):
         ("finetunings", "0010_webhook_notifications"),
     ]
 
-    # A decoder is Python-side only: nothing changes in the database. State only, so SQLite
-    # does not rebuild the jobs table (whose rebuild trips over its partial indexes).
+    # A decoder is Python-side only: nothing changes in the database.
     operations = [
         migrations.SeparateDatabaseAndState(
             state_operations=[
