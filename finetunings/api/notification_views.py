@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from finetunings import notifications
+from finetunings.api.filters import FilterSet
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.serializers import ErrorSerializer, ValidationErrorSerializer
 from finetunings.api.views import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, FriendlyNotFoundMixin
@@ -70,7 +71,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         ]
 
 
-class WebhookDeliveryFilter(django_filters.FilterSet):
+class WebhookDeliveryFilter(FilterSet):
     endpoint_id = django_filters.CharFilter(field_name="endpoint_id")
     finetuning_id = django_filters.CharFilter(field_name="finetuning_id")
     status = django_filters.ChoiceFilter(choices=WebhookDeliveryStatus.choices)
@@ -81,7 +82,7 @@ class WebhookDeliveryFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: WebhookEndpointSerializer, **AUTH_ERRORS}),
+    list=extend_schema(responses={200: WebhookEndpointSerializer, **BAD_REQUEST, **AUTH_ERRORS}),
     create=extend_schema(
         description="Register a URL to be told when jobs end (succeeded, failed, cancelled). "
         "Messages are signed the Standard Webhooks way with the secret in this answer.",

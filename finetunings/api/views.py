@@ -354,7 +354,8 @@ class GoldenRecordViewSet(FriendlyNotFoundMixin, viewsets.ModelViewSet):
         return response
 
     def perform_content_negotiation(self, request, force=False):
-        if self.action == "export":
+        # The export route, whatever the method (a TRACE must get its 405, not a 404).
+        if "export" in getattr(self, "action_map", {}).values():
             # The file streams as it is; a renderer only ever shapes an error, in JSON.
             # (DRF would otherwise read ?format= as a renderer's name and answer a bare 404.)
             renderer = JSONRenderer()

@@ -378,3 +378,11 @@ def test_a_file_larger_than_allowed_is_refused_before_reading(api, connection, m
 
     assert response.json()["errors"] == {"file": ["Larger than 0 MiB; split the file."]}
     assert GoldenRecord.objects.count() == 0
+
+
+def test_an_undeclared_method_on_the_export_route_is_405(api, connection):
+    response = api.generic(
+        "TRACE", f"/api/v1/golden-records/export?db_connection_id={connection.pk}&format=csv"
+    )
+
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED

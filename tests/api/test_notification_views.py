@@ -76,3 +76,16 @@ def test_the_delivery_log_is_listed_per_endpoint_and_can_be_redelivered(
     assert listed[0]["event_type"] == "finetuning.succeeded"
     assert redelivered.status_code == HTTPStatus.OK
     assert (redelivered.json()["status"], redelivered.json()["attempts"]) == ("pending", 0)
+
+
+def test_an_empty_status_filter_on_the_delivery_log_is_a_400_not_ignored(api, db):
+    response = api.get(f"{DELIVERIES}?status=")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "status" in response.json()["errors"]
+
+
+def test_the_endpoint_list_documents_its_400(api):
+    schema = api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+
+    assert "400" in schema["paths"]["/api/v1/webhook-endpoints"]["get"]["responses"]
