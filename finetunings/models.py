@@ -9,6 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.backends.ddl_references import Statement
 from django.db.models import Q
 from django.utils import timezone
 
@@ -172,8 +173,15 @@ class NullsFirstIndex(models.Index):
     def create_sql(self, model, schema_editor, using="", **kwargs):
         statement = super().create_sql(model, schema_editor, using=using, **kwargs)
         if schema_editor.connection.vendor == "sqlite":
-            return str(statement).replace(" NULLS FIRST", "")
+            # Still a Statement, not a string: when SQLite remakes the table (adding a JSON
+            # column does), the index must follow the table's rename like any other.
+            return _WithoutNullsFirst(statement.template, **statement.parts)
         return statement
+
+
+class _WithoutNullsFirst(Statement):
+    def __str__(self):
+        return super().__str__().replace(" NULLS FIRST", "")
 
 
 class Finetuning(models.Model):
@@ -249,6 +257,14 @@ class Finetuning(models.Model):
     training_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
     training_file_size = models.BigIntegerField(null=True, blank=True)
     training_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+
+    # What the provider reports about the training itself (kept from every refresh).
+    trained_tokens = models.BigIntegerField(null=True, blank=True)
+    estimated_finish = models.DateTimeField(null=True, blank=True)
+    # The hyperparameters as the provider resolved them (``"auto"`` replaced by numbers).
+    provider_hyperparameters = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    error_code = models.CharField(max_length=100, null=True, blank=True)
+    error_param = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -356,6 +372,41 @@ class FinetuningEvent(models.Model):
         if self.to_status:
             return f"{self.get_kind_display()}: {self.to_status}"
         return self.get_kind_display()
+
+
+class FinetuningMetric(models.Model):
+    """One training step's figures, as the provider reported them (events, result file)."""
+
+    finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    total_steps = models.PositiveIntegerField(null=True, blank=True)
+    train_loss = models.FloatField(null=True, blank=True)
+    train_mean_token_accuracy = models.FloatField(null=True, blank=True)
+    valid_loss = models.FloatField(null=True, blank=True)
+    valid_mean_token_accuracy = models.FloatField(null=True, blank=True)
+    # Over the whole validation file; the provider reports them for the last step only.
+    full_valid_loss = models.FloatField(null=True, blank=True)
+    full_valid_mean_token_accuracy = models.FloatField(null=True, blank=True)
+
+    VALUE_FIELDS = (
+        "total_steps",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "valid_mean_token_accuracy",
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    )
+
+    class Meta:
+        ordering = ["finetuning", "step"]
+        verbose_name = "training metric"
+        constraints = [
+            models.UniqueConstraint(fields=["finetuning", "step"], name="unique_metric_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.step}"
 
 
 class APIKey(models.Model):

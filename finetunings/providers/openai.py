@@ -128,6 +128,7 @@ def _job(remote) -> ProviderJob:
     error_message = None
     if error is not None and getattr(error, "message", None):
         error_message = error.message
+    trained_tokens = getattr(remote, "trained_tokens", None)
     return ProviderJob(
         id=remote.id,
         status=remote.status,
@@ -138,7 +139,26 @@ def _job(remote) -> ProviderJob:
         metadata=dict(remote.metadata) if getattr(remote, "metadata", None) else None,
         created_at=_timestamp(getattr(remote, "created_at", None)),
         finished_at=_timestamp(getattr(remote, "finished_at", None)),
+        trained_tokens=trained_tokens if isinstance(trained_tokens, int) else None,
+        estimated_finish=_timestamp(getattr(remote, "estimated_finish", None)),
+        hyperparameters=_hyperparameters(remote),
+        error_code=getattr(error, "code", None) or None if error is not None else None,
+        error_param=getattr(error, "param", None) or None if error is not None else None,
+        result_files=tuple(getattr(remote, "result_files", None) or ()),
     )
+
+
+def _hyperparameters(remote) -> dict | None:
+    # Newer jobs carry them under their method; ``hyperparameters`` is the older place.
+    method = getattr(remote, "method", None)
+    supervised = getattr(method, "supervised", None) if method is not None else None
+    found = getattr(supervised, "hyperparameters", None) if supervised is not None else None
+    if found is None:
+        found = getattr(remote, "hyperparameters", None)
+    if found is None:
+        return None
+    values = found.model_dump(exclude_none=True) if hasattr(found, "model_dump") else dict(found)
+    return values or None
 
 
 def _number_or_auto(value):
@@ -272,10 +292,15 @@ class OpenAIProvider:
                 level=event.level,
                 message=event.message,
                 data=event.data if isinstance(event.data, dict) else {},
+                type=getattr(event, "type", None) or "message",
             )
             for event in page.data
         ]
         return ProviderEventPage(events=events, has_more=bool(getattr(page, "has_more", False)))
+
+    def read_result_file(self, file_id: str) -> bytes:
+        client = self.client
+        return _call(lambda: client.files.content(file_id).read())
 
 
 # --- Webhooks ---------------------------------------------------------------------------

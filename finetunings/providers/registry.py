@@ -22,6 +22,7 @@ PROVIDER_CALLS = frozenset(
         "find_job_by_metadata",
         "cancel_job",
         "list_job_events",
+        "read_result_file",
     }
 )
 

@@ -19,7 +19,12 @@ import secrets
 
 from django.conf import settings
 
-from finetunings.providers.base import ProviderEvent, ProviderJob, ProviderRejected
+from finetunings.providers.base import (
+    ProviderEvent,
+    ProviderEventPage,
+    ProviderJob,
+    ProviderRejected,
+)
 
 NAME = "sandbox"
 STEPS = 10
@@ -110,12 +115,14 @@ class SandboxProvider:
             id=job_id, status="cancelled", model="sandbox", created_at=job.created_at
         )
 
-    def list_job_events(self, job_id: str, *, after=None) -> list[ProviderEvent]:
+    def list_job_events(self, job_id: str, *, after=None, limit=100) -> ProviderEventPage:
         created = _created(job_id)
         done = min(_steps_done(job_id), STEPS + 1)
         step_length = datetime.timedelta(seconds=max(settings.FINETUNING_SANDBOX_STEP_SECONDS, 0))
 
-        def event(number: int, at_step: int, message: str, **data) -> ProviderEvent:
+        def event(
+            number: int, at_step: int, message: str, type: str = "message", **data
+        ) -> ProviderEvent:
             # Distinct, increasing times even when a step takes no time at all.
             at = created + step_length * at_step + datetime.timedelta(milliseconds=number)
             return ProviderEvent(
@@ -123,7 +130,8 @@ class SandboxProvider:
                 created_at=at,
                 level="info",
                 message=f"[sandbox] {message}",
-                data=data,
+                data={"type": type, **data} if type != "message" else data,
+                type=type,
             )
 
         events = [event(0, 0, "Validating training file (nothing is uploaded anywhere).")]
@@ -141,6 +149,7 @@ class SandboxProvider:
                     step=step,
                     train_loss=loss,
                     train_mean_token_accuracy=accuracy,
+                    total_steps=STEPS,
                 )
             )
         if done > STEPS:
@@ -157,4 +166,8 @@ class SandboxProvider:
             events.append(
                 event(STEPS + 3, STEPS + 1, "The job has successfully completed (sandbox).")
             )
-        return list(reversed(events))  # newest first, as OpenAI lists them
+        events.reverse()  # newest first, as OpenAI lists them; ``after`` pages to older ones
+        if after is not None:
+            ids = [found.id for found in events]
+            events = events[ids.index(after) + 1 :] if after in ids else []
+        return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
