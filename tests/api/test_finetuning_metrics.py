@@ -2,6 +2,7 @@
 per-step metrics route (paged, or downsampled with ``points``)."""
 
 from http import HTTPStatus
+from itertools import pairwise
 
 import pytest
 from django.db import connection as db
@@ -28,9 +29,7 @@ def running_job(make_finetuning, connection, golden_records):
     return make_finetuning(connection, status=FinetuningStatus.RUNNING)
 
 
-def test_a_running_job_shows_its_progress_eta_tokens_and_resolved_hyperparameters(
-    api, running_job
-):
+def test_a_running_job_shows_its_progress_eta_tokens_and_resolved_hyperparameters(api, running_job):
     add_steps(running_job, 30, total=120)
     Finetuning.objects.filter(pk=running_job.pk).update(
         trained_tokens=30_000,
@@ -111,7 +110,7 @@ def test_points_downsamples_evenly_keeping_the_first_and_last_step(api, running_
     steps = [item["step"] for item in body["results"]]
     assert len(steps) == 11
     assert (steps[0], steps[-1]) == (1, 1000)
-    assert all(99 <= later - earlier <= 101 for earlier, later in zip(steps, steps[1:]))
+    assert all(99 <= later - earlier <= 101 for earlier, later in pairwise(steps))
     assert body["next"] is None
     few = api.get(f"/api/v1/finetunings/{running_job.pk}/metrics", {"points": 5000}).json()
     assert len(few["results"]) == 1000  # fewer steps than points: all of them
