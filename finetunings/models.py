@@ -409,6 +409,29 @@ class FinetuningMetric(models.Model):
         return f"step {self.step}"
 
 
+class FinetuningCheckpoint(models.Model):
+    """A model the provider saved during training; its model id can be used like the final."""
+
+    finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="checkpoints")
+    provider_checkpoint_id = models.CharField(max_length=200)
+    step = models.PositiveIntegerField()
+    model_id = models.CharField("checkpoint model id", max_length=300)
+    metrics = models.JSONField(decoder=StoredJSONDecoder, default=dict, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["finetuning", "step"]
+        verbose_name = "checkpoint"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["finetuning", "provider_checkpoint_id"], name="unique_provider_checkpoint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.model_id
+
+
 class APIKey(models.Model):
     """A key for the REST API. Only a SHA-256 hash of the key is stored.
 

@@ -10,6 +10,7 @@ from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
+    FinetuningCheckpoint,
     FinetuningEvent,
     FinetuningMetric,
     FinetuningStatus,
@@ -61,6 +62,10 @@ def finetuning_progress(finetuning: Finetuning) -> dict | None:
     else:
         percent = None
     return {"step": step, "total_steps": total, "percent": percent}
+
+
+def finetuning_checkpoint_list(*, finetuning: Finetuning) -> QuerySet[FinetuningCheckpoint]:
+    return FinetuningCheckpoint.objects.filter(finetuning=finetuning).order_by("step")
 
 
 def finetuning_metric_list(*, finetuning: Finetuning) -> QuerySet[FinetuningMetric]:

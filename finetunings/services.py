@@ -41,6 +41,7 @@ from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
+    FinetuningCheckpoint,
     FinetuningEvent,
     FinetuningEventKind,
     FinetuningMetric,
@@ -679,6 +680,39 @@ def finetuning_record_result_file(*, finetuning: Finetuning, content: bytes) -> 
             unique_fields=["finetuning", "step"],
             update_fields=list(FinetuningMetric.VALUE_FIELDS),
             batch_size=1000,
+        )
+    return len(rows)
+
+
+def finetuning_record_checkpoints_of_batch(*, items: list) -> int:
+    """Store the checkpoints a refresh batch read: ``(finetuning, [ProviderCheckpoint])``.
+
+    One statement for the batch; a checkpoint read again is updated in place.
+    """
+    rows = [
+        FinetuningCheckpoint(
+            finetuning_id=finetuning.pk,
+            provider_checkpoint_id=checkpoint.id,
+            step=checkpoint.step,
+            model_id=checkpoint.model_id,
+            metrics={
+                name: number
+                for name, value in (checkpoint.metrics or {}).items()
+                if (number := _metric_number(value)) is not None
+            },
+            created_at=checkpoint.created_at,
+        )
+        for finetuning, checkpoints in items
+        for checkpoint in {found.id: found for found in checkpoints}.values()
+        if isinstance(checkpoint.step, int) and 0 <= checkpoint.step <= 2**31 - 1
+    ]
+    if rows:
+        FinetuningCheckpoint.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["finetuning", "provider_checkpoint_id"],
+            update_fields=["step", "model_id", "metrics", "created_at"],
+            batch_size=500,
         )
     return len(rows)
 

@@ -329,6 +329,8 @@ class _Followed:
     skipped: bool = False
     calls: int = 0
     succeeded_now: bool = False  # this poll recorded the job's success
+    checkpoints: list | None = None  # read this poll (None: not asked)
+    checkpoints_error: ProviderError | None = None
 
 
 class _Budget:
@@ -381,6 +383,7 @@ def refresh_active_jobs(
         return _follow(job, listed.get(job.finetuning_job_id), provider, budget, halt)
 
     polled, released, events_read, finished_with_results = [], [], [], []
+    checkpoints_read = []
     workers = max(settings.FINETUNING_WORKER_PROVIDER_CONCURRENCY, 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
         for followed in pool.map(follow, jobs):
@@ -394,6 +397,8 @@ def refresh_active_jobs(
                     report=report,
                     events_read=events_read,
                 )
+                if done and followed.checkpoints is not None:
+                    checkpoints_read.append((followed.job, followed.checkpoints))
             except Exception:  # a bug with one job must not cost the others their poll
                 logger.exception("Refreshing %s failed unexpectedly", followed.job.pk)
                 done = False
@@ -403,6 +408,7 @@ def refresh_active_jobs(
     # Before the poll time: should this fail, the jobs stay due and their events are read
     # again (each is stored once whatever happens).
     services.finetuning_record_provider_events_of_batch(items=events_read)
+    services.finetuning_record_checkpoints_of_batch(items=checkpoints_read)
     # After the events, so the file completes what they stored rather than the reverse.
     for followed in finished_with_results:
         _record_result_files(followed, provider=provider, log=log, report=report)
@@ -460,7 +466,32 @@ def _follow(
             if exc.rate_limited:
                 halt.set()
             followed.events_error = exc
+    if _checkpoints_may_have_changed(followed) and not halt.is_set():
+        try:
+            followed.calls += 1
+            followed.checkpoints = provider.list_job_checkpoints(job.finetuning_job_id)
+        except ProviderError as exc:
+            if exc.rate_limited:
+                halt.set()
+            followed.checkpoints_error = exc
     return followed
+
+
+def _checkpoints_may_have_changed(followed: _Followed) -> bool:
+    # Asked only when there is news, not at every poll of a running job: the provider
+    # announces each checkpoint with an event ("Checkpoint created at step N"), and the
+    # job's end settles them.
+    if followed.remote.status != followed.job.provider_status and followed.remote.status in (
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
+        return True
+    return any(
+        getattr(event, "type", "message") == "checkpoint"
+        or "checkpoint" in (event.message or "").lower()
+        for event, _sequence in followed.events
+    )
 
 
 def fetch_new_events(
@@ -568,6 +599,11 @@ def _record(
         events_read.append((job, followed.events, followed.cursor))
         report.events += len(followed.events)
     followed.succeeded_now = moved and remote.mapped_status == FinetuningStatus.SUCCEEDED
+    if followed.checkpoints_error is not None:
+        _pause_if_rate_limited(
+            followed.checkpoints_error, provider=provider, log=log, report=report
+        )
+        log(f"{job.pk}: checkpoints unavailable ({followed.checkpoints_error.message})")
     if moved:
         job.refresh_from_db(fields=["model_id", "error"])
         detail = job.model_id or job.error or ""

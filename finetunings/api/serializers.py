@@ -12,6 +12,7 @@ from finetunings.models import (
     DatabaseConnection,
     Dialect,
     Finetuning,
+    FinetuningCheckpoint,
     FinetuningEvent,
     FinetuningMetric,
     FinetuningStatus,
@@ -364,4 +365,28 @@ class FinetuningMetricSerializer(serializers.ModelSerializer):
     class Meta:
         model = FinetuningMetric
         fields = ["step", *FinetuningMetric.VALUE_FIELDS]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "example": {"step": 100, "train_loss": 0.21, "train_mean_token_accuracy": 0.93},
+    }
+)
+class CheckpointMetricsField(serializers.JSONField):
+    pass
+
+
+class FinetuningCheckpointSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="provider_checkpoint_id", read_only=True)
+    model_id = serializers.CharField(
+        read_only=True, help_text="The checkpoint's model id: usable like the final model."
+    )
+    metrics = CheckpointMetricsField(read_only=True, help_text="The figures at that step.")
+
+    class Meta:
+        model = FinetuningCheckpoint
+        fields = ["id", "step", "model_id", "metrics", "created_at"]
         read_only_fields = fields

@@ -498,6 +498,7 @@ class FinetuningViewSet(
             "cancel": serializers.FinetuningCancelSerializer,
             "events": serializers.FinetuningEventSerializer,
             "metrics": serializers.FinetuningMetricSerializer,
+            "checkpoints": serializers.FinetuningCheckpointSerializer,
         }.get(self.action, serializers.FinetuningSerializer)
 
     @idempotent(atomic=True)
@@ -632,6 +633,25 @@ class FinetuningViewSet(
                 "results": self.get_serializer(series, many=True).data,
             }
         )
+
+    @extend_schema(
+        summary="The job's checkpoints",
+        description="Models the provider saved during training (OpenAI keeps those of the "
+        "last few epochs), first step first, each with its model id, usable like the final "
+        "model, and the figures at that step. Refreshed by the worker when the provider "
+        "announces one and when the job ends.",
+        responses={
+            200: serializers.FinetuningCheckpointSerializer(many=True),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=StepCursorPagination, filter_backends=[])
+    def checkpoints(self, request, pk=None):
+        checkpoints = selectors.finetuning_checkpoint_list(finetuning=self.get_object())
+        page = self.paginate_queryset(checkpoints)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
         operation_id="finetunings_training_file",

@@ -85,6 +85,17 @@ class ProviderEvent:
 
 
 @dataclass(frozen=True)
+class ProviderCheckpoint:
+    """A model saved during training, which can be used like the final one."""
+
+    id: str
+    step: int
+    model_id: str
+    metrics: dict = field(default_factory=dict)
+    created_at: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
 class ProviderEventPage:
     """One page of a job's events, newest first; ``has_more``: older events remain."""
 
@@ -126,6 +137,9 @@ class Provider(Protocol):
         self, job_id: str, *, after: str | None = None, limit: int = 100
     ) -> ProviderEventPage:
         """One page of the job's events, newest first; ``after`` pages towards older ones."""
+
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        """The job's checkpoints (OpenAI keeps a few: those of the last epochs)."""
 
     def read_result_file(self, file_id: str) -> bytes:
         """The content of a job's result file (its per-step metrics, as CSV)."""

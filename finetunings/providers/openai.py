@@ -23,6 +23,7 @@ from django.conf import settings
 from finetunings import hygiene
 from finetunings.ops import context
 from finetunings.providers.base import (
+    ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
     ProviderJob,
@@ -297,6 +298,23 @@ class OpenAIProvider:
             for event in page.data
         ]
         return ProviderEventPage(events=events, has_more=bool(getattr(page, "has_more", False)))
+
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        client = self.client
+        # One page holds them all: OpenAI keeps the checkpoints of the last few epochs.
+        page = _call(lambda: client.fine_tuning.jobs.checkpoints.list(job_id, limit=100))
+        return [
+            ProviderCheckpoint(
+                id=checkpoint.id,
+                step=checkpoint.step_number,
+                model_id=checkpoint.fine_tuned_model_checkpoint,
+                metrics=checkpoint.metrics.model_dump(exclude_none=True)
+                if checkpoint.metrics is not None
+                else {},
+                created_at=_timestamp(checkpoint.created_at),
+            )
+            for checkpoint in page.data
+        ]
 
     def read_result_file(self, file_id: str) -> bytes:
         client = self.client

@@ -23,6 +23,7 @@ PROVIDER_CALLS = frozenset(
         "cancel_job",
         "list_job_events",
         "read_result_file",
+        "list_job_checkpoints",
     }
 )
 

@@ -8,7 +8,12 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
-from finetunings.models import Finetuning, FinetuningMetric, FinetuningStatus
+from finetunings.models import (
+    Finetuning,
+    FinetuningCheckpoint,
+    FinetuningMetric,
+    FinetuningStatus,
+)
 
 
 def add_steps(job, count, total=None):
@@ -148,3 +153,21 @@ def test_the_metrics_route_answers_in_a_constant_number_of_queries_for_10000_ste
     assert count_queries(api, big, points=500) == (count_queries(api, small, points=500)[0], 500)
     assert count_queries(api, big, limit=1000) == (count_queries(api, small, limit=1000)[0], 1000)
     assert count_queries(api, big, points=500)[0] <= 4
+
+
+def test_the_checkpoints_route_lists_each_checkpoint_with_its_model_id(api, running_job):
+    for step in (50, 25):
+        FinetuningCheckpoint.objects.create(
+            finetuning=running_job,
+            provider_checkpoint_id=f"ftckpt-{step}",
+            step=step,
+            model_id=f"ft:gpt-4o-mini:acme::abc:ckpt-step-{step}",
+            metrics={"step": float(step), "train_loss": 1 / step},
+        )
+
+    body = api.get(f"/api/v1/finetunings/{running_job.pk}/checkpoints").json()
+
+    assert [item["step"] for item in body["results"]] == [25, 50]
+    assert body["results"][0]["id"] == "ftckpt-25"
+    assert body["results"][0]["model_id"] == "ft:gpt-4o-mini:acme::abc:ckpt-step-25"
+    assert body["results"][0]["metrics"] == {"step": 25.0, "train_loss": 0.04}

@@ -188,6 +188,8 @@ def test_following_a_job_is_documented(schema):
         "hyperparameters",
         "error_detail",
     } <= set(job)
+    checkpoints = schema["paths"]["/api/v1/finetunings/{id}/checkpoints"]["get"]
+    assert {"200", "404"} <= set(checkpoints["responses"])
     metrics = schema["paths"]["/api/v1/finetunings/{id}/metrics"]["get"]
     parameters = {parameter["name"] for parameter in metrics["parameters"]}
     assert {"points", "cursor", "limit"} <= parameters

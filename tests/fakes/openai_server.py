@@ -28,6 +28,7 @@ RETRIEVE = "retrieve"
 CANCEL = "cancel"
 EVENTS = "events"
 FILE_CONTENT = "file_content"
+CHECKPOINTS = "checkpoints"
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -59,6 +60,9 @@ class FakeOpenAI:
         self.steps: dict[str, list[dict]] = defaultdict(list)
         # Serve result files base64-encoded, as the real service is reported to.
         self.result_files_base64 = False
+        self.checkpoints: dict[str, list[dict]] = defaultdict(list)  # newest first
+        # ``train`` saves a checkpoint every this many steps (OpenAI: at each epoch's end).
+        self.checkpoint_every = 25
         self.calls: list[tuple[str, str]] = []
         # The job ids each list call answered with, in order (which jobs a list call covered).
         self.listed: list[list[str]] = []
@@ -172,6 +176,8 @@ class FakeOpenAI:
                     row["full_valid_loss"] = round(row["train_loss"] + 0.05, 6)
                     row["full_valid_mean_token_accuracy"] = row["train_mean_token_accuracy"]
                 self.steps[job_id].append(row)
+                if step % self.checkpoint_every == 0 or step == total_steps:
+                    self._checkpoint(job, row)
                 if step in skip_events:
                     continue
                 self.events[job_id].insert(
@@ -194,6 +200,37 @@ class FakeOpenAI:
                 "batch_size": 1,
                 "learning_rate_multiplier": 1.8,
             }
+
+    def _checkpoint(self, job: dict, row: dict) -> None:
+        step = row["step"]
+        checkpoint = {
+            "id": f"ftckpt-{next(self._ids):08d}",
+            "object": "fine_tuning.job.checkpoint",
+            "created_at": int(time.time()),
+            "fine_tuned_model_checkpoint": (
+                f"ft:{job['model']}:acme::{job['id'][-8:]}:ckpt-step-{step}"
+            ),
+            "fine_tuning_job_id": job["id"],
+            "metrics": {
+                "step": float(step),
+                "train_loss": row["train_loss"],
+                "train_mean_token_accuracy": row["train_mean_token_accuracy"],
+            },
+            "step_number": step,
+        }
+        self.checkpoints[job["id"]].insert(0, checkpoint)
+        self.events[job["id"]].insert(
+            0,
+            {
+                "id": f"ftevent-{next(self._ids):08d}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": "info",
+                "message": f"Checkpoint created at step {step}",
+                "data": {},
+                "type": "message",
+            },
+        )
 
     def _result_file(self, job_id: str) -> str:
         # OpenAI's result file columns (it names the training accuracy "train_accuracy").
@@ -310,6 +347,8 @@ class FakeOpenAI:
             return self._operation(RETRIEVE, rest[0], lambda: self._retrieve(rest[0]))
         if method == "POST" and len(rest) == 2 and rest[1] == "cancel":
             return self._operation(CANCEL, rest[0], lambda: self._cancel(rest[0]))
+        if method == "GET" and len(rest) == 2 and rest[1] == "checkpoints":
+            return self._operation(CHECKPOINTS, rest[0], lambda: self._checkpoints(rest[0]))
         if method == "GET" and len(rest) == 2 and rest[1] == "events":
             return self._operation(EVENTS, rest[0], lambda: self._events(rest[0], query))
         return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
@@ -459,6 +498,19 @@ class FakeOpenAI:
             job["status"] = "cancelled"
             job["finished_at"] = int(time.time())
         return HTTPStatus.OK, job
+
+    def _checkpoints(self, job_id: str) -> tuple:
+        if job_id not in self.jobs:
+            return HTTPStatus.NOT_FOUND, _not_found(job_id)
+        with self._lock:
+            data = list(self.checkpoints[job_id])
+        return HTTPStatus.OK, {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
 
     def _events(self, job_id: str, query: dict) -> tuple:
         if job_id not in self.jobs:

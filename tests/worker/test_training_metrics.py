@@ -8,10 +8,15 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from finetunings import services, worker
-from finetunings.models import Finetuning, FinetuningMetric, FinetuningStatus
+from finetunings import selectors, services, worker
+from finetunings.models import (
+    Finetuning,
+    FinetuningCheckpoint,
+    FinetuningMetric,
+    FinetuningStatus,
+)
 from finetunings.providers import get_provider
-from tests.fakes.openai_server import FILE_CONTENT
+from tests.fakes.openai_server import CHECKPOINTS, FILE_CONTENT
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -32,6 +37,14 @@ def steps_of(job):
     return list(FinetuningMetric.objects.filter(finetuning=job).values_list("step", flat=True))
 
 
+def checkpoints_of(job):
+    return list(FinetuningCheckpoint.objects.filter(finetuning=job).values_list("step", "model_id"))
+
+
+def percent_of(job):
+    return selectors.finetuning_progress(Finetuning.objects.get(pk=job.pk))["percent"]
+
+
 def test_a_job_trained_100_steps_over_several_passes_ends_with_each_step_once(
     openai_provider, followed_jobs
 ):
@@ -44,6 +57,9 @@ def test_a_job_trained_100_steps_over_several_passes_ends_with_each_step_once(
     assert steps_of(job) == [step for step in range(1, 31) if step not in dropped]
     running = Finetuning.objects.get(pk=job.pk)
     assert running.trained_tokens == 30_000
+    assert percent_of(job) == 30.0
+    model = f"ft:gpt-4o-mini-2024-07-18:acme::{remote_id[-8:]}"
+    assert checkpoints_of(job) == [(25, f"{model}:ckpt-step-25")]
     assert running.estimated_finish is not None
     assert running.provider_hyperparameters == {
         "n_epochs": 3,
@@ -58,6 +74,8 @@ def test_a_job_trained_100_steps_over_several_passes_ends_with_each_step_once(
     refresh()
     assert steps_of(job) == [step for step in range(1, 71) if step not in dropped]
     assert Finetuning.objects.get(pk=job.pk).trained_tokens == 70_000
+    assert percent_of(job) == 70.0
+    assert [step for step, _model in checkpoints_of(job)] == [25, 50]
 
     openai_provider.train(remote_id, 30, total_steps=100, skip_events=dropped)
     openai_provider.set_status(remote_id, "succeeded")
@@ -67,6 +85,12 @@ def test_a_job_trained_100_steps_over_several_passes_ends_with_each_step_once(
     finished = Finetuning.objects.get(pk=job.pk)
     assert finished.status == FinetuningStatus.SUCCEEDED
     assert steps_of(job) == list(range(1, 101))  # the result file filled 10, 55 and 99
+    assert percent_of(job) == 100.0
+    assert [step for step, _model in checkpoints_of(job)] == [25, 50, 75, 100]
+    last_checkpoint = FinetuningCheckpoint.objects.get(finetuning=job, step=100)
+    assert last_checkpoint.metrics["train_loss"] == pytest.approx(
+        openai_provider.steps[remote_id][-1]["train_loss"]
+    )
     assert len(openai_provider.calls_to(FILE_CONTENT)) == 1
     assert any("held 100 steps" in line for line in lines)
     reported = {row["step"]: row for row in openai_provider.steps[remote_id]}
@@ -177,3 +201,34 @@ def test_a_failed_job_keeps_the_providers_error_code_and_param(openai_provider, 
     assert failed.status == FinetuningStatus.FAILED
     assert failed.error == "The file has too few examples."
     assert (failed.error_code, failed.error_param) == ("invalid_n_examples", "training_file")
+
+
+def test_checkpoints_are_asked_for_only_when_an_event_announces_one(openai_provider, followed_jobs):
+    [job] = followed_jobs(openai_provider, 1, status="running")
+    remote_id = job.finetuning_job_id
+    openai_provider.checkpoint_every = 10
+
+    openai_provider.train(remote_id, 5, total_steps=40)
+    refresh()
+    assert openai_provider.calls_to(CHECKPOINTS) == []
+
+    openai_provider.train(remote_id, 10, total_steps=40)  # steps 6 to 15: a checkpoint at 10
+    due_again(job)
+    refresh()
+    due_again(job)
+    refresh()  # nothing new
+
+    assert openai_provider.calls_to(CHECKPOINTS) == [remote_id]
+    assert [step for step, _model in checkpoints_of(job)] == [10]
+
+
+def test_a_checkpoint_read_failure_keeps_the_rest_of_the_poll(openai_provider, followed_jobs):
+    [job] = followed_jobs(openai_provider, 1, status="running")
+    openai_provider.train(job.finetuning_job_id, 30, total_steps=100)
+    openai_provider.keep_failing(CHECKPOINTS, job.finetuning_job_id)
+
+    _, lines = refresh()
+
+    assert len(steps_of(job)) == 30
+    assert checkpoints_of(job) == []
+    assert any("checkpoints unavailable" in line for line in lines)
