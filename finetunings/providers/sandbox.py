@@ -20,6 +20,7 @@ import secrets
 from django.conf import settings
 
 from finetunings.providers.base import (
+    ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
     ProviderJob,
@@ -114,6 +115,19 @@ class SandboxProvider:
         return ProviderJob(
             id=job_id, status="cancelled", model="sandbox", created_at=job.created_at
         )
+
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        if _steps_done(job_id) <= STEPS:
+            return []
+        return [
+            ProviderCheckpoint(
+                id=f"{job_id}-ckpt-{STEPS}",
+                step=STEPS,
+                model_id=f"{fine_tuned_model(job_id)}:ckpt-step-{STEPS}",
+                metrics={"step": float(STEPS), "train_loss": round(2.0 * 0.8**STEPS, 4)},
+                created_at=_created(job_id),
+            )
+        ]
 
     def list_job_events(self, job_id: str, *, after=None, limit=100) -> ProviderEventPage:
         created = _created(job_id)
