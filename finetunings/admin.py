@@ -26,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from finetunings import admin_io, errors, selectors, services, validation
+from finetunings import admin_io, admin_training, errors, selectors, services, validation
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -270,6 +270,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         "provider_job",
         "provider_file",
         "fine_tuned_model",
+        "progress_column",
     ]
     list_filter = [
         "status",
@@ -291,6 +292,19 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     actions = [CANCEL_ACTION, START_AGAIN_ACTION]
 
     fieldsets = [
+        (
+            # What staff ask first about a job, at the top of its page.
+            "Training",
+            {
+                "fields": [
+                    "training_progress",
+                    "training_eta",
+                    "model_id_with_copy",
+                    "loss_chart",
+                    "checkpoint_table",
+                ]
+            },
+        ),
         (
             None,
             {
@@ -361,6 +375,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
 
     class Media:
         css = {"all": ["finetunings/admin.css"]}
+        js = ["finetunings/copy.js"]
 
     def get_queryset(self, request):
         return selectors.finetuning_list()
@@ -415,6 +430,33 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     @admin.display(description="fine-tuned model", empty_value="-")
     def fine_tuned_model(self, obj):
         return obj.model_id
+
+    @admin.display(description="progress", empty_value="-")
+    def progress_column(self, obj):
+        progress = selectors.finetuning_progress(obj)
+        if progress is None or progress["percent"] is None:
+            return None
+        return f"{progress['percent']:g} %"
+
+    @admin.display(description="progress")
+    def training_progress(self, obj):
+        return admin_training.progress_html(obj)
+
+    @admin.display(description="estimated finish")
+    def training_eta(self, obj):
+        return admin_training.eta_html(obj)
+
+    @admin.display(description="fine-tuned model")
+    def model_id_with_copy(self, obj):
+        return admin_training.model_id_html(obj.model_id)
+
+    @admin.display(description="loss by step")
+    def loss_chart(self, obj):
+        return admin_training.loss_chart_html(obj)
+
+    @admin.display(description="checkpoints")
+    def checkpoint_table(self, obj):
+        return admin_training.checkpoints_html(obj)
 
     @admin.display(description="training file")
     def training_file_link(self, obj):

@@ -258,6 +258,14 @@ class Finetuning(models.Model):
     training_file_size = models.BigIntegerField(null=True, blank=True)
     training_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
 
+    # What the provider reports about the training itself (kept from every refresh).
+    trained_tokens = models.BigIntegerField(null=True, blank=True)
+    estimated_finish = models.DateTimeField(null=True, blank=True)
+    # The hyperparameters as the provider resolved them (``"auto"`` replaced by numbers).
+    provider_hyperparameters = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    error_code = models.CharField(max_length=100, null=True, blank=True)
+    error_param = models.CharField(max_length=200, null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "fine-tuning job"
@@ -364,6 +372,64 @@ class FinetuningEvent(models.Model):
         if self.to_status:
             return f"{self.get_kind_display()}: {self.to_status}"
         return self.get_kind_display()
+
+
+class FinetuningMetric(models.Model):
+    """One training step's figures, as the provider reported them (events, result file)."""
+
+    finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    total_steps = models.PositiveIntegerField(null=True, blank=True)
+    train_loss = models.FloatField(null=True, blank=True)
+    train_mean_token_accuracy = models.FloatField(null=True, blank=True)
+    valid_loss = models.FloatField(null=True, blank=True)
+    valid_mean_token_accuracy = models.FloatField(null=True, blank=True)
+    # Over the whole validation file; the provider reports them for the last step only.
+    full_valid_loss = models.FloatField(null=True, blank=True)
+    full_valid_mean_token_accuracy = models.FloatField(null=True, blank=True)
+
+    VALUE_FIELDS = (
+        "total_steps",
+        "train_loss",
+        "train_mean_token_accuracy",
+        "valid_loss",
+        "valid_mean_token_accuracy",
+        "full_valid_loss",
+        "full_valid_mean_token_accuracy",
+    )
+
+    class Meta:
+        ordering = ["finetuning", "step"]
+        verbose_name = "training metric"
+        constraints = [
+            models.UniqueConstraint(fields=["finetuning", "step"], name="unique_metric_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.step}"
+
+
+class FinetuningCheckpoint(models.Model):
+    """A model the provider saved during training; its model id can be used like the final."""
+
+    finetuning = models.ForeignKey(Finetuning, on_delete=models.CASCADE, related_name="checkpoints")
+    provider_checkpoint_id = models.CharField(max_length=200)
+    step = models.PositiveIntegerField()
+    model_id = models.CharField("checkpoint model id", max_length=300)
+    metrics = models.JSONField(decoder=StoredJSONDecoder, default=dict, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["finetuning", "step"]
+        verbose_name = "checkpoint"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["finetuning", "provider_checkpoint_id"], name="unique_provider_checkpoint"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.model_id
 
 
 class APIKey(models.Model):

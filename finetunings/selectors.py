@@ -3,14 +3,17 @@
 Querysets here carry what their callers need in a constant number of queries.
 """
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from finetunings.models import (
     ACTIVE_STATUSES,
     APIKey,
     DatabaseConnection,
     Finetuning,
+    FinetuningCheckpoint,
     FinetuningEvent,
+    FinetuningMetric,
+    FinetuningStatus,
     GoldenRecord,
 )
 from finetunings.services import hash_api_key
@@ -25,9 +28,62 @@ def golden_record_list() -> QuerySet[GoldenRecord]:
 
 
 def finetuning_list() -> QuerySet[Finetuning]:
-    # Everything the API shows of a job lives in its own row (golden record ids included),
-    # so a page of jobs is one query whatever its size.
-    return Finetuning.objects.all()
+    # Everything the API shows of a job lives in its own row (golden record ids included)
+    # or comes with it (its progress, from its latest metric through the (job, step)
+    # index), so a page of jobs is one query whatever its size.
+    latest = FinetuningMetric.objects.filter(finetuning=OuterRef("pk")).order_by("-step")
+    return Finetuning.objects.annotate(
+        progress_step=Subquery(latest.values("step")[:1]),
+        progress_total_steps=Subquery(latest.values("total_steps")[:1]),
+    )
+
+
+def finetuning_progress(finetuning: Finetuning) -> dict | None:
+    """How far the job's training is: ``step``, ``total_steps``, ``percent`` (or None).
+
+    Read from the annotations of ``finetuning_list`` when the job came from it, else from
+    its latest metric (one query).
+    """
+    if hasattr(finetuning, "progress_step"):
+        step, total = finetuning.progress_step, finetuning.progress_total_steps
+    else:
+        latest = (
+            FinetuningMetric.objects.filter(finetuning=finetuning)
+            .order_by("-step")
+            .values_list("step", "total_steps")
+            .first()
+        )
+        step, total = latest if latest else (None, None)
+    if step is None:
+        return None
+    if total:
+        done = finetuning.status == FinetuningStatus.SUCCEEDED
+        percent = 100.0 if done else min(round(100 * step / total, 1), 100.0)
+    else:
+        percent = None
+    return {"step": step, "total_steps": total, "percent": percent}
+
+
+def finetuning_checkpoint_list(*, finetuning: Finetuning) -> QuerySet[FinetuningCheckpoint]:
+    return FinetuningCheckpoint.objects.filter(finetuning=finetuning).order_by("step")
+
+
+def finetuning_metric_list(*, finetuning: Finetuning) -> QuerySet[FinetuningMetric]:
+    return FinetuningMetric.objects.filter(finetuning=finetuning).order_by("step")
+
+
+def finetuning_metrics_downsampled(*, finetuning: Finetuning, points: int) -> list:
+    """At most ``points`` steps spread evenly over the series, its first and last included.
+
+    One query: the whole series is read once (10,000 steps of figures is little) and the
+    points picked from it.
+    """
+    series = list(finetuning_metric_list(finetuning=finetuning))
+    if len(series) <= points:
+        return series
+    last = len(series) - 1
+    picked = sorted({round(index * last / (points - 1)) for index in range(points)})
+    return [series[index] for index in picked]
 
 
 # What the admin's list of jobs never shows, yet weighs most: up to 100,000 golden record

@@ -328,6 +328,9 @@ class _Followed:
     events_error: ProviderError | None = None
     skipped: bool = False
     calls: int = 0
+    succeeded_now: bool = False  # this poll recorded the job's success
+    checkpoints: list | None = None  # read this poll (None: not asked)
+    checkpoints_error: ProviderError | None = None
 
 
 class _Budget:
@@ -379,7 +382,8 @@ def refresh_active_jobs(
             return _Followed(job=job, skipped=True)
         return _follow(job, listed.get(job.finetuning_job_id), provider, budget, halt)
 
-    polled, released, events_read = [], [], []
+    polled, released, events_read, finished_with_results = [], [], [], []
+    checkpoints_read = []
     workers = max(settings.FINETUNING_WORKER_PROVIDER_CONCURRENCY, 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
         for followed in pool.map(follow, jobs):
@@ -393,13 +397,21 @@ def refresh_active_jobs(
                     report=report,
                     events_read=events_read,
                 )
+                if done and followed.checkpoints is not None:
+                    checkpoints_read.append((followed.job, followed.checkpoints))
             except Exception:  # a bug with one job must not cost the others their poll
                 logger.exception("Refreshing %s failed unexpectedly", followed.job.pk)
                 done = False
             (polled if done else released).append(followed.job.pk)
+            if done and followed.succeeded_now and followed.remote.result_files:
+                finished_with_results.append(followed)
     # Before the poll time: should this fail, the jobs stay due and their events are read
     # again (each is stored once whatever happens).
     services.finetuning_record_provider_events_of_batch(items=events_read)
+    services.finetuning_record_checkpoints_of_batch(items=checkpoints_read)
+    # After the events, so the file completes what they stored rather than the reverse.
+    for followed in finished_with_results:
+        _record_result_files(followed, provider=provider, log=log, report=report)
     services.finetuning_record_polled(finetuning_ids=polled, worker_id=worker_id)
     services.finetuning_release(finetuning_ids=released, worker_id=worker_id)
     report.refreshed += len(polled)
@@ -454,7 +466,32 @@ def _follow(
             if exc.rate_limited:
                 halt.set()
             followed.events_error = exc
+    if _checkpoints_may_have_changed(followed) and not halt.is_set():
+        try:
+            followed.calls += 1
+            followed.checkpoints = provider.list_job_checkpoints(job.finetuning_job_id)
+        except ProviderError as exc:
+            if exc.rate_limited:
+                halt.set()
+            followed.checkpoints_error = exc
     return followed
+
+
+def _checkpoints_may_have_changed(followed: _Followed) -> bool:
+    # Asked only when there is news, not at every poll of a running job: the provider
+    # announces each checkpoint with an event ("Checkpoint created at step N"), and the
+    # job's end settles them.
+    if followed.remote.status != followed.job.provider_status and followed.remote.status in (
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
+        return True
+    return any(
+        getattr(event, "type", "message") == "checkpoint"
+        or "checkpoint" in (event.message or "").lower()
+        for event, _sequence in followed.events
+    )
 
 
 def fetch_new_events(
@@ -561,11 +598,35 @@ def _record(
     elif followed.events or followed.cursor is not None:
         events_read.append((job, followed.events, followed.cursor))
         report.events += len(followed.events)
+    followed.succeeded_now = moved and remote.mapped_status == FinetuningStatus.SUCCEEDED
+    if followed.checkpoints_error is not None:
+        _pause_if_rate_limited(
+            followed.checkpoints_error, provider=provider, log=log, report=report
+        )
+        log(f"{job.pk}: checkpoints unavailable ({followed.checkpoints_error.message})")
     if moved:
         job.refresh_from_db(fields=["model_id", "error"])
         detail = job.model_id or job.error or ""
         log(f"{job.pk}: {remote.status}" + (f" ({detail})" if detail else ""))
     return True
+
+
+def _record_result_files(
+    followed: _Followed, *, provider: Provider, log: Log, report: PassReport
+) -> None:
+    """Complete a job that just succeeded with its result file's full per-step table."""
+    job = followed.job
+    for file_id in followed.remote.result_files:
+        try:
+            content = provider.read_result_file(file_id)
+            report.provider_calls += 1
+        except ProviderError as exc:
+            # The steps the events brought stay; the job is finished and not polled again.
+            _pause_if_rate_limited(exc, provider=provider, log=log, report=report)
+            log(f"{job.pk}: result file {file_id} unavailable ({exc.message})")
+            continue
+        steps = services.finetuning_record_result_file(finetuning=job, content=content)
+        log(f"{job.pk}: result file {file_id} held {steps} steps")
 
 
 def _pause_if_rate_limited(

@@ -55,3 +55,11 @@ class CreatedAtCursorPagination(CursorPagination):
 
 class OldestFirstCursorPagination(CreatedAtCursorPagination):
     ordering = ("created_at", "provider_sequence", "id")
+
+
+class StepCursorPagination(CreatedAtCursorPagination):
+    """A job's training metrics, first step first."""
+
+    ordering = ("step",)
+    page_size = 100
+    max_page_size = 1000

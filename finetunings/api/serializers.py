@@ -7,11 +7,14 @@ SQL that parses) are the services' job, so the admin and the API enforce the sam
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from finetunings import selectors
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
     Finetuning,
+    FinetuningCheckpoint,
     FinetuningEvent,
+    FinetuningMetric,
     FinetuningStatus,
     GoldenRecord,
 )
@@ -202,6 +205,34 @@ class BaseLLMSerializer(serializers.Serializer):
     model_parameters = ModelParametersSerializer(required=False, allow_null=True)
 
 
+class ProgressSerializer(serializers.Serializer):
+    step = serializers.IntegerField(help_text="The latest step the provider reported.")
+    total_steps = serializers.IntegerField(allow_null=True)
+    percent = serializers.FloatField(
+        allow_null=True, help_text="0 to 100; 100 once the job succeeded. Null: total unknown."
+    )
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True, help_text="The provider's error code.")
+    param = serializers.CharField(
+        allow_null=True, help_text="The input the provider's error is about."
+    )
+    message = serializers.CharField()
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": {"oneOf": [{"type": "number"}, {"type": "string"}]},
+        "example": {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8},
+    }
+)
+class HyperparametersField(serializers.JSONField):
+    pass
+
+
 class FinetuningSerializer(serializers.ModelSerializer):
     db_connection_id = serializers.CharField(read_only=True)
     base_llm = BaseLLMSerializer(read_only=True)
@@ -211,6 +242,27 @@ class FinetuningSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Once the training file is built: examples, tokens, estimated billed tokens, "
         "and how tokens were counted (tiktoken, or a labelled estimate offline).",
+    )
+    progress = serializers.SerializerMethodField(
+        help_text="How far the training is, from the provider's step metrics; null before "
+        "the first step is reported."
+    )
+    estimated_finish = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the provider expects the job to finish (its last estimate).",
+    )
+    trained_tokens = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Billed tokens the provider has trained on."
+    )
+    hyperparameters = HyperparametersField(
+        source="provider_hyperparameters",
+        read_only=True,
+        help_text='As the provider resolved them ("auto" replaced by the values used).',
+    )
+    error_detail = serializers.SerializerMethodField(
+        help_text="The failure as the provider described it (code, param, message); null "
+        "when the job has no error. ``error`` keeps the message alone."
     )
 
     class Meta:
@@ -235,8 +287,27 @@ class FinetuningSerializer(serializers.ModelSerializer):
             "cancelled_at",
             "cancelled_by",
             "training_summary",
+            "progress",
+            "estimated_finish",
+            "trained_tokens",
+            "hyperparameters",
+            "error_detail",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ProgressSerializer(allow_null=True))
+    def get_progress(self, finetuning) -> dict | None:
+        return selectors.finetuning_progress(finetuning)
+
+    @extend_schema_field(ErrorDetailSerializer(allow_null=True))
+    def get_error_detail(self, finetuning) -> dict | None:
+        if not finetuning.error:
+            return None
+        return {
+            "code": finetuning.error_code,
+            "param": finetuning.error_param,
+            "message": finetuning.error,
+        }
 
 
 class FinetuningCreateSerializer(serializers.Serializer):
@@ -287,4 +358,35 @@ class FinetuningEventSerializer(serializers.ModelSerializer):
             "data",
             "provider_event_id",
         ]
+        read_only_fields = fields
+
+
+class FinetuningMetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FinetuningMetric
+        fields = ["step", *FinetuningMetric.VALUE_FIELDS]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "example": {"step": 100, "train_loss": 0.21, "train_mean_token_accuracy": 0.93},
+    }
+)
+class CheckpointMetricsField(serializers.JSONField):
+    pass
+
+
+class FinetuningCheckpointSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="provider_checkpoint_id", read_only=True)
+    model_id = serializers.CharField(
+        read_only=True, help_text="The checkpoint's model id: usable like the final model."
+    )
+    metrics = CheckpointMetricsField(read_only=True, help_text="The figures at that step.")
+
+    class Meta:
+        model = FinetuningCheckpoint
+        fields = ["id", "step", "model_id", "metrics", "created_at"]
         read_only_fields = fields

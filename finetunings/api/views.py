@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -24,7 +25,7 @@ from finetunings.api import filters, io_serializers, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
-from finetunings.api.pagination import OldestFirstCursorPagination
+from finetunings.api.pagination import OldestFirstCursorPagination, StepCursorPagination
 from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
 from finetunings.ops import metrics
 
@@ -61,6 +62,24 @@ GOLDEN_RECORD_UPDATE_DESCRIPTION = (
     f"naming another connection is a 400 with code {errors.CODE_GOLDEN_RECORD_CONNECTION_FIXED}; "
     "naming the same one, as a GET-then-PUT round trip does, is fine."
 )
+
+
+METRIC_POINTS_MIN, METRIC_POINTS_MAX = 2, 10_000
+
+
+def _metric_points(request) -> int | None:
+    raw = request.query_params.get("points")
+    if raw is None:
+        return None
+    try:
+        points = int(raw)
+    except ValueError:
+        points = 0
+    if not METRIC_POINTS_MIN <= points <= METRIC_POINTS_MAX:
+        raise exceptions.ValidationError(
+            {"points": [f"Must be a whole number from {METRIC_POINTS_MIN} to {METRIC_POINTS_MAX}."]}
+        )
+    return points
 
 
 def conflict(description: str, serializer=ERROR):
@@ -479,6 +498,8 @@ class FinetuningViewSet(
             "partial_update": serializers.FinetuningUpdateSerializer,
             "cancel": serializers.FinetuningCancelSerializer,
             "events": serializers.FinetuningEventSerializer,
+            "metrics": serializers.FinetuningMetricSerializer,
+            "checkpoints": serializers.FinetuningCheckpointSerializer,
         }.get(self.action, serializers.FinetuningSerializer)
 
     @idempotent(atomic=True)
@@ -572,6 +593,65 @@ class FinetuningViewSet(
     def events(self, request, pk=None):
         events = selectors.finetuning_event_list(finetuning=self.get_object())
         page = self.paginate_queryset(events)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The job's training metrics, step by step",
+        description="One item per training step the provider reported (loss and token "
+        "accuracy on the training and validation data; full_valid_* on the last step only), "
+        "first step first: filled while the job runs and completed from the provider's "
+        "result file when it succeeds. Paged with cursor and limit; or, with points, at "
+        "most that many steps spread evenly over the whole series, its first and last "
+        "step always included, in one answer (next and previous null).",
+        parameters=[
+            OpenApiParameter(
+                "points",
+                int,
+                description=f"Downsample to at most this many steps, "
+                f"{METRIC_POINTS_MIN} to {METRIC_POINTS_MAX}; cursor and limit are then ignored.",
+                required=False,
+            )
+        ],
+        responses={
+            200: serializers.FinetuningMetricSerializer(many=True),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=StepCursorPagination, filter_backends=[])
+    def metrics(self, request, pk=None):
+        finetuning = self.get_object()
+        points = _metric_points(request)
+        if points is None:
+            page = self.paginate_queryset(selectors.finetuning_metric_list(finetuning=finetuning))
+            return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        series = selectors.finetuning_metrics_downsampled(finetuning=finetuning, points=points)
+        return Response(
+            {
+                "next": None,
+                "previous": None,
+                "results": self.get_serializer(series, many=True).data,
+            }
+        )
+
+    @extend_schema(
+        summary="The job's checkpoints",
+        description="Models the provider saved during training (OpenAI keeps those of the "
+        "last few epochs), first step first, each with its model id, usable like the final "
+        "model, and the figures at that step. Refreshed by the worker when the provider "
+        "announces one and when the job ends.",
+        responses={
+            200: serializers.FinetuningCheckpointSerializer(many=True),
+            **BAD_REQUEST,
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=StepCursorPagination, filter_backends=[])
+    def checkpoints(self, request, pk=None):
+        checkpoints = selectors.finetuning_checkpoint_list(finetuning=self.get_object())
+        page = self.paginate_queryset(checkpoints)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(

@@ -69,6 +69,13 @@ class ProviderJob:
     metadata: dict[str, str] | None = None
     created_at: datetime.datetime | None = None
     finished_at: datetime.datetime | None = None
+    # What the job reports while it trains and once it ends (None: not reported).
+    trained_tokens: int | None = None
+    estimated_finish: datetime.datetime | None = None
+    hyperparameters: dict | None = None  # as the provider resolved them from "auto"
+    error_code: str | None = None
+    error_param: str | None = None
+    result_files: tuple[str, ...] = ()
 
     @property
     def mapped_status(self) -> str | None:
@@ -82,6 +89,18 @@ class ProviderEvent:
     level: str
     message: str
     data: dict = field(default_factory=dict)
+    type: str = "message"  # or "metrics": one training step's figures in ``data``
+
+
+@dataclass(frozen=True)
+class ProviderCheckpoint:
+    """A model saved during training, which can be used like the final one."""
+
+    id: str
+    step: int
+    model_id: str
+    metrics: dict = field(default_factory=dict)
+    created_at: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -126,3 +145,9 @@ class Provider(Protocol):
         self, job_id: str, *, after: str | None = None, limit: int = 100
     ) -> ProviderEventPage:
         """One page of the job's events, newest first; ``after`` pages towards older ones."""
+
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        """The job's checkpoints (OpenAI keeps a few: those of the last epochs)."""
+
+    def read_result_file(self, file_id: str) -> bytes:
+        """The content of a job's result file (its per-step metrics, as CSV)."""

@@ -23,6 +23,7 @@ from django.conf import settings
 from finetunings import hygiene
 from finetunings.ops import context
 from finetunings.providers.base import (
+    ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
     ProviderJob,
@@ -133,6 +134,7 @@ def _job(remote) -> ProviderJob:
     error_message = None
     if error is not None and getattr(error, "message", None):
         error_message = error.message
+    trained_tokens = getattr(remote, "trained_tokens", None)
     return ProviderJob(
         id=remote.id,
         status=remote.status,
@@ -143,7 +145,26 @@ def _job(remote) -> ProviderJob:
         metadata=dict(remote.metadata) if getattr(remote, "metadata", None) else None,
         created_at=_timestamp(getattr(remote, "created_at", None)),
         finished_at=_timestamp(getattr(remote, "finished_at", None)),
+        trained_tokens=trained_tokens if isinstance(trained_tokens, int) else None,
+        estimated_finish=_timestamp(getattr(remote, "estimated_finish", None)),
+        hyperparameters=_hyperparameters(remote),
+        error_code=getattr(error, "code", None) or None if error is not None else None,
+        error_param=getattr(error, "param", None) or None if error is not None else None,
+        result_files=tuple(getattr(remote, "result_files", None) or ()),
     )
+
+
+def _hyperparameters(remote) -> dict | None:
+    # Newer jobs carry them under their method; ``hyperparameters`` is the older place.
+    method = getattr(remote, "method", None)
+    supervised = getattr(method, "supervised", None) if method is not None else None
+    found = getattr(supervised, "hyperparameters", None) if supervised is not None else None
+    if found is None:
+        found = getattr(remote, "hyperparameters", None)
+    if found is None:
+        return None
+    values = found.model_dump(exclude_none=True) if hasattr(found, "model_dump") else dict(found)
+    return values or None
 
 
 def _number_or_auto(value):
@@ -277,10 +298,32 @@ class OpenAIProvider:
                 level=event.level,
                 message=event.message,
                 data=event.data if isinstance(event.data, dict) else {},
+                type=getattr(event, "type", None) or "message",
             )
             for event in page.data
         ]
         return ProviderEventPage(events=events, has_more=bool(getattr(page, "has_more", False)))
+
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        client = self.client
+        # One page holds them all: OpenAI keeps the checkpoints of the last few epochs.
+        page = _call(lambda: client.fine_tuning.jobs.checkpoints.list(job_id, limit=100))
+        return [
+            ProviderCheckpoint(
+                id=checkpoint.id,
+                step=checkpoint.step_number,
+                model_id=checkpoint.fine_tuned_model_checkpoint,
+                metrics=checkpoint.metrics.model_dump(exclude_none=True)
+                if checkpoint.metrics is not None
+                else {},
+                created_at=_timestamp(checkpoint.created_at),
+            )
+            for checkpoint in page.data
+        ]
+
+    def read_result_file(self, file_id: str) -> bytes:
+        client = self.client
+        return _call(lambda: client.files.content(file_id).read())
 
 
 # --- Webhooks ---------------------------------------------------------------------------

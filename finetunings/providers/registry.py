@@ -22,6 +22,8 @@ PROVIDER_CALLS = frozenset(
         "find_job_by_metadata",
         "cancel_job",
         "list_job_events",
+        "read_result_file",
+        "list_job_checkpoints",
     }
 )
 

@@ -20,6 +20,7 @@ import secrets
 from django.conf import settings
 
 from finetunings.providers.base import (
+    ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
     ProviderJob,
@@ -115,22 +116,27 @@ class SandboxProvider:
             id=job_id, status="cancelled", model="sandbox", created_at=job.created_at
         )
 
-    def list_job_events(
-        self, job_id: str, *, after: str | None = None, limit: int = 100
-    ) -> ProviderEventPage:
-        """One page of the job's events, newest first; ``after`` pages towards older ones."""
-        events = self._events(job_id)
-        if after is not None:
-            ids = [event.id for event in events]
-            events = events[ids.index(after) + 1 :] if after in ids else []
-        return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
+    def list_job_checkpoints(self, job_id: str) -> list[ProviderCheckpoint]:
+        if _steps_done(job_id) <= STEPS:
+            return []
+        return [
+            ProviderCheckpoint(
+                id=f"{job_id}-ckpt-{STEPS}",
+                step=STEPS,
+                model_id=f"{fine_tuned_model(job_id)}:ckpt-step-{STEPS}",
+                metrics={"step": float(STEPS), "train_loss": round(2.0 * 0.8**STEPS, 4)},
+                created_at=_created(job_id),
+            )
+        ]
 
-    def _events(self, job_id: str) -> list[ProviderEvent]:
+    def list_job_events(self, job_id: str, *, after=None, limit=100) -> ProviderEventPage:
         created = _created(job_id)
         done = min(_steps_done(job_id), STEPS + 1)
         step_length = datetime.timedelta(seconds=max(settings.FINETUNING_SANDBOX_STEP_SECONDS, 0))
 
-        def event(number: int, at_step: int, message: str, **data) -> ProviderEvent:
+        def event(
+            number: int, at_step: int, message: str, type: str = "message", **data
+        ) -> ProviderEvent:
             # Distinct, increasing times even when a step takes no time at all.
             at = created + step_length * at_step + datetime.timedelta(milliseconds=number)
             return ProviderEvent(
@@ -138,7 +144,8 @@ class SandboxProvider:
                 created_at=at,
                 level="info",
                 message=f"[sandbox] {message}",
-                data=data,
+                data={"type": type, **data} if type != "message" else data,
+                type=type,
             )
 
         events = [event(0, 0, "Validating training file (nothing is uploaded anywhere).")]
@@ -156,6 +163,7 @@ class SandboxProvider:
                     step=step,
                     train_loss=loss,
                     train_mean_token_accuracy=accuracy,
+                    total_steps=STEPS,
                 )
             )
         if done > STEPS:
@@ -172,4 +180,8 @@ class SandboxProvider:
             events.append(
                 event(STEPS + 3, STEPS + 1, "The job has successfully completed (sandbox).")
             )
-        return list(reversed(events))  # newest first, as OpenAI lists them
+        events.reverse()  # newest first, as OpenAI lists them; ``after`` pages to older ones
+        if after is not None:
+            ids = [found.id for found in events]
+            events = events[ids.index(after) + 1 :] if after in ids else []
+        return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)

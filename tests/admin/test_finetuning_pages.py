@@ -341,3 +341,68 @@ def test_the_connection_autocomplete_ignores_nul_characters(superuser_client, co
 
     assert response.status_code == HTTPStatus.OK
     assert [item["text"] for item in response.json()["results"]] == ["shop"]
+
+
+# --- Following a job: progress, ETA, model id, loss chart, checkpoints ------------------------
+
+
+def test_a_running_jobs_page_shows_progress_eta_loss_chart_and_checkpoints_at_the_top(
+    viewer_client, connection, golden_records, make_finetuning
+):
+    import re
+
+    from finetunings.models import FinetuningCheckpoint, FinetuningMetric
+
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id="ftjob-abc123",
+        estimated_finish=timezone.now() + timedelta(hours=2, minutes=5),
+    )
+    FinetuningMetric.objects.bulk_create(
+        FinetuningMetric(finetuning=job, step=step, total_steps=80, train_loss=3.0 / step)
+        for step in range(1, 21)
+    )
+    FinetuningCheckpoint.objects.create(
+        finetuning=job,
+        provider_checkpoint_id="ftckpt-1",
+        step=10,
+        model_id="ft:gpt-4o-mini:acme::abc:ckpt-step-10",
+        metrics={"train_loss": 0.3},
+    )
+
+    text = viewer_client.get(change_url(job)).text
+
+    assert '<progress class="ft-progress" max="100" value="25.0">' in text
+    assert "step 20 of 80" in text
+    assert re.search(r"\(in (1 h 59|2 h 0|2 h 4|2 h 5) min\)", text)
+    [points] = re.findall(r'<polyline class="ft-loss-train"[^>]* points="([^"]+)"', text)
+    pairs = [tuple(map(float, pair.split(","))) for pair in points.split()]
+    assert len(pairs) == 20
+    assert pairs[0][1] < pairs[-1][1]  # the loss falls: its line goes down the chart (SVG y)
+    assert "ft:gpt-4o-mini:acme::abc:ckpt-step-10" in text
+    assert 'data-copy="ft:gpt-4o-mini:acme::abc:ckpt-step-10"' in text
+    # The training section comes before the job's other fields.
+    assert text.index("ft-progress") < text.index("ftjob-abc123")
+    assert "finetunings/copy.js" in text
+
+
+def test_a_succeeded_jobs_model_id_has_a_copy_button_and_the_list_shows_progress(
+    viewer_client, connection, golden_records, make_finetuning
+):
+    from finetunings.models import FinetuningMetric
+
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.SUCCEEDED,
+        finetuning_job_id="ftjob-done",
+        model_id="ft:gpt-4o-mini:acme::done",
+    )
+    FinetuningMetric.objects.create(finetuning=job, step=50, total_steps=50, train_loss=0.1)
+
+    page = viewer_client.get(change_url(job)).text
+    listed = viewer_client.get(changelist_url()).text
+
+    assert 'data-copy="ft:gpt-4o-mini:acme::done"' in page
+    assert "ft:gpt-4o-mini:acme::done" in listed
+    assert "100 %" in listed

@@ -177,3 +177,20 @@ def test_the_bulk_golden_record_create_is_in_the_schema(schema):
     assert many["type"] == "array"
     assert many["items"]["$ref"].endswith("/GoldenRecordRequest")
     assert "GoldenRecordRequest" in schema["components"]["schemas"]
+
+
+def test_following_a_job_is_documented(schema):
+    job = schema["components"]["schemas"]["Finetuning"]["properties"]
+    assert {
+        "progress",
+        "estimated_finish",
+        "trained_tokens",
+        "hyperparameters",
+        "error_detail",
+    } <= set(job)
+    checkpoints = schema["paths"]["/api/v1/finetunings/{id}/checkpoints"]["get"]
+    assert {"200", "404"} <= set(checkpoints["responses"])
+    metrics = schema["paths"]["/api/v1/finetunings/{id}/metrics"]["get"]
+    parameters = {parameter["name"] for parameter in metrics["parameters"]}
+    assert {"points", "cursor", "limit"} <= parameters
+    assert {"200", "400", "401", "403", "404"} <= set(metrics["responses"])

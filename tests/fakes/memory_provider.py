@@ -39,6 +39,7 @@ class InMemoryProvider:
         self.jobs: dict[str, ProviderJob] = {}
         self.files: dict[str, bytes] = {}
         self.events: dict[str, list[ProviderEvent]] = {}
+        self.checkpoints: dict[str, list] = {}
         self.calls: list[tuple[str, str | None]] = []
         self.fail_next: dict[str, Exception] = {}
         self.fail_always: dict[str, Exception] = {}
@@ -123,3 +124,7 @@ class InMemoryProvider:
             ids = [event.id for event in events]
             events = events[ids.index(after) + 1 :] if after in ids else []
         return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
+
+    def list_job_checkpoints(self, job_id):
+        self._enter("list_job_checkpoints", job_id)
+        return list(self.checkpoints.get(job_id, []))

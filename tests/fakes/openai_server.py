@@ -7,8 +7,10 @@ rate limits, server errors, answers slower than the client's timeout, and a crea
 succeeds on the server while its response is lost.
 """
 
+import base64
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict
@@ -25,6 +27,8 @@ LIST = "list"
 RETRIEVE = "retrieve"
 CANCEL = "cancel"
 EVENTS = "events"
+FILE_CONTENT = "file_content"
+CHECKPOINTS = "checkpoints"
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -52,6 +56,13 @@ class FakeOpenAI:
         self.files: dict[str, dict] = {}
         self.jobs: dict[str, dict] = {}  # insertion order = creation order
         self.events: dict[str, list[dict]] = defaultdict(list)
+        # Every step a job trained, as OpenAI's result file lists them: {job id: [row, ...]}.
+        self.steps: dict[str, list[dict]] = defaultdict(list)
+        # Serve result files base64-encoded, as the real service is reported to.
+        self.result_files_base64 = False
+        self.checkpoints: dict[str, list[dict]] = defaultdict(list)  # newest first
+        # ``train`` saves a checkpoint every this many steps (OpenAI: at each epoch's end).
+        self.checkpoint_every = 25
         self.calls: list[tuple[str, str]] = []
         # The job ids each list call answered with, in order (which jobs a list call covered).
         self.listed: list[list[str]] = []
@@ -132,8 +143,125 @@ class FakeOpenAI:
                 )
             if status == "failed":
                 message = fields.pop("error_message", "Training failed.")
-                job["error"] = {"code": "invalid_training_file", "message": message, "param": None}
+                job["error"] = {
+                    "code": fields.pop("error_code", "invalid_training_file"),
+                    "message": message,
+                    "param": fields.pop("error_param", None),
+                }
+            if status == "succeeded" and self.steps.get(job_id):
+                job["result_files"] = [self._result_file(job_id)]
+                job["estimated_finish"] = None
             job.update(fields)
+
+    def train(
+        self, job_id: str, steps: int, *, total_steps: int, skip_events: set[int] = frozenset()
+    ) -> None:
+        """The job trains ``steps`` more steps: a ``metrics`` event per step, as OpenAI sends.
+
+        Steps in ``skip_events`` are trained (they are in the result file) but their event
+        is never listed, as when the provider drops one.
+        """
+        with self._lock:
+            job = self.jobs[job_id]
+            job["status"] = "running"
+            done = len(self.steps[job_id])
+            for step in range(done + 1, min(done + steps, total_steps) + 1):
+                row = {
+                    "step": step,
+                    "train_loss": round(2.5 * math.exp(-step / 30) + 0.1, 6),
+                    "train_mean_token_accuracy": round(1 - 0.6 * math.exp(-step / 30), 6),
+                    "total_steps": total_steps,
+                }
+                if step == total_steps:
+                    row["full_valid_loss"] = round(row["train_loss"] + 0.05, 6)
+                    row["full_valid_mean_token_accuracy"] = row["train_mean_token_accuracy"]
+                self.steps[job_id].append(row)
+                if step % self.checkpoint_every == 0 or step == total_steps:
+                    self._checkpoint(job, row)
+                if step in skip_events:
+                    continue
+                self.events[job_id].insert(
+                    0,
+                    {
+                        "id": f"ftevent-{next(self._ids):08d}",
+                        "object": "fine_tuning.job.event",
+                        "created_at": int(time.time()),
+                        "level": "info",
+                        "message": f"Step {step}/{total_steps}: training loss={row['train_loss']}",
+                        "data": row,
+                        "type": "metrics",
+                    },
+                )
+            trained = len(self.steps[job_id])
+            job["trained_tokens"] = trained * 1000
+            job["estimated_finish"] = int(time.time()) + (total_steps - trained) * 6
+            job["hyperparameters"] = {
+                "n_epochs": 3,
+                "batch_size": 1,
+                "learning_rate_multiplier": 1.8,
+            }
+
+    def _checkpoint(self, job: dict, row: dict) -> None:
+        step = row["step"]
+        checkpoint = {
+            "id": f"ftckpt-{next(self._ids):08d}",
+            "object": "fine_tuning.job.checkpoint",
+            "created_at": int(time.time()),
+            "fine_tuned_model_checkpoint": (
+                f"ft:{job['model']}:acme::{job['id'][-8:]}:ckpt-step-{step}"
+            ),
+            "fine_tuning_job_id": job["id"],
+            "metrics": {
+                "step": float(step),
+                "train_loss": row["train_loss"],
+                "train_mean_token_accuracy": row["train_mean_token_accuracy"],
+            },
+            "step_number": step,
+        }
+        self.checkpoints[job["id"]].insert(0, checkpoint)
+        self.events[job["id"]].insert(
+            0,
+            {
+                "id": f"ftevent-{next(self._ids):08d}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": "info",
+                "message": f"Checkpoint created at step {step}",
+                "data": {},
+                "type": "message",
+            },
+        )
+
+    def _result_file(self, job_id: str) -> str:
+        # OpenAI's result file columns (it names the training accuracy "train_accuracy").
+        columns = [
+            "step",
+            "train_loss",
+            "train_accuracy",
+            "valid_loss",
+            "valid_mean_token_accuracy",
+            "full_valid_loss",
+            "full_valid_mean_token_accuracy",
+        ]
+        lines = [",".join(columns)]
+        for row in self.steps[job_id]:
+            values = {**row, "train_accuracy": row["train_mean_token_accuracy"]}
+            lines.append(",".join(str(values.get(column, "")) for column in columns))
+        content = ("\n".join(lines) + "\n").encode()
+        if self.result_files_base64:
+            content = base64.b64encode(content)
+        file = {
+            "id": self._new_id("file"),
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": "step_metrics.csv",
+            "purpose": "fine-tune-results",
+            "status": "processed",
+            "content": content,
+        }
+        self.files[file["id"]] = file
+        return file["id"]
 
     def add_job(self, status: str = "running", metadata: dict | None = None) -> dict:
         """A job that exists at the provider already (seeded, not created through the API)."""
@@ -203,6 +331,8 @@ class FakeOpenAI:
             return HTTPStatus.UNAUTHORIZED, _error("Incorrect API key provided.", "invalid_api_key")
         if method == "POST" and parts == ["files"]:
             return self._operation(UPLOAD, "", lambda: self._upload(body, headers))
+        if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
+            return self._operation(FILE_CONTENT, parts[1], lambda: self._file_content(parts[1]))
         if parts[:2] != ["fine_tuning", "jobs"]:
             return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
         rest = parts[2:]
@@ -217,6 +347,8 @@ class FakeOpenAI:
             return self._operation(RETRIEVE, rest[0], lambda: self._retrieve(rest[0]))
         if method == "POST" and len(rest) == 2 and rest[1] == "cancel":
             return self._operation(CANCEL, rest[0], lambda: self._cancel(rest[0]))
+        if method == "GET" and len(rest) == 2 and rest[1] == "checkpoints":
+            return self._operation(CHECKPOINTS, rest[0], lambda: self._checkpoints(rest[0]))
         if method == "GET" and len(rest) == 2 and rest[1] == "events":
             return self._operation(EVENTS, rest[0], lambda: self._events(rest[0], query))
         return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
@@ -279,6 +411,13 @@ class FakeOpenAI:
             }
             self.files[file["id"]] = file
         return HTTPStatus.OK, {k: v for k, v in file.items() if k != "content"}
+
+    def _file_content(self, file_id: str) -> tuple:
+        with self._lock:
+            file = self.files.get(file_id)
+        if file is None:
+            return HTTPStatus.NOT_FOUND, _error(f"No such File object: {file_id}", None)
+        return HTTPStatus.OK, file["content"]  # bytes: served as they are
 
     def _create(self, payload: dict) -> tuple:
         if payload.get("training_file") not in self.files:
@@ -360,6 +499,19 @@ class FakeOpenAI:
             job["finished_at"] = int(time.time())
         return HTTPStatus.OK, job
 
+    def _checkpoints(self, job_id: str) -> tuple:
+        if job_id not in self.jobs:
+            return HTTPStatus.NOT_FOUND, _not_found(job_id)
+        with self._lock:
+            data = list(self.checkpoints[job_id])
+        return HTTPStatus.OK, {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+
     def _events(self, job_id: str, query: dict) -> tuple:
         if job_id not in self.jobs:
             return HTTPStatus.NOT_FOUND, _not_found(job_id)
@@ -399,10 +551,13 @@ def _handler_for(fake: FakeOpenAI):
             body = self.rfile.read(length) if length else b""
             status, payload, *extra = fake.handle(method, url.path, query, body, self.headers)
             headers = extra[0] if extra else {}
-            data = json.dumps(payload).encode()
+            raw = isinstance(payload, bytes)
+            data = payload if raw else json.dumps(payload).encode()
             try:
                 self.send_response(int(status))
-                self.send_header("Content-Type", "application/json")
+                self.send_header(
+                    "Content-Type", "application/octet-stream" if raw else "application/json"
+                )
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in headers.items():
                     self.send_header(name, value)

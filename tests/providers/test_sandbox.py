@@ -30,7 +30,7 @@ def test_a_job_moves_through_its_steps_with_time(sandbox, seconds_ago, status, m
     events = sandbox.list_job_events(job_id).events
 
     assert job.status == status
-    assert sum(1 for e in events if e.data.get("type") == "metrics") == metrics
+    assert sum(1 for e in events if e.type == "metrics") == metrics
     assert (job.fine_tuned_model or "").startswith("ft:sandbox:") == (status == "succeeded")
     assert [e.created_at for e in events] == sorted((e.created_at for e in events), reverse=True)
 

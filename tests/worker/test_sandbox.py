@@ -5,7 +5,12 @@ from http import HTTPStatus
 import pytest
 
 from finetunings import worker
-from finetunings.models import FinetuningEvent, FinetuningStatus
+from finetunings.models import (
+    FinetuningCheckpoint,
+    FinetuningEvent,
+    FinetuningMetric,
+    FinetuningStatus,
+)
 from finetunings.providers import reset_providers
 from finetunings.validation import SANDBOX_OFF_MESSAGE
 
@@ -67,6 +72,11 @@ def test_a_sandbox_job_succeeds_through_the_worker_without_a_key(
     assert metrics[0].data["data"]["train_loss"] > metrics[-1].data["data"]["train_loss"]
     assert len(checkpoints) == 1
     assert all(e.message.startswith("[sandbox]") for e in events)
+    # Its metrics events fill the metrics table like OpenAI's.
+    steps = FinetuningMetric.objects.filter(finetuning_id=job["id"])
+    assert [(m.step, m.total_steps) for m in steps] == [(step, 10) for step in range(1, 11)]
+    [checkpoint] = FinetuningCheckpoint.objects.filter(finetuning_id=job["id"])
+    assert checkpoint.model_id == f"{job['model_id']}:ckpt-step-10"
 
 
 def test_a_second_pass_adds_nothing_to_a_finished_sandbox_job(
