@@ -6,30 +6,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finetunings', '0010_webhook_notifications'),
+        ("finetunings", "0010_webhook_notifications"),
     ]
 
+    # A JSON decoder is Python-only: nothing changes in the database. As database
+    # operations, SQLite remade the finetuning table and failed re-creating its partial
+    # index ft_refresh_claim ("no such table: main.new__finetunings_finetuning").
     operations = [
-        migrations.AlterField(
-            model_name='finetuning',
-            name='provider_events_cursor',
-            field=models.JSONField(blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, editable=False, null=True),
-        ),
-        migrations.AlterField(
-            model_name='idempotencykey',
-            name='response_body',
-            field=models.JSONField(blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, null=True),
-        ),
-        migrations.AlterField(
-            model_name='webhookdelivery',
-            name='payload',
-            field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder),
-        ),
-        migrations.AlterField(
-            model_name='webhookendpoint',
-            name='events',
-            field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder, default=finetunings.models.all_webhook_event_types),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="finetuning",
+                    name="provider_events_cursor",
+                    field=models.JSONField(
+                        blank=True,
+                        decoder=finetunings.hygiene.StoredJSONDecoder,
+                        editable=False,
+                        null=True,
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="idempotencykey",
+                    name="response_body",
+                    field=models.JSONField(
+                        blank=True, decoder=finetunings.hygiene.StoredJSONDecoder, null=True
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="webhookdelivery",
+                    name="payload",
+                    field=models.JSONField(decoder=finetunings.hygiene.StoredJSONDecoder),
+                ),
+                migrations.AlterField(
+                    model_name="webhookendpoint",
+                    name="events",
+                    field=models.JSONField(
+                        decoder=finetunings.hygiene.StoredJSONDecoder,
+                        default=finetunings.models.all_webhook_event_types,
+                    ),
+                ),
+            ],
+            database_operations=[],
         ),
     ]
