@@ -177,3 +177,19 @@ def test_the_bulk_golden_record_create_is_in_the_schema(schema):
     assert many["type"] == "array"
     assert many["items"]["$ref"].endswith("/GoldenRecordRequest")
     assert "GoldenRecordRequest" in schema["components"]["schemas"]
+
+
+def test_file_downloads_and_the_import_upload_are_described_for_client_generators(schema):
+    paths = schema["paths"]
+    download = paths["/api/v1/finetunings/{id}/training-file"]["get"]["responses"]["200"]
+    upload = paths["/api/v1/golden-records/import"]["post"]["requestBody"]["content"]
+
+    # openapi-python-client drops application/jsonl; octet-stream becomes a call returning bytes.
+    for media_type in ("application/jsonl", "application/octet-stream"):
+        assert download["content"][media_type]["schema"] == {"type": "string", "format": "binary"}
+    form = upload["multipart/form-data"]["schema"]
+    if "$ref" in form:
+        form = schema["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]
+    file_field = form["properties"]["file"]
+    assert (file_field["type"], file_field["format"]) == ("string", "binary")
+    assert "file" in form["required"]
