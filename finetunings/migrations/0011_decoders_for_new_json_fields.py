@@ -10,9 +10,7 @@ class Migration(migrations.Migration):
         ("finetunings", "0010_webhook_notifications"),
     ]
 
-    # A JSON decoder is Python-only: nothing changes in the database. As database
-    # operations, SQLite remade the finetuning table and failed re-creating its partial
-    # index ft_refresh_claim ("no such table: main.new__finetunings_finetuning").
+    # A decoder is Python-side only: nothing changes in the database.
     operations = [
         migrations.SeparateDatabaseAndState(
             state_operations=[
@@ -47,6 +45,5 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[],
         ),
     ]
