@@ -59,6 +59,11 @@ CANCEL_OUT_OF_TIME = (
     "Did not try to cancel the other {count} selected job(s): the time for one request ran "
     "out while the provider answered slowly. Nothing was changed for them; select them again."
 )
+ADD_GOLDEN_RECORDS_HELP = (
+    "Ids separated by spaces, commas or new lines. Leave blank to train on all of the "
+    "connection's golden records."
+)
+ADD_LOG_MESSAGE = "Started the fine-tuning job."
 START_AGAIN_ACTION = "start_again"
 START_AGAIN_DONE = "Started “{job}” with the same golden records."
 START_AGAIN_REFUSED = "Could not start the job again: {problems}"
@@ -243,6 +248,75 @@ class FinetuningForm(forms.ModelForm):
         return metadata
 
 
+def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The base models staff may pick, grouped by provider (as the API allows them)."""
+    return [
+        (provider, [(name, name) for name in names])
+        for provider, names in settings.FINETUNING_ALLOWED_MODELS.items()
+        if provider in settings.FINETUNING_PROVIDERS
+    ]
+
+
+class FinetuningAddForm(forms.ModelForm):
+    """A blank job: its fields are checked by the same rules as ``finetuning_create``."""
+
+    db_connection = forms.ModelChoiceField(
+        queryset=DatabaseConnection.objects.none(), label="Database connection"
+    )
+    model_provider = forms.ChoiceField(label="Provider")
+    model_name = forms.ChoiceField(label="Base model")
+    golden_records = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "ft-code"}),
+        label="Golden record ids",
+        help_text=ADD_GOLDEN_RECORDS_HELP,
+    )
+
+    class Meta:
+        model = Finetuning
+        fields = ["alias", "metadata"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["db_connection"].queryset = selectors.database_connection_list()
+        self.fields["alias"].required = False
+        self.fields["alias"].help_text = "Leave blank for one made of the connection and the time."
+        self.fields["model_provider"].choices = [
+            (provider, provider) for provider, _models in model_choices()
+        ]
+        self.fields["model_provider"].initial = settings.FINETUNING_DEFAULT_PROVIDER
+        self.fields["model_name"].choices = model_choices()
+        self.fields["model_name"].initial = settings.FINETUNING_DEFAULT_MODEL
+
+    def clean_golden_records(self):
+        # Blank means all of the connection's, as omitting the field does in the API.
+        ids = self.cleaned_data["golden_records"].replace(",", " ").split()
+        return ids or None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        problems = services.finetuning_create_problems(
+            db_connection_id=cleaned["db_connection"].pk,
+            base_llm=self.base_llm,
+            golden_records=cleaned["golden_records"],
+            metadata=cleaned.get("metadata"),
+        )
+        for field, messages_ in problems.items():
+            # The service names fields as the API does (base_llm.model_name, ...).
+            name = field.removeprefix("base_llm.")
+            self.add_error(name if name in self.fields else None, messages_)
+        return cleaned
+
+    @property
+    def base_llm(self) -> dict:
+        return {
+            "model_provider": self.cleaned_data["model_provider"],
+            "model_name": self.cleaned_data["model_name"],
+        }
+
+
 class FinetuningChangeList(ChangeList):
     """The change list's rows and its bulk actions' querysets, without the long JSON fields.
 
@@ -383,9 +457,33 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     def get_changelist(self, request, **kwargs):
         return FinetuningChangeList
 
-    def has_add_permission(self, request):
-        # Jobs are created through the API, which checks the golden records and the model.
-        return False
+    add_fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "db_connection",
+                    "alias",
+                    "model_provider",
+                    "model_name",
+                    "golden_records",
+                    "metadata",
+                ]
+            },
+        )
+    ]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else super().get_readonly_fields(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            # Not built from the fieldsets: most of the add form's fields are not the model's.
+            return FinetuningAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def has_delete_permission(self, request, obj=None):
         # An active job is cancelled, not deleted (the provider job would keep running).
@@ -540,11 +638,31 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     # --- saving goes through the services -------------------------------------------------
 
     def save_model(self, request, obj, form, change):
+        if not change:
+            data = form.cleaned_data
+            adopt(
+                obj,
+                services.finetuning_create(
+                    db_connection_id=data["db_connection"].pk,
+                    actor=staff_actor(request),
+                    alias=data["alias"] or None,
+                    base_llm=form.base_llm,
+                    golden_records=data["golden_records"],
+                    metadata=data.get("metadata"),
+                ),
+            )
+            return
         changes = {field: form.cleaned_data[field] for field in form.changed_data}
         services.finetuning_update(finetuning=obj, actor=staff_actor(request), **changes)
 
     def delete_model(self, request, obj):
         services.finetuning_delete(finetuning=obj)
+
+    def response_post_save_add(self, request, obj):
+        # A job just started is followed on its own page (status, timeline, Cancel).
+        return HttpResponseRedirect(
+            reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        )
 
     # --- cancel -----------------------------------------------------------------------------
 
@@ -552,7 +670,15 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         context["show_cancel_button"] = (
             obj is not None and obj.is_active and self.has_cancel_finetuning_permission(request)
         )
+        context["show_start_again_button"] = obj is not None and self.has_start_again_permission(
+            request, obj
+        )
+        # One way to do each thing on a job's page: buttons, shown only where they apply.
+        # The actions' dropdown offered a cancel of finished jobs too; the buttons still
+        # post the change page's actions, which check permissions as before.
+        context["action_form"] = None
         context["cancel_action"] = CANCEL_ACTION
+        context["start_again_action"] = START_AGAIN_ACTION
         context["change_form_action_field"] = CHANGE_FORM_ACTION_FIELD
         context["action_checkbox_name"] = helpers.ACTION_CHECKBOX_NAME
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -680,9 +806,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)
 
     def has_start_again_permission(self, request, obj=None):
-        # Jobs are not added from a blank form (has_add_permission), but the right to add
-        # them is what starting one again takes.
-        return request.user.has_perm(f"{self.opts.app_label}.add_finetuning")
+        return self.has_add_permission(request)
 
     @admin.action(
         permissions=["start_again"],

@@ -273,15 +273,27 @@ def _default_alias(connection: DatabaseConnection, finetuning_id: str) -> str:
     return alias
 
 
-def finetuning_create(
+def finetuning_create_problems(
     *,
     db_connection_id: str,
-    actor: str,
-    alias: str | None = None,
     base_llm: dict | None = None,
     golden_records: list[str] | None = None,
     metadata: dict[str, str] | None = None,
-) -> Finetuning:
+) -> dict[str, list[str]]:
+    """What ``finetuning_create`` would refuse, by field; empty when it would start the job.
+
+    For forms (the admin's "add" page) that show the problems next to their fields.
+    """
+    problems, _plan = _finetuning_create_plan(
+        db_connection_id=db_connection_id,
+        base_llm=base_llm,
+        golden_records=golden_records,
+        metadata=metadata,
+    )
+    return {field: messages for field, messages in problems.items() if messages}
+
+
+def _finetuning_create_plan(*, db_connection_id, base_llm, golden_records, metadata):
     base_llm = base_llm or {}
     model_provider = base_llm.get("model_provider") or settings.FINETUNING_DEFAULT_PROVIDER
     model_name = base_llm.get("model_name") or settings.FINETUNING_DEFAULT_MODEL
@@ -293,13 +305,33 @@ def finetuning_create(
     for field, messages in validation.model_parameters_problems(model_parameters).items():
         problems[f"base_llm.model_parameters.{field}".rstrip(".")] = messages
 
+    record_ids: list[str] = []
     connection = DatabaseConnection.objects.alive().filter(pk=db_connection_id).first()
     if connection is None:
         problems["db_connection_id"] = [f"No database connection with id {db_connection_id!r}."]
     else:
         record_ids, record_problems = _golden_record_ids(connection, golden_records)
         problems["golden_records"] = record_problems
+    return problems, (connection, model_provider, model_name, model_parameters, record_ids)
+
+
+def finetuning_create(
+    *,
+    db_connection_id: str,
+    actor: str,
+    alias: str | None = None,
+    base_llm: dict | None = None,
+    golden_records: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Finetuning:
+    problems, plan = _finetuning_create_plan(
+        db_connection_id=db_connection_id,
+        base_llm=base_llm,
+        golden_records=golden_records,
+        metadata=metadata,
+    )
     _raise_if(problems)
+    connection, model_provider, model_name, model_parameters, record_ids = plan
 
     finetuning_id = new_id()
     with transaction.atomic():

@@ -50,6 +50,18 @@ class JSONLinesRenderer(BaseRenderer):
         return json.dumps(data).encode()  # ASCII: json.dumps escapes any surrogate
 
 
+class OctetStreamRenderer(JSONLinesRenderer):
+    """``Accept: application/octet-stream`` for a file route: the same bytes, as a download.
+
+    Client generators (openapi-python-client) turn only this type, not application/jsonl,
+    into a call that returns the bytes; the schema offers both, so the route serves both.
+    """
+
+    media_type = "application/octet-stream"
+    format = "bin"
+    charset = None
+
+
 class GuidedBrowsableAPIRenderer(BrowsableAPIRenderer):
     """The browsable API, with forms pre-filled by a request that works when posted.
 

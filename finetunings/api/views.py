@@ -26,7 +26,7 @@ from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.pagination import OldestFirstCursorPagination, StepCursorPagination
-from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer
+from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer, OctetStreamRenderer
 from finetunings.ops import metrics
 
 ERROR = serializers.ErrorSerializer
@@ -664,6 +664,10 @@ class FinetuningViewSet(
             (200, "application/jsonl"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The JSONL file."
             ),
+            # The same bytes; the type client generators turn into a call returning them.
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The JSONL file, as plain bytes."
+            ),
             **BAD_REQUEST,
             **AUTH_ERRORS,
             **NOT_FOUND,
@@ -673,7 +677,7 @@ class FinetuningViewSet(
         detail=True,
         methods=["get"],
         url_path="training-file",
-        renderer_classes=[JSONRenderer, JSONLinesRenderer],
+        renderer_classes=[JSONRenderer, JSONLinesRenderer, OctetStreamRenderer],
     )
     def training_file(self, request, pk=None):
         finetuning = self.get_object()
@@ -685,7 +689,9 @@ class FinetuningViewSet(
             finetuning.training_file.open("rb"),
             as_attachment=True,
             filename=f"{finetuning.pk}.jsonl",
-            content_type="application/jsonl",
+            content_type=OctetStreamRenderer.media_type
+            if request.accepted_renderer.media_type == OctetStreamRenderer.media_type
+            else JSONLinesRenderer.media_type,
         )
         if finetuning.training_file_sha256:
             response["ETag"] = f'"{finetuning.training_file_sha256}"'

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 
-from finetunings.admin import CANCEL_DONE
-from finetunings.models import FinetuningStatus
+from finetunings.admin import CANCEL_DONE, START_AGAIN_DONE
+from finetunings.models import Finetuning, FinetuningStatus
 
 pytestmark = pytest.mark.browser
 
@@ -171,3 +171,64 @@ def test_cancel_two_jobs_with_the_bulk_action(
         "second-model": FinetuningStatus.CANCELLED,
         "untouched-model": FinetuningStatus.QUEUED,
     }
+
+
+def may_start_jobs(user):
+    user.user_permissions.add(Permission.objects.get(codename="add_finetuning"))
+
+
+def test_start_a_job_again_with_the_same_records(
+    in_browser, staff_member, connection, golden_records, make_finetuning
+):
+    may_start_jobs(staff_member)
+    old = make_finetuning(connection, alias="failed-model", status=FinetuningStatus.FAILED)
+    chosen = [record.pk for record in golden_records[:10]]
+    Finetuning.objects.filter(pk=old.pk).update(golden_records=chosen)
+    shown = {}
+
+    def scenario(page):
+        from playwright.sync_api import expect
+
+        page.get_by_role("link", name="Fine-tuning jobs", exact=True).click()
+        page.click("#result_list a:text('failed-model')")
+        # A finished job's page offers no cancel, only starting it again.
+        expect(page.locator("button:text('Cancel job')")).to_have_count(0)
+        page.click("button:text('Start again with the same golden records')")
+        success = page.locator(".messagelist .success")
+        expect(success).to_contain_text("with the same golden records")
+        shown["message"] = success.inner_text()
+        shown["url"] = page.url
+        expect(page.locator("#content .ft-badge").first).to_have_text("Queued")
+        snapshot(page, "6-started-again")
+
+    in_browser(scenario)
+
+    new = Finetuning.objects.exclude(pk=old.pk).get()
+    assert new.golden_records == chosen
+    assert shown["message"] == START_AGAIN_DONE.format(job=new)
+    assert shown["url"].endswith(f"/finetuning/{new.pk}/change/")
+
+
+def test_start_a_job_from_the_add_form(in_browser, staff_member, connection, golden_records):
+    may_start_jobs(staff_member)
+    shown = {}
+
+    def scenario(page):
+        from playwright.sync_api import expect
+
+        page.get_by_role("link", name="Fine-tuning jobs", exact=True).click()
+        page.get_by_role("link", name=re.compile("Add fine-tuning job", re.I)).click()
+        page.select_option("#id_db_connection", label=str(connection))
+        page.fill("#id_alias", "from-the-form")
+        snapshot(page, "7-add-form")
+        page.click("input[name=_save]")
+        expect(page.locator(".messagelist .success")).to_contain_text("from-the-form")
+        expect(page.locator("#content .ft-badge").first).to_have_text("Queued")
+        shown["url"] = page.url
+
+    in_browser(scenario)
+
+    job = Finetuning.objects.get()
+    assert job.alias == "from-the-form"
+    assert job.golden_records == [record.pk for record in golden_records]
+    assert shown["url"].endswith(f"/finetuning/{job.pk}/change/")

@@ -229,14 +229,15 @@ def test_the_training_file_link_appears_once_the_file_is_built_and_downloads_it(
     assert b"".join(download.streaming_content) == content
 
 
-def test_jobs_are_not_added_in_the_admin_and_active_ones_not_deleted(
+def test_jobs_are_started_from_the_add_form_and_active_ones_not_deleted(
     superuser_client, connection, golden_records, make_finetuning
 ):
     active = make_finetuning(connection)
     finished = make_finetuning(connection, status=FinetuningStatus.FAILED)
 
+    # The add form starts a job through finetuning_create (tests/admin/test_start_a_job.py).
     assert superuser_client.get(reverse("admin:finetunings_finetuning_add")).status_code == (
-        HTTPStatus.FORBIDDEN
+        HTTPStatus.OK
     )
     delete_url = "admin:finetunings_finetuning_delete"
     assert superuser_client.get(reverse(delete_url, args=[active.pk])).status_code == (

@@ -194,3 +194,19 @@ def test_following_a_job_is_documented(schema):
     parameters = {parameter["name"] for parameter in metrics["parameters"]}
     assert {"points", "cursor", "limit"} <= parameters
     assert {"200", "400", "401", "403", "404"} <= set(metrics["responses"])
+
+
+def test_file_downloads_and_the_import_upload_are_described_for_client_generators(schema):
+    paths = schema["paths"]
+    download = paths["/api/v1/finetunings/{id}/training-file"]["get"]["responses"]["200"]
+    upload = paths["/api/v1/golden-records/import"]["post"]["requestBody"]["content"]
+
+    # openapi-python-client drops application/jsonl; octet-stream becomes a call returning bytes.
+    for media_type in ("application/jsonl", "application/octet-stream"):
+        assert download["content"][media_type]["schema"] == {"type": "string", "format": "binary"}
+    form = upload["multipart/form-data"]["schema"]
+    if "$ref" in form:
+        form = schema["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]
+    file_field = form["properties"]["file"]
+    assert (file_field["type"], file_field["format"]) == ("string", "binary")
+    assert "file" in form["required"]
