@@ -11,7 +11,11 @@ from rest_framework.response import Response
 from finetunings import notifications
 from finetunings.api.filters import FilterSet
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
-from finetunings.api.serializers import ErrorSerializer, ValidationErrorSerializer
+from finetunings.api.serializers import (
+    ErrorSerializer,
+    StrictCharField,
+    ValidationErrorSerializer,
+)
 from finetunings.api.views import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, FriendlyNotFoundMixin
 from finetunings.models import (
     WebhookDelivery,
@@ -29,7 +33,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         help_text="Events to send; all of them by default.",
     )
     active = serializers.BooleanField(required=False, default=True)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
 
     class Meta:
         model = WebhookEndpoint

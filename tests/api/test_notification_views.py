@@ -89,3 +89,14 @@ def test_the_endpoint_list_documents_its_400(api):
     schema = api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
 
     assert "400" in schema["paths"]["/api/v1/webhook-endpoints"]["get"]["responses"]
+
+
+def test_a_description_that_is_not_a_string_is_a_400(api, settings):
+    settings.FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    response = api.post(
+        ENDPOINTS, {"url": "http://127.0.0.1:9999/hook", "description": 3.5}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "description" in response.json()["errors"]
+    assert not WebhookEndpoint.objects.exists()
