@@ -16,11 +16,12 @@ class CreatedAtCursorPagination(CursorPagination):
     max_page_size = 500
 
     def get_page_size(self, request):
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
             return self.page_size
         try:
-            limit = int(raw)
+            # One number: ``?limit=5&limit=9`` is no page size (Django would take the last).
+            (limit,) = (int(raw) for raw in given)
         except ValueError:
             limit = 0
         if not 1 <= limit <= self.max_page_size:

@@ -399,3 +399,10 @@ def test_editing_a_job_deleted_meanwhile_is_refused_and_leaves_no_event(
 
     assert not Finetuning.objects.filter(pk=job.pk).exists()
     assert not FinetuningEvent.objects.filter(finetuning_id=job.pk).exists()
+
+
+def test_a_repeated_limit_is_a_400_not_the_last_one_taken(api, finetuning):
+    response = api.get("/api/v1/finetunings?limit=5&limit=9")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "limit" in response.json()["errors"]
