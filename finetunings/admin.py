@@ -31,7 +31,6 @@ from finetunings.models import (
     APIKey,
     DatabaseConnection,
     Finetuning,
-    FinetuningEventKind,
     GoldenRecord,
 )
 from finetunings.ops import context as ops_context
@@ -774,7 +773,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
         started = timezone.now()
         try:
             with metrics.cancel_timer():
-                result = services.finetuning_cancel(finetuning=job, actor=actor, metadata=None)
+                result = services.finetuning_cancel(finetuning=job, actor=actor).finetuning
         except errors.FinetuningNotCancellable as exc:
             self.message_user(
                 request,
@@ -839,9 +838,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
 
     def _record_failed_cancel(self, request, job: Finetuning, *, actor: str, message: str):
         """A cancel the provider did not take is in the job's timeline and History too."""
-        services.finetuning_record_event(
-            finetuning_id=job.pk, kind=FinetuningEventKind.ERROR, actor=actor, message=message
-        )
+        services.finetuning_record_cancel_failed(finetuning=job, actor=actor, message=message)
         self.log_change(request, job, message)
 
 

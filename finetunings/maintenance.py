@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from finetunings import crypto
 from finetunings.models import (
-    TERMINAL_STATUSES,
     DatabaseConnection,
     Finetuning,
     FinetuningEvent,
@@ -63,7 +62,7 @@ def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneRep
     now = timezone.now()
     report = PruneReport()
     event_cutoff = now - timedelta(days=event_days)
-    finished_long_ago = Finetuning.objects.filter(status__in=TERMINAL_STATUSES).filter(
+    finished_long_ago = Finetuning.objects.finished().filter(
         Q(finished_at__lt=event_cutoff)
         | Q(finished_at__isnull=True, cancelled_at__lt=event_cutoff)
         | Q(finished_at__isnull=True, cancelled_at__isnull=True, updated_at__lt=event_cutoff)

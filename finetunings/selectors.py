@@ -6,7 +6,6 @@ Querysets here carry what their callers need in a constant number of queries.
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from finetunings.models import (
-    ACTIVE_STATUSES,
     APIKey,
     DatabaseConnection,
     Finetuning,
@@ -15,8 +14,8 @@ from finetunings.models import (
     FinetuningMetric,
     FinetuningStatus,
     GoldenRecord,
+    hash_api_key,
 )
-from finetunings.services import hash_api_key
 
 
 def database_connection_list() -> QuerySet[DatabaseConnection]:
@@ -119,6 +118,41 @@ def api_key_for(raw_key: str) -> APIKey | None:
 
 def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:
     """Active jobs of these connections: what stops the connections from being deleted."""
-    return Finetuning.objects.filter(
-        db_connection_id__in=connection_ids, status__in=ACTIVE_STATUSES
-    ).order_by("-created_at", "-id")
+    return (
+        Finetuning.objects.active()
+        .filter(db_connection_id__in=connection_ids)
+        .order_by("-created_at", "-id")
+    )
+
+
+def finetuning_get(*, finetuning_id: str) -> Finetuning:
+    return Finetuning.objects.get(pk=finetuning_id)
+
+
+def finetuning_by_provider_job_id(provider_job_id: str) -> Finetuning | None:
+    """The job that the provider knows as ``provider_job_id`` (a webhook names it so)."""
+    return Finetuning.objects.filter(finetuning_job_id=provider_job_id).first()
+
+
+def finetuning_webhook_seen(*, finetuning: Finetuning, event_id: str) -> bool:
+    return FinetuningEvent.objects.filter(
+        finetuning=finetuning, provider_event_id=event_id
+    ).exists()
+
+
+def finetuning_orphaned_creates(*, provider: str, started_before, limit: int) -> list[Finetuning]:
+    """Cancelled jobs whose (since dead) worker may have created a provider job, oldest first."""
+    jobs = Finetuning.objects.orphaned_creates(provider=provider, started_before=started_before)
+    return list(jobs.order_by("provider_create_started_at")[:limit])
+
+
+def finetuning_still_running_at_provider(*, provider: str, limit: int) -> list[Finetuning]:
+    """Finished jobs recorded as still running at the provider (a cancel there failed)."""
+    # No ORDER BY: sorting by the default (creation) would walk the whole history's index
+    # instead of this sweep's partial index.
+    return list(Finetuning.objects.still_running_at_provider(provider=provider).order_by()[:limit])
+
+
+def api_key_exists(*, raw_key: str) -> bool:
+    """Whether a live API key has this raw key (the development credentials keep one)."""
+    return APIKey.objects.filter(key_hash=hash_api_key(raw_key), revoked_at=None).exists()

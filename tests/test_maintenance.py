@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
-from finetunings import crypto, services
+from finetunings import crypto, selectors, services
 from finetunings.models import (
     DatabaseConnection,
     Finetuning,
@@ -85,8 +85,8 @@ def test_prune_deletes_old_webhook_records_only(finetuning):
 
     call_command("prune", "--webhook-days", "7")
 
-    assert not services.finetuning_webhook_seen(finetuning=finetuning, event_id="evt_old")
-    assert services.finetuning_webhook_seen(finetuning=finetuning, event_id="evt_new")
+    assert not selectors.finetuning_webhook_seen(finetuning=finetuning, event_id="evt_old")
+    assert selectors.finetuning_webhook_seen(finetuning=finetuning, event_id="evt_new")
 
 
 def test_prune_deletes_training_files_no_job_refers_to(finetuning, settings, capsys):

@@ -570,7 +570,7 @@ class FinetuningViewSet(
                 finetuning=finetuning,
                 actor=actor_for(request),
                 metadata=serializer.validated_data.get("metadata"),
-            )
+            ).finetuning
         return Response(serializers.FinetuningSerializer(finetuning).data)
 
     @extend_schema(

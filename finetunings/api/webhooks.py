@@ -15,10 +15,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finetunings import errors, services
+from finetunings import errors, selectors, services
 from finetunings.api.exceptions import error_response
 from finetunings.api.serializers import ErrorSerializer
-from finetunings.models import Finetuning
 from finetunings.providers.openai import (
     WebhookBodyInvalid,
     WebhookNotConfigured,
@@ -77,10 +76,10 @@ class OpenAIWebhookView(APIView):
             )
         finetuning = None
         if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:
-            finetuning = Finetuning.objects.filter(finetuning_job_id=event.job_id).first()
+            finetuning = selectors.finetuning_by_provider_job_id(event.job_id)
         if finetuning is None:
             return Response({"status": OUTCOME_IGNORED})
-        if services.finetuning_webhook_seen(finetuning=finetuning, event_id=event.id):
+        if selectors.finetuning_webhook_seen(finetuning=finetuning, event_id=event.id):
             return Response({"status": OUTCOME_DUPLICATE})
         # Never waits on the provider: the job is made due and the next worker pass refreshes it.
         if not services.finetuning_mark_due(

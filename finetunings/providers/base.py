@@ -9,16 +9,10 @@ import datetime
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-# Provider status strings (OpenAI's) mapped onto ours; an unknown one maps to None and is
-# treated as "still active" by the callers.
-PROVIDER_STATUS_MAP = {
-    "validating_files": "validating_files",
-    "queued": "queued",
-    "running": "running",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-}
+from finetunings.status import FROM_PROVIDER_STATUS
+
+# Provider status strings (OpenAI's) mapped onto ours: the table is the status module's.
+PROVIDER_STATUS_MAP = FROM_PROVIDER_STATUS
 
 
 class ProviderError(Exception):

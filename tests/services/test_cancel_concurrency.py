@@ -100,7 +100,7 @@ def test_a_dead_cancellers_lease_expires_and_another_takes_over(
         cancel_lease_until=timezone.now() - timedelta(seconds=1),
     )
 
-    cancelled = services.finetuning_cancel(finetuning=job, actor="test")
+    cancelled = services.finetuning_cancel(finetuning=job, actor="test").finetuning
 
     assert cancelled.status == FinetuningStatus.CANCELLED
     assert cancelled.cancel_lease_until is None

@@ -12,8 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from finetunings import services
-from finetunings.models import APIKey
+from finetunings import selectors, services
 
 CREDENTIALS_FILE = settings.BASE_DIR / "var" / "dev-credentials.json"
 
@@ -37,12 +36,7 @@ class Command(BaseCommand):
             user.save()
 
         key = stored.get("api_key")
-        if (
-            not key
-            or not APIKey.objects.filter(
-                key_hash=services.hash_api_key(key), revoked_at=None
-            ).exists()
-        ):
+        if not key or not selectors.api_key_exists(raw_key=key):
             _, stored["api_key"] = services.api_key_create(name="development")
 
         self._save(stored)

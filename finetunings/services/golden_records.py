@@ -1,0 +1,94 @@
+"""Golden records: the question and SQL pairs a job trains on."""
+
+from django.db import transaction
+
+from finetunings import errors, validation
+from finetunings.models import DatabaseConnection, GoldenRecord
+from finetunings.services.base import raise_if, refuse_unknown_fields
+from finetunings.services.connections import lock_alive_connections, no_connection
+
+# ``db_connection_id`` is accepted only unchanged: a record never moves (see below).
+GOLDEN_RECORD_EDITABLE_FIELDS = frozenset({"question", "sql", "metadata", "db_connection_id"})
+
+
+def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
+    """Create golden records, all or none.
+
+    Each item has ``db_connection_id``, ``question``, ``sql`` and optionally ``metadata``.
+    Problems are reported per item as ``<index>.<field>`` when more than one is given.
+    """
+    too_much = validation.total_sql_problem(records)
+    if too_much:
+        raise errors.TooMuchSQL({"sql": [too_much]}, message=too_much)
+    connection_ids = {record["db_connection_id"] for record in records}
+    connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
+    problems: dict[str, list[str]] = {}
+    for index, record in enumerate(records):
+        prefix = f"{index}." if len(records) > 1 else ""
+        connection = connections.get(record["db_connection_id"])
+        if connection is None:
+            problems[f"{prefix}db_connection_id"] = no_connection(record["db_connection_id"])
+        else:
+            problems[f"{prefix}sql"] = validation.sql_problems(record["sql"], connection.dialect)
+        problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
+    raise_if(problems)
+    objects = [
+        GoldenRecord(
+            db_connection_id=record["db_connection_id"],
+            question=record["question"],
+            sql=record["sql"],
+            metadata=record.get("metadata"),
+        )
+        for record in records
+    ]
+    with transaction.atomic():
+        alive = lock_alive_connections(connection_ids)
+        raise_if(
+            {
+                f"{index}." * (len(records) > 1) + "db_connection_id": no_connection(
+                    record["db_connection_id"]
+                )
+                for index, record in enumerate(records)
+                if record["db_connection_id"] not in alive
+            }
+        )
+        return GoldenRecord.objects.bulk_create(objects, batch_size=500)
+
+
+def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:
+    """Change the given fields, and only those, so a concurrent edit of others survives."""
+    refuse_unknown_fields(changes, GOLDEN_RECORD_EDITABLE_FIELDS, what="golden record")
+    with transaction.atomic():
+        golden_record = GoldenRecord.objects.select_for_update().filter(pk=golden_record.pk).first()
+        if golden_record is None:
+            raise errors.DeletedMeanwhile("golden record")
+        if changes.get("db_connection_id", golden_record.db_connection_id) != (
+            golden_record.db_connection_id
+        ):
+            # Its SQL answers a question about one schema, and that connection's jobs may
+            # already list it: a move would take it from under them.
+            raise errors.GoldenRecordConnectionFixed()
+        changes.pop("db_connection_id", None)
+        connection = (
+            DatabaseConnection.objects.alive().filter(pk=golden_record.db_connection_id).first()
+        )
+        problems: dict[str, list[str]] = {}
+        if connection is None:
+            problems["db_connection_id"] = no_connection(golden_record.db_connection_id)
+        elif "sql" in changes:
+            problems["sql"] = validation.sql_problems(changes["sql"], connection.dialect)
+        if "metadata" in changes:
+            problems["metadata"] = validation.metadata_problems(changes["metadata"])
+        raise_if(problems)
+        if not changes:
+            return golden_record
+        for field, value in changes.items():
+            setattr(golden_record, field, value)
+        golden_record.save(update_fields=[*sorted(changes), "updated_at"])
+    return golden_record
+
+
+def golden_record_delete(*, golden_record: GoldenRecord) -> None:
+    # Jobs keep the ids they were created with; a job not yet submitted reports the
+    # missing records when its training file is built.
+    golden_record.delete()
