@@ -61,7 +61,8 @@ def may_move(from_status: str, to_status: str) -> bool:
     return to_status in ALLOWED_TRANSITIONS.get(from_status, ())
 
 
-def _lease_free(field: str, now) -> Q:
+def lease_is_free(field: str, now) -> Q:
+    """The lease in ``field`` (``lease_until``, ``cancel_lease_until``) is free at ``now``."""
     return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now})
 
 
@@ -80,11 +81,11 @@ class FinetuningQuerySet(models.QuerySet):
 
     def lease_free(self, now):
         """No worker holds them (never leased, or the lease ran out)."""
-        return self.filter(_lease_free("lease_until", now))
+        return self.filter(lease_is_free("lease_until", now))
 
     def cancel_lease_free(self, now):
         """No process is cancelling them at the provider right now."""
-        return self.filter(_lease_free("cancel_lease_until", now))
+        return self.filter(lease_is_free("cancel_lease_until", now))
 
     def held_by(self, worker_id: str):
         """Active jobs this worker holds the lease of."""

@@ -25,6 +25,7 @@ from finetunings.services import events
 from finetunings.services.base import raise_if
 from finetunings.services.jobs import finetuning_update
 from finetunings.services.provider_sync import finetuning_apply_provider_job
+from finetunings.services.submission import attach_remote_job
 from finetunings.services.transitions import (
     mark_cancelled_by_user,
     merged_metadata,
@@ -189,28 +190,13 @@ def _attach_unrecorded_provider_job(job: Finetuning, *, actor: str) -> bool:
     )
     if remote is None:
         return False
-    with transaction.atomic():
-        attached = (
-            Finetuning.objects.active()
-            .filter(pk=job.pk, finetuning_job_id__isnull=True)
-            .update(
-                finetuning_job_id=remote.id,
-                finetuning_file_id=remote.training_file or job.finetuning_file_id,
-                provider_status=remote.status,
-                provider_create_started_at=None,
-                status_message=None,
-                lease_owner=None,  # a worker still holding it loses its own attach, harmlessly
-                lease_until=None,
-                updated_at=timezone.now(),
-            )
-        )
-        if attached:
-            events.record_worker_note(
-                finetuning_id=job.pk,
-                actor=actor,
-                message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
-                data={"provider_job_id": remote.id, "provider_status": remote.status},
-            )
+    attach_remote_job(
+        job,
+        remote,
+        actor=actor,
+        message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
+        provider_create_started_at=None,
+    )
     return True
 
 

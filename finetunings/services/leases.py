@@ -13,6 +13,22 @@ from django.utils import timezone
 
 from finetunings.models import Finetuning, ProviderPause
 
+_CLAIM_SQL = """
+    UPDATE {table} SET lease_owner = %s, lease_until = %s{extra_set}
+    WHERE id IN (
+        SELECT id FROM {table}
+        WHERE {where}
+          AND (lease_until IS NULL OR lease_until < %s)
+          AND NOT EXISTS (
+              SELECT 1 FROM {pauses}
+              WHERE {pauses}.provider = {table}.model_provider AND paused_until > %s
+          )
+        ORDER BY {order_by}
+        LIMIT %s{skip_locked}
+    )
+    RETURNING {returning}
+"""
+
 
 def claim(
     *,
@@ -34,26 +50,19 @@ def claim(
     when nothing is due). Nothing is claimed for a provider that asked everyone to wait.
     """
     now = timezone.now()
-    table = Finetuning._meta.db_table
-    pauses = ProviderPause._meta.db_table
+    table, pauses = Finetuning._meta.db_table, ProviderPause._meta.db_table
     adapt = db_connection.ops.adapt_datetimefield_value
     can_skip_locked = db_connection.features.has_select_for_update_skip_locked
     skip_locked = " FOR UPDATE SKIP LOCKED" if can_skip_locked else ""
-    sql = f"""
-        UPDATE {table} SET lease_owner = %s, lease_until = %s{extra_set}
-        WHERE id IN (
-            SELECT id FROM {table}
-            WHERE {where}
-              AND (lease_until IS NULL OR lease_until < %s)
-              AND NOT EXISTS (
-                  SELECT 1 FROM {pauses}
-                  WHERE {pauses}.provider = {table}.model_provider AND paused_until > %s
-              )
-            ORDER BY {order_by}
-            LIMIT %s{skip_locked}
-        )
-        RETURNING {returning}
-    """
+    sql = _CLAIM_SQL.format(
+        table=table,
+        pauses=pauses,
+        extra_set=extra_set,
+        where=where,
+        order_by=order_by,
+        skip_locked=skip_locked,
+        returning=returning,
+    )
     params = [
         worker_id,
         adapt(now + timedelta(seconds=settings.FINETUNING_WORKER_LEASE_SECONDS)),

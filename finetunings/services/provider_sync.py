@@ -9,9 +9,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import Q
 from django.utils import timezone
 
+from finetunings import status
 from finetunings.models import Finetuning, FinetuningMetric, FinetuningStatus, ProviderPause
 from finetunings.services import events
 from finetunings.services.leases import claim, sql_in
@@ -35,13 +35,7 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
         fields["status_message"] = None  # the provider answers about it again
     training = _training_fields(finetuning, remote)
     fields.update(training)
-    if mapped == FinetuningStatus.SUCCEEDED:
-        fields["model_id"] = remote.fine_tuned_model
-        fields["error"] = None
-    elif mapped == FinetuningStatus.FAILED:
-        fields["error"] = remote.error_message or "The provider reported that the job failed."
-        fields["error_code"] = getattr(remote, "error_code", None)
-        fields["error_param"] = getattr(remote, "error_param", None)
+    fields.update(_outcome_fields(remote))
     if mapped is None or mapped == finetuning.status:
         # Most polls find nothing new: those write nothing at all.
         if remote.status != finetuning.provider_status or "status_message" in fields or training:
@@ -62,8 +56,7 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
             )
         # The provider's "cancelled" without a user's cancel in flight; should a cancel be in
         # flight after all, the process holding the lease records it.
-        now = timezone.now()
-        only_if = Q(cancel_lease_until__isnull=True) | Q(cancel_lease_until__lt=now)
+        only_if = status.lease_is_free("cancel_lease_until", timezone.now())
     return finetuning_transition(
         finetuning_id=finetuning.pk,
         to_status=mapped,
@@ -73,6 +66,19 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
         only_if=only_if,
         event_data={"provider_status": remote.status},
     )
+
+
+def _outcome_fields(remote) -> dict:
+    """What a finished provider job leaves on ours: its model, or why it failed."""
+    if remote.mapped_status == FinetuningStatus.SUCCEEDED:
+        return {"model_id": remote.fine_tuned_model, "error": None}
+    if remote.mapped_status == FinetuningStatus.FAILED:
+        return {
+            "error": remote.error_message or "The provider reported that the job failed.",
+            "error_code": getattr(remote, "error_code", None),
+            "error_param": getattr(remote, "error_param", None),
+        }
+    return {}
 
 
 def _training_fields(finetuning: Finetuning, remote) -> dict:

@@ -153,7 +153,27 @@ def finetuning_attach_provider_job(*, finetuning: Finetuning, remote) -> bool:
     Loses (returns False) when the job was cancelled meanwhile or another worker attached
     a provider job first: the caller must then make sure its own provider job stops.
     """
-    now = timezone.now()
+    message = SUBMITTED_MESSAGE.format(job_id=remote.id, file_id=remote.training_file or "?")
+    attached = attach_remote_job(
+        finetuning,
+        remote,
+        actor=WORKER_ACTOR,
+        message=message,
+        attempts=0,
+        next_attempt_at=None,
+        last_polled_at=timezone.now(),
+    )
+    if attached:
+        finetuning.refresh_from_db()
+        finetuning_apply_provider_job(finetuning=finetuning, remote=remote, actor="provider")
+    return attached
+
+
+def attach_remote_job(finetuning: Finetuning, remote, *, actor: str, message: str, **fields):
+    """Record ``remote`` as the job's provider job if the job is active and has none yet.
+
+    The lease goes with it: a worker still holding the job loses its own attach, harmlessly.
+    """
     with transaction.atomic():
         attached = (
             Finetuning.objects.active()
@@ -165,23 +185,17 @@ def finetuning_attach_provider_job(*, finetuning: Finetuning, remote) -> bool:
                 status_message=None,
                 lease_owner=None,
                 lease_until=None,
-                attempts=0,
-                next_attempt_at=None,
-                last_polled_at=now,
-                updated_at=now,
+                updated_at=timezone.now(),
+                **fields,
             )
         )
         if attached:
             events.record_worker_note(
                 finetuning_id=finetuning.pk,
-                message=SUBMITTED_MESSAGE.format(
-                    job_id=remote.id, file_id=remote.training_file or "?"
-                ),
+                actor=actor,
+                message=message,
                 data={"provider_job_id": remote.id, "provider_status": remote.status},
             )
-    if attached:
-        finetuning.refresh_from_db()
-        finetuning_apply_provider_job(finetuning=finetuning, remote=remote, actor="provider")
     return bool(attached)
 
 

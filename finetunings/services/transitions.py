@@ -34,16 +34,10 @@ def finetuning_transition(
     wins; ``only_if`` adds conditions the row must also meet (for example "no provider job
     yet"). ``fields`` are written in the same UPDATE, the event in the same transaction.
     """
-    fields = dict(fields or {})
     now = timezone.now()
+    fields = dict(fields or {})
     if to_status in status.TERMINAL_STATUSES:
-        # A finished job waits for nothing: no "will try again at ..." may outlive it.
-        fields.setdefault("status_message", None)
-        fields.setdefault("finished_at", now)
-        fields.setdefault("lease_owner", None)
-        fields.setdefault("lease_until", None)
-        fields.setdefault("cancel_lease_until", None)
-        fields.setdefault("cancel_request", None)
+        fields = {**_finishing_fields(now), **fields}
     # Each lost swap means the status moved on; the machine is short, so this ends quickly.
     for _attempt in range(_TRANSITION_ATTEMPTS):
         current = (
@@ -71,6 +65,18 @@ def finetuning_transition(
         ):
             return False  # the status did not move: the extra condition is what failed
     return False
+
+
+def _finishing_fields(now) -> dict:
+    # A finished job waits for nothing: no "will try again at ..." may outlive it.
+    return {
+        "status_message": None,
+        "finished_at": now,
+        "lease_owner": None,
+        "lease_until": None,
+        "cancel_lease_until": None,
+        "cancel_request": None,
+    }
 
 
 def merged_metadata(current, requested):
