@@ -8,16 +8,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db import connection as db_connection
+from django.db.models import F
 from django.utils import timezone
 
 from finetunings import status
 from finetunings.models import Finetuning, FinetuningMetric, FinetuningStatus, ProviderPause
 from finetunings.services import events
-from finetunings.services.leases import claim, sql_in
+from finetunings.services.leases import claim
 from finetunings.services.metrics import finetuning_metric_rows_from_events
 from finetunings.services.transitions import finetuning_transition, record_requested_cancel
-from finetunings.status import ACTIVE_STATUSES
 
 PROVIDER_PROBLEM_PREFIX = "The provider cannot show this job:"
 PROVIDER_PROBLEM_MESSAGE = PROVIDER_PROBLEM_PREFIX + " {message} The worker keeps asking."
@@ -117,7 +116,7 @@ _REFRESH_COLUMNS = (
 
 
 def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -> list[Finetuning]:
-    """Lease up to ``limit`` active jobs due for a poll, oldest poll first (see ``_claim``).
+    """Lease up to ``limit`` active jobs due for a poll, oldest poll first (see ``leases.claim``).
 
     Due: never polled, polled more than FINETUNING_WORKER_POLL_SECONDS ago, or marked due by
     a webhook (``last_polled_at`` NULL). Among jobs polled at the same moment the newest
@@ -127,19 +126,11 @@ def finetuning_claim_for_refresh(*, worker_id: str, provider: str, limit: int) -
     """
     now = timezone.now()
     table = Finetuning._meta.db_table
-    statuses, status_params = sql_in(ACTIVE_STATUSES)
     poll_before = now - timedelta(seconds=settings.FINETUNING_WORKER_POLL_SECONDS)
+    due = Finetuning.objects.due_for_poll(provider=provider, polled_before=poll_before)
     jobs = claim(
         worker_id=worker_id,
-        where=f"""status IN ({statuses}) AND finetuning_job_id IS NOT NULL
-              AND model_provider = %s
-              AND (last_polled_at IS NULL OR last_polled_at <= %s)""",
-        where_params=[
-            *status_params,
-            provider,
-            db_connection.ops.adapt_datetimefield_value(poll_before),
-        ],
-        order_by="last_polled_at ASC NULLS FIRST, created_at DESC",
+        candidates=due.order_by(F("last_polled_at").asc(nulls_first=True), F("created_at").desc()),
         limit=limit,
         returning=f"""{", ".join(_REFRESH_COLUMNS)}, (
             SELECT newer.finetuning_job_id FROM {table} newer

@@ -10,7 +10,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,10 +17,9 @@ from django.utils import timezone
 from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.services import events
 from finetunings.services.events import WORKER_ACTOR
-from finetunings.services.leases import claim, sql_in
+from finetunings.services.leases import claim
 from finetunings.services.provider_sync import finetuning_apply_provider_job
 from finetunings.services.transitions import finetuning_transition
-from finetunings.status import SUBMITTABLE_STATUSES
 
 SUBMITTING_MESSAGE = "A worker is submitting the job to the provider."
 BUILDING_FILE_MESSAGE = "Building and checking the training file."
@@ -51,24 +49,20 @@ LATE_PROVIDER_JOB_STOPPING_MESSAGE = (
 def finetuning_claim_for_submission(
     *, worker_id: str, limit: int, model_provider: str | None = None
 ) -> list[Finetuning]:
-    """Lease up to ``limit`` jobs that wait for submission, oldest first (see ``_claim``).
+    """Lease up to ``limit`` jobs that wait for submission, oldest first (see ``leases.claim``).
 
     Expired leases count as free, so a job whose worker died is taken over here. With
     ``model_provider``, only that provider's jobs: each provider submits its own.
     """
     now = timezone.now()
-    statuses, status_params = sql_in(SUBMITTABLE_STATUSES)
-    where = f"""status IN ({statuses}) AND finetuning_job_id IS NULL
-              AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"""
-    where_params = [*status_params, db_connection.ops.adapt_datetimefield_value(now)]
+    candidates = Finetuning.objects.awaiting_submission().filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
     if model_provider is not None:
-        where += " AND model_provider = %s"
-        where_params.append(model_provider)
+        candidates = candidates.filter(model_provider=model_provider)
     jobs = claim(
         worker_id=worker_id,
-        where=where,
-        where_params=where_params,
-        order_by="created_at ASC, id ASC",
+        candidates=candidates.order_by("created_at", "id"),
         limit=limit,
         extra_set=", status_message = %s, attempts = attempts + 1",
         extra_set_params=[SUBMITTING_MESSAGE],
