@@ -55,18 +55,18 @@ IDEMPOTENCY_RESPONSES = {
 
 class InvalidIdempotencyKey(exceptions.APIException):
     status_code = HTTPStatus.BAD_REQUEST
-    default_code = errors.CODE_IDEMPOTENCY_KEY_INVALID
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_INVALID
 
 
 class IdempotencyKeyReused(exceptions.APIException):
     status_code = HTTPStatus.UNPROCESSABLE_ENTITY
-    default_code = errors.CODE_IDEMPOTENCY_KEY_REUSED
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_REUSED
     default_detail = errors.IDEMPOTENCY_KEY_REUSED_MESSAGE
 
 
 class IdempotencyKeyInUse(exceptions.APIException):
     status_code = HTTPStatus.CONFLICT
-    default_code = errors.CODE_IDEMPOTENCY_KEY_IN_USE
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_IN_USE
     default_detail = errors.IDEMPOTENCY_KEY_IN_USE_MESSAGE
 
 

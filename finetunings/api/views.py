@@ -27,6 +27,7 @@ from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.pagination import OldestFirstCursorPagination, StepCursorPagination
 from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer, OctetStreamRenderer
+from finetunings.errors import ErrorCode
 from finetunings.ops import metrics
 
 ERROR = serializers.ErrorSerializer
@@ -59,7 +60,7 @@ PROVIDER_ERRORS = {
 GOLDEN_RECORD_UPDATE_DESCRIPTION = (
     "The SQL must parse in the connection's dialect. db_connection_id cannot change (a record "
     "belongs to its connection's schema, and that connection's jobs may train on it): "
-    f"naming another connection is a 400 with code {errors.CODE_GOLDEN_RECORD_CONNECTION_FIXED}; "
+    f"naming another connection is a 400 with code {ErrorCode.GOLDEN_RECORD_CONNECTION_FIXED}; "
     "naming the same one, as a GET-then-PUT round trip does, is fine."
 )
 
@@ -402,7 +403,7 @@ NOT_CANCELLABLE_EXAMPLE = OpenApiExample(
     "The job has already succeeded",
     value={
         "detail": "The fine-tuning job has already succeeded and cannot be cancelled.",
-        "code": errors.CODE_NOT_CANCELLABLE,
+        "code": ErrorCode.NOT_CANCELLABLE,
         "status": "succeeded",
     },
     response_only=True,
@@ -563,7 +564,7 @@ class FinetuningViewSet(
             response = validation_response(
                 {"finetuning_id": [f"Must equal the id in the path ({finetuning.pk!r})."]}
             )
-            response.data["code"] = errors.CODE_ID_MISMATCH
+            response.data["code"] = ErrorCode.ID_MISMATCH
             return response
         with metrics.cancel_timer():
             finetuning = services.finetuning_cancel(
@@ -683,7 +684,7 @@ class FinetuningViewSet(
         finetuning = self.get_object()
         if not finetuning.training_file:
             raise exceptions.NotFound(
-                errors.TRAINING_FILE_NOT_READY_MESSAGE, code=errors.CODE_TRAINING_FILE_NOT_READY
+                errors.TRAINING_FILE_NOT_READY_MESSAGE, code=ErrorCode.TRAINING_FILE_NOT_READY
             )
         response = FileResponse(
             finetuning.training_file.open("rb"),

@@ -61,19 +61,19 @@ class OpenAIWebhookView(APIView):
             event = webhook_unwrap(payload=request.body, headers=dict(request.headers))
         except WebhookNotConfigured as exc:
             return error_response(
-                HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.CODE_WEBHOOK_NOT_CONFIGURED
+                HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.ErrorCode.WEBHOOK_NOT_CONFIGURED
             )
         except WebhookSignatureInvalid as exc:
             return error_response(
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
-                errors.CODE_WEBHOOK_INVALID_SIGNATURE,
+                errors.ErrorCode.WEBHOOK_INVALID_SIGNATURE,
             )
         except WebhookBodyInvalid as exc:
             return error_response(
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_BODY_MESSAGE.format(reason=exc),
-                errors.CODE_WEBHOOK_INVALID_BODY,
+                errors.ErrorCode.WEBHOOK_INVALID_BODY,
             )
         finetuning = None
         if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:
