@@ -7,7 +7,7 @@ SQL that parses) are the services' job, so the admin and the API enforce the sam
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from finetunings import selectors
+from finetunings import selectors, validation
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
@@ -18,7 +18,15 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH, SQL_MAX_LENGTH
+from finetunings.validation import (
+    GOLDEN_RECORDS_MAXIMUM,
+    METADATA_MAX_KEY_LENGTH,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_VALUE_LENGTH,
+    QUESTION_MAX_LENGTH,
+    SCHEMA_MAX_LENGTH,
+    SQL_MAX_LENGTH,
+)
 
 
 class StrictCharField(serializers.CharField):
@@ -34,8 +42,8 @@ class StrictCharField(serializers.CharField):
     {
         "type": "object",
         "nullable": True,
-        "maxProperties": 16,
-        "additionalProperties": {"type": "string", "maxLength": 512},
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
     }
 )
 class MetadataField(serializers.DictField):
@@ -44,8 +52,8 @@ class MetadataField(serializers.DictField):
         kwargs.setdefault("allow_null", True)
         kwargs.setdefault(
             "help_text",
-            "String keys to string values: at most 16 keys, keys up to 64 characters, "
-            "values up to 512.",
+            f"String keys to string values: at most {METADATA_MAX_KEYS} keys, keys up to "
+            f"{METADATA_MAX_KEY_LENGTH} characters, values up to {METADATA_MAX_VALUE_LENGTH}.",
         )
         super().__init__(child=StrictCharField(allow_blank=True, trim_whitespace=False), **kwargs)
 
@@ -138,7 +146,7 @@ class DatabaseConnectionUpdateSerializer(DatabaseConnectionSerializer):
 
 class GoldenRecordSerializer(serializers.ModelSerializer):
     db_connection_id = StrictCharField(max_length=24)
-    question = StrictCharField(max_length=5000)
+    question = StrictCharField(max_length=QUESTION_MAX_LENGTH)
     sql = StrictCharField(max_length=SQL_MAX_LENGTH, trim_whitespace=False)
     metadata = MetadataField()
 
@@ -188,10 +196,10 @@ class ModelParametersSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            unknown = validation.unknown_model_parameters(data)
             if unknown:
                 raise serializers.ValidationError(
-                    {name: ["Unknown model parameter."] for name in unknown}
+                    {name: [validation.UNKNOWN_MODEL_PARAMETER] for name in unknown}
                 )
         return super().to_internal_value(data)
 

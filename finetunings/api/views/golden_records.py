@@ -2,7 +2,6 @@
 
 from http import HTTPStatus
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
@@ -35,7 +34,6 @@ GOLDEN_RECORD_UPDATE_DESCRIPTION = (
     f"naming another connection is a 400 with code {ErrorCode.GOLDEN_RECORD_CONNECTION_FIXED}; "
     "naming the same one, as a GET-then-PUT round trip does, is fine."
 )
-EXPORT_CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl"}
 
 
 @extend_schema_view(
@@ -191,14 +189,9 @@ class GoldenRecordViewSet(IdempotentCreateMixin, FriendlyNotFoundMixin, viewsets
             return validation_response(
                 {"db_connection_id": [f"No database connection with id {connection_id!r}."]}
             )
-        file_format = query.validated_data["format"]
-        response = StreamingHttpResponse(
-            golden_record_io.golden_records_export(connection=connection, file_format=file_format),
-            content_type=EXPORT_CONTENT_TYPES[file_format],
+        return golden_record_io.export_response(
+            connection=connection, file_format=query.validated_data["format"]
         )
-        filename = f"golden-records-{connection.pk}.{file_format}"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
 
     def perform_content_negotiation(self, request, force=False):
         # The export route, whatever the method (a TRACE must get its 405, not a 404).
