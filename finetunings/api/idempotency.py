@@ -43,12 +43,12 @@ IDEMPOTENCY_RESPONSES = {
     HTTPStatus.CONFLICT: OpenApiResponse(
         serializers.ErrorSerializer,
         description="The request with this Idempotency-Key is still being answered "
-        "(code idempotency_key_in_use), or the operation's own conflict.",
+        f"(code {errors.ErrorCode.IDEMPOTENCY_KEY_IN_USE}), or the operation's own conflict.",
     ),
     HTTPStatus.UNPROCESSABLE_ENTITY: OpenApiResponse(
         serializers.ErrorSerializer,
         description="This Idempotency-Key was used for a different request "
-        "(code idempotency_key_reused).",
+        f"(code {errors.ErrorCode.IDEMPOTENCY_KEY_REUSED}).",
     ),
 }
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finetunings import selectors, validation
+from finetunings.errors import ErrorCode
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
@@ -71,7 +72,7 @@ class ValidationErrorSerializer(ErrorSerializer):
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text='Messages per field; nested fields are dotted ("base_llm.model_name"). '
-        "Absent when the body could not be read at all (code parse_error).",
+        f"Absent when the body could not be read at all (code {ErrorCode.PARSE_ERROR}).",
     )
 
 

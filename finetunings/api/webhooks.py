@@ -47,8 +47,9 @@ class OpenAIWebhookView(APIView):
             200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
             HTTPStatus.BAD_REQUEST: OpenApiResponse(
                 ErrorSerializer,
-                description="Bad or stale signature (invalid_webhook_signature), or a "
-                "signed body that is not an event (invalid_webhook_body); nothing changed.",
+                description="Bad or stale signature "
+                f"({errors.ErrorCode.WEBHOOK_INVALID_SIGNATURE}), or a signed body that is not "
+                f"an event ({errors.ErrorCode.WEBHOOK_INVALID_BODY}); nothing changed.",
             ),
             HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
                 ErrorSerializer,

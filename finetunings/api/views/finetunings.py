@@ -309,7 +309,7 @@ class FinetuningViewSet(
         summary="The job's training file",
         description="The exact JSONL the job was (or will be) trained on, once the worker has "
         "built it: one chat example per golden record. 404 with code "
-        "training_file_not_ready before that.",
+        f"{ErrorCode.TRAINING_FILE_NOT_READY} before that.",
         responses={
             (200, "application/jsonl"): OpenApiResponse(
                 OpenApiTypes.BINARY, description="The JSONL file."
