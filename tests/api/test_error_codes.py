@@ -3,6 +3,7 @@
 from http import HTTPStatus
 
 import pytest
+from rest_framework import exceptions
 
 from finetunings import errors
 from finetunings.api.exceptions import exception_handler
@@ -104,3 +105,23 @@ def test_the_old_code_names_still_mean_the_same_codes_until_the_merge():
     assert aliases
     for name, value in aliases.items():
         assert value is ErrorCode[name.removeprefix("CODE_")]
+
+
+@pytest.mark.parametrize(
+    ("drf_error", "code"),
+    [
+        (exceptions.ParseError, ErrorCode.PARSE_ERROR),
+        (exceptions.ValidationError, ErrorCode.VALIDATION),
+        (exceptions.NotAuthenticated, ErrorCode.NOT_AUTHENTICATED),
+        (exceptions.AuthenticationFailed, ErrorCode.AUTHENTICATION_FAILED),
+        (exceptions.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+        (exceptions.NotFound, ErrorCode.NOT_FOUND),
+        (exceptions.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+        (exceptions.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+        (exceptions.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+        (exceptions.Throttled, ErrorCode.THROTTLED),
+    ],
+)
+def test_the_codes_drf_answers_with_are_named_in_error_code(drf_error, code):
+    # DRF's own errors pass through the handler with DRF's code: the names must follow it.
+    assert drf_error.default_code == code
