@@ -19,15 +19,6 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import (
-    GOLDEN_RECORDS_MAXIMUM,
-    METADATA_MAX_KEY_LENGTH,
-    METADATA_MAX_KEYS,
-    METADATA_MAX_VALUE_LENGTH,
-    QUESTION_MAX_LENGTH,
-    SCHEMA_MAX_LENGTH,
-    SQL_MAX_LENGTH,
-)
 
 
 class StrictCharField(serializers.CharField):
@@ -39,23 +30,29 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+METADATA_HELP = (
+    f"String keys to string values: at most {validation.METADATA_MAX_KEYS} keys, keys up to "
+    f"{validation.METADATA_MAX_KEY_LENGTH} characters, values up to "
+    f"{validation.METADATA_MAX_VALUE_LENGTH}."
+)
+
+
 @extend_schema_field(
     {
         "type": "object",
         "nullable": True,
-        "maxProperties": METADATA_MAX_KEYS,
-        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+        "maxProperties": validation.METADATA_MAX_KEYS,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": validation.METADATA_MAX_VALUE_LENGTH,
+        },
     }
 )
 class MetadataField(serializers.DictField):
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
-        kwargs.setdefault(
-            "help_text",
-            f"String keys to string values: at most {METADATA_MAX_KEYS} keys, keys up to "
-            f"{METADATA_MAX_KEY_LENGTH} characters, values up to {METADATA_MAX_VALUE_LENGTH}.",
-        )
+        kwargs.setdefault("help_text", METADATA_HELP)
         super().__init__(child=StrictCharField(allow_blank=True, trim_whitespace=False), **kwargs)
 
 
@@ -111,7 +108,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
-        max_length=SCHEMA_MAX_LENGTH,
+        max_length=validation.SCHEMA_MAX_LENGTH,
         help_text="The tables the model must know (DDL and descriptions).",
     )
     metadata = MetadataField()
@@ -147,8 +144,8 @@ class DatabaseConnectionUpdateSerializer(DatabaseConnectionSerializer):
 
 class GoldenRecordSerializer(serializers.ModelSerializer):
     db_connection_id = StrictCharField(max_length=24)
-    question = StrictCharField(max_length=QUESTION_MAX_LENGTH)
-    sql = StrictCharField(max_length=SQL_MAX_LENGTH, trim_whitespace=False)
+    question = StrictCharField(max_length=validation.QUESTION_MAX_LENGTH)
+    sql = StrictCharField(max_length=validation.SQL_MAX_LENGTH, trim_whitespace=False)
     metadata = MetadataField()
 
     class Meta:
@@ -330,7 +327,7 @@ class FinetuningCreateSerializer(serializers.Serializer):
     base_llm = BaseLLMSerializer(required=False, allow_null=True)
     golden_records = serializers.ListField(
         child=StrictCharField(max_length=24),
-        max_length=GOLDEN_RECORDS_MAXIMUM,
+        max_length=validation.GOLDEN_RECORDS_MAXIMUM,
         required=False,
         allow_null=True,
         help_text="Golden record ids; omitted or null means every golden record of the "
