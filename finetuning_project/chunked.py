@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 
-from finetunings.errors import CODE_LENGTH_REQUIRED, LENGTH_REQUIRED_MESSAGE
+from finetunings.errors import LENGTH_REQUIRED_MESSAGE, ErrorCode
 
 
 class ChunkedBodyMiddleware:
@@ -39,7 +39,7 @@ class ChunkedBodyMiddleware:
     @staticmethod
     def _length_required(start_response):
         content = json.dumps(
-            {"detail": LENGTH_REQUIRED_MESSAGE, "code": CODE_LENGTH_REQUIRED}
+            {"detail": LENGTH_REQUIRED_MESSAGE, "code": ErrorCode.LENGTH_REQUIRED}
         ).encode()
         start_response(
             f"{HTTPStatus.LENGTH_REQUIRED.value} {HTTPStatus.LENGTH_REQUIRED.phrase}",

@@ -1,40 +1,99 @@
 """Domain errors, with their machine codes and human messages as named constants.
 
 Services raise these; the API's exception handler and the admin turn them into responses
-and messages. Tests import the constants instead of repeating the strings.
+and messages. Each error declares the HTTP status (and ``Retry-After``) it answers with, so
+the handler needs no list of error types. Tests import ``ErrorCode`` instead of repeating
+the strings.
 """
 
-CANCELLED_BY_USER_MESSAGE = "Fine tuning cancelled by the user"
+from enum import StrEnum
+from http import HTTPStatus
 
-# Machine codes that appear in the API's error bodies.
-CODE_NOT_CANCELLABLE = "finetuning_not_cancellable"
-CODE_FINETUNING_ACTIVE = "finetuning_active"
-CODE_CONNECTION_IN_USE = "database_connection_in_use"
-CODE_ID_MISMATCH = "finetuning_id_mismatch"
-CODE_PROVIDER_UNAVAILABLE = "provider_unavailable"
-CODE_PROVIDER_ERROR = "provider_error"
-CODE_CANCEL_IN_PROGRESS = "cancel_in_progress"
-CODE_VALIDATION = "invalid"
-CODE_NOT_FOUND = "not_found"
-CODE_GOLDEN_RECORD_CONNECTION_FIXED = "golden_record_connection_fixed"
+
+class ErrorCode(StrEnum):
+    """Every machine code the service answers with, in the API and the ops endpoints.
+
+    A ``StrEnum``: members compare equal to, and serialize as, the strings clients see.
+    """
+
+    # Input
+    VALIDATION = "invalid"
+    PARSE_ERROR = "parse_error"
+    ID_MISMATCH = "finetuning_id_mismatch"
+    GOLDEN_RECORD_CONNECTION_FIXED = "golden_record_connection_fixed"
+    TOO_MUCH_SQL = "too_much_sql"
+    REQUEST_TOO_LARGE = "request_too_large"
+    LENGTH_REQUIRED = "length_required"
+    # Who may ask
+    NOT_AUTHENTICATED = "not_authenticated"
+    AUTHENTICATION_FAILED = "authentication_failed"
+    PERMISSION_DENIED = "permission_denied"
+    THROTTLED = "throttled"
+    METRICS_FORBIDDEN = "metrics_token_invalid"
+    # Routes and representations
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # The jobs and their connections
+    NOT_CANCELLABLE = "finetuning_not_cancellable"
+    FINETUNING_ACTIVE = "finetuning_active"
+    CONNECTION_IN_USE = "database_connection_in_use"
+    CANCEL_IN_PROGRESS = "cancel_in_progress"
+    TRAINING_FILE_NOT_READY = "training_file_not_ready"
+    # The provider and its webhooks
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    PROVIDER_ERROR = "provider_error"
+    WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
+    WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
+    WEBHOOK_INVALID_BODY = "invalid_webhook_body"
+    # Idempotency keys
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
+    # The service itself
+    NOT_READY = "not_ready"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    SERVER_ERROR = "server_error"
+    ERROR = "error"
+
+
+CANCELLED_BY_USER_MESSAGE = "Fine tuning cancelled by the user"
 GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE = (
     "A golden record cannot move to another database connection: its SQL answers a question "
     "about its own connection's schema, and jobs of that connection may train on it. Create "
     "a new golden record on the other connection instead."
 )
-CODE_DATABASE_UNAVAILABLE = "database_unavailable"
 DATABASE_UNAVAILABLE_MESSAGE = (
     "The database cannot be reached right now (it may be restarting). Retry shortly; "
     "retrying is safe."
 )
 # Long enough for a restart or a fail-over to finish, short enough not to lose clients.
 DATABASE_RETRY_AFTER_SECONDS = 5
+PROVIDER_UNAVAILABLE_MESSAGE = (
+    "The fine-tuning provider could not be reached; nothing was changed. Retry later. ({})"
+)
+PROVIDER_ERROR_MESSAGE = "The fine-tuning provider refused the request; nothing was changed. ({})"
+# A passing provider failure usually clears within seconds (a restart, a burst of 429s).
+PROVIDER_RETRY_AFTER_SECONDS = 10
+SERVER_ERROR_MESSAGE = "Internal server error; it has been logged."
+REQUEST_TOO_LARGE_MESSAGE = (
+    "The request body is larger than {limit_mib:g} MiB; send it in smaller parts."
+)
+NO_SUCH_ROUTE_MESSAGE = "No such API route: {path}"
+METRICS_OFF_MESSAGE = "Metrics are turned off (no FINETUNING_METRICS_TOKEN)."
 
 
 class DomainError(Exception):
-    """Base of every error a service raises on purpose."""
+    """Base of every error a service raises on purpose.
 
-    code = "error"
+    ``http_status`` and ``retry_after`` (seconds, or None) say how the API answers it;
+    ``body_extra`` holds fields the API adds to the error body beside detail and code.
+    """
+
+    code: ErrorCode = ErrorCode.ERROR
+    http_status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    retry_after: int | None = None
     default_message = "The request could not be completed."
 
     def __init__(self, message: str | None = None, **extra):
@@ -42,11 +101,15 @@ class DomainError(Exception):
         self.extra = extra
         super().__init__(self.message)
 
+    @property
+    def body_extra(self) -> dict:
+        return {}
+
 
 class ValidationFailed(DomainError):
     """Input broke a business rule; ``errors`` maps field names to messages."""
 
-    code = CODE_VALIDATION
+    code = ErrorCode.VALIDATION
     default_message = "Invalid input."
 
     def __init__(self, errors: dict[str, list[str]], message: str | None = None):
@@ -55,7 +118,7 @@ class ValidationFailed(DomainError):
 
 
 class GoldenRecordConnectionFixed(ValidationFailed):
-    code = CODE_GOLDEN_RECORD_CONNECTION_FIXED
+    code = ErrorCode.GOLDEN_RECORD_CONNECTION_FIXED
 
     def __init__(self):
         super().__init__({"db_connection_id": [GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE]})
@@ -64,36 +127,41 @@ class GoldenRecordConnectionFixed(ValidationFailed):
 class DeletedMeanwhile(DomainError):
     """The row being edited was deleted by another request after it was read."""
 
-    code = CODE_NOT_FOUND
+    code = ErrorCode.NOT_FOUND
+    http_status = HTTPStatus.NOT_FOUND
 
     def __init__(self, noun: str):
         super().__init__(f"The {noun} was deleted while this request was changing it.")
 
 
-CODE_TOO_MUCH_SQL = "too_much_sql"
-
-
 class TooMuchSQL(ValidationFailed):
     """A request holds more SQL than one request may have parsed (``SQL_MAX_TOTAL_LENGTH``)."""
 
-    code = CODE_TOO_MUCH_SQL
+    code = ErrorCode.TOO_MUCH_SQL
 
 
 class FinetuningNotCancellable(DomainError):
-    code = CODE_NOT_CANCELLABLE
+    code = ErrorCode.NOT_CANCELLABLE
+    http_status = HTTPStatus.CONFLICT
 
     def __init__(self, status: str):
         self.status = status
         super().__init__(f"The fine-tuning job has already {status} and cannot be cancelled.")
 
+    @property
+    def body_extra(self) -> dict:
+        return {"status": self.status}
+
 
 class FinetuningActive(DomainError):
-    code = CODE_FINETUNING_ACTIVE
+    code = ErrorCode.FINETUNING_ACTIVE
+    http_status = HTTPStatus.CONFLICT
     default_message = "The fine-tuning job is still active: cancel it before deleting it."
 
 
 class ConnectionInUse(DomainError):
-    code = CODE_CONNECTION_IN_USE
+    code = ErrorCode.CONNECTION_IN_USE
+    http_status = HTTPStatus.CONFLICT
     default_message = (
         "The database connection has active fine-tuning jobs: cancel them or let them finish "
         "before deleting it."
@@ -103,7 +171,8 @@ class ConnectionInUse(DomainError):
 class CancelInProgress(DomainError):
     """Another request is cancelling this job at the provider and has not finished yet."""
 
-    code = CODE_CANCEL_IN_PROGRESS
+    code = ErrorCode.CANCEL_IN_PROGRESS
+    http_status = HTTPStatus.SERVICE_UNAVAILABLE
     default_message = (
         "Another request is cancelling this fine-tuning job at the provider; retry shortly."
     )
@@ -115,22 +184,17 @@ class CancelInProgress(DomainError):
 
 # --- Worker, training file and webhook ---------------------------------------------------
 
-CODE_TRAINING_FILE_NOT_READY = "training_file_not_ready"
 TRAINING_FILE_NOT_READY_MESSAGE = (
     "The training file of this job has not been built yet; the worker builds it when it "
     "submits the job."
 )
-CODE_WEBHOOK_NOT_CONFIGURED = "webhook_not_configured"
-CODE_WEBHOOK_INVALID_SIGNATURE = "invalid_webhook_signature"
 WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"
-CODE_WEBHOOK_INVALID_BODY = "invalid_webhook_body"
 WEBHOOK_INVALID_BODY_MESSAGE = (
     "The webhook is correctly signed but its body is not an event: {reason}"
 )
 
 # --- Request bodies -----------------------------------------------------------------------
 
-CODE_LENGTH_REQUIRED = "length_required"
 LENGTH_REQUIRED_MESSAGE = (
     "This server cannot read a chunked request body: send the body with a Content-Length "
     "header (or serve the API with gunicorn, which reads chunked bodies)."
@@ -139,9 +203,6 @@ LENGTH_REQUIRED_MESSAGE = (
 
 # --- Idempotency keys --------------------------------------------------------------------
 
-CODE_IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
-CODE_IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
-CODE_IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 IDEMPOTENCY_KEY_REUSED_MESSAGE = (
     "This Idempotency-Key was already used for a different request (another route or body) "
     "in the last 24 hours; use a new key for a new request."
@@ -152,10 +213,12 @@ IDEMPOTENCY_KEY_IN_USE_MESSAGE = (
 
 
 class IdempotencyKeyReused(DomainError):
-    code = CODE_IDEMPOTENCY_KEY_REUSED
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+    http_status = HTTPStatus.UNPROCESSABLE_ENTITY
     default_message = IDEMPOTENCY_KEY_REUSED_MESSAGE
 
 
 class IdempotencyKeyInUse(DomainError):
-    code = CODE_IDEMPOTENCY_KEY_IN_USE
+    code = ErrorCode.IDEMPOTENCY_KEY_IN_USE
+    http_status = HTTPStatus.CONFLICT
     default_message = IDEMPOTENCY_KEY_IN_USE_MESSAGE

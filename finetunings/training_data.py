@@ -199,6 +199,35 @@ def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecor
             yield record_id, found.get(record_id)
 
 
+@dataclass
+class _Tally:
+    """What the writing of one training file has counted so far."""
+
+    size: int = 0
+    examples: int = 0
+    total_tokens: int = 0
+    missing: int = 0
+    moved: int = 0
+    too_long: int = 0
+    longest: tuple[int, str] = (0, "")
+
+
+def _example_line(system: str, record_id: str, record: GoldenRecord) -> bytes:
+    for field in ("question", "sql"):
+        if not getattr(record, field).strip():
+            raise TrainingDataRejected(
+                EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
+            )
+    example = {
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": record.question},
+            {"role": "assistant", "content": record.sql},
+        ]
+    }
+    return json.dumps(example, ensure_ascii=False).encode() + b"\n"
+
+
 def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
     """Write the job's JSONL to ``out``, check it, and summarise it.
 
@@ -214,73 +243,61 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         + count_tokens(system)
         + sum(count_tokens(role) for role in ("system", "user", "assistant"))
     )
-
     digest = hashlib.sha256()
-    size = examples = total_tokens = missing = moved = 0
-    longest = (0, "")
-    too_long = 0
+    tally = _Tally()
     for record_id, record in _records_in_order(finetuning):
         if record is None:
-            missing += 1
+            tally.missing += 1
             continue
         if record.db_connection_id != finetuning.db_connection_id:
-            moved += 1
+            tally.moved += 1
             continue
-        for field in ("question", "sql"):
-            if not getattr(record, field).strip():
-                raise TrainingDataRejected(
-                    EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
-                )
-        example = {
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": record.question},
-                {"role": "assistant", "content": record.sql},
-            ]
-        }
-        line = json.dumps(example, ensure_ascii=False).encode() + b"\n"
+        line = _example_line(system, record_id, record)
         out.write(line)
         digest.update(line)
-        size += len(line)
-        examples += 1
+        tally.size += len(line)
+        tally.examples += 1
         tokens = fixed_tokens + count_tokens(record.question) + count_tokens(record.sql)
-        total_tokens += tokens
-        if tokens > limit:
-            too_long += 1
-        if tokens > longest[0]:
-            longest = (tokens, record_id)
-
-    if missing or moved:
-        total = len(finetuning.golden_records)
-        reasons = [
-            MISSING_RECORDS_MESSAGE.format(missing=missing, total=total) if missing else "",
-            MOVED_RECORDS_MESSAGE.format(moved=moved, total=total) if moved else "",
-        ]
-        raise TrainingDataRejected(" ".join(reason for reason in reasons if reason))
-    if examples < validation.GOLDEN_RECORDS_MINIMUM:
-        raise TrainingDataRejected(
-            TOO_FEW_EXAMPLES_MESSAGE.format(
-                count=examples, minimum=validation.GOLDEN_RECORDS_MINIMUM
-            )
-        )
-    if too_long:
-        raise TrainingDataRejected(
-            TOO_LONG_MESSAGE.format(
-                count=too_long,
-                model=finetuning.model_name,
-                limit=limit,
-                record_id=longest[1],
-                tokens=longest[0],
-            )
-        )
+        tally.total_tokens += tokens
+        tally.too_long += tokens > limit
+        tally.longest = max(tally.longest, (tokens, record_id), key=lambda pair: pair[0])
+    _refuse_unless_trainable(finetuning, tally, limit)
     epochs = epochs_for_estimate(finetuning.model_parameters)
     return TrainingFileSummary(
-        examples=examples,
-        tokens=total_tokens,
-        max_example_tokens=longest[0],
+        examples=tally.examples,
+        tokens=tally.total_tokens,
+        max_example_tokens=tally.longest[0],
         n_epochs_for_estimate=epochs,
-        estimated_billed_tokens=total_tokens * epochs,
+        estimated_billed_tokens=tally.total_tokens * epochs,
         token_counting=counting_label,
-        bytes=size,
+        bytes=tally.size,
         sha256=digest.hexdigest(),
     )
+
+
+def _refuse_unless_trainable(finetuning: Finetuning, tally: _Tally, limit: int) -> None:
+    if tally.missing or tally.moved:
+        total = len(finetuning.golden_records)
+        reasons = [
+            MISSING_RECORDS_MESSAGE.format(missing=tally.missing, total=total)
+            if tally.missing
+            else "",
+            MOVED_RECORDS_MESSAGE.format(moved=tally.moved, total=total) if tally.moved else "",
+        ]
+        raise TrainingDataRejected(" ".join(reason for reason in reasons if reason))
+    if tally.examples < validation.GOLDEN_RECORDS_MINIMUM:
+        raise TrainingDataRejected(
+            TOO_FEW_EXAMPLES_MESSAGE.format(
+                count=tally.examples, minimum=validation.GOLDEN_RECORDS_MINIMUM
+            )
+        )
+    if tally.too_long:
+        raise TrainingDataRejected(
+            TOO_LONG_MESSAGE.format(
+                count=tally.too_long,
+                model=finetuning.model_name,
+                limit=limit,
+                record_id=tally.longest[1],
+                tokens=tally.longest[0],
+            )
+        )

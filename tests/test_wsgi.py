@@ -9,6 +9,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 from finetuning_project.wsgi import application
+from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection
 
 BODY = json.dumps(
@@ -64,7 +65,7 @@ def test_a_chunked_body_the_server_cannot_end_is_a_411_saying_why(call):
     status, body = call(BODY)
 
     assert status == HTTPStatus.LENGTH_REQUIRED
-    assert body["code"] == "length_required"
+    assert body["code"] == ErrorCode.LENGTH_REQUIRED
     assert "Content-Length" in body["detail"]
     assert not DatabaseConnection.objects.exists()
 
@@ -75,5 +76,5 @@ def test_a_chunked_body_over_the_size_limit_is_a_413(call, settings):
     status, body = call(BODY + b" " * 200, **{"wsgi.input_terminated": True})
 
     assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert body["code"] == "request_too_large"
+    assert body["code"] == ErrorCode.REQUEST_TOO_LARGE
     assert not DatabaseConnection.objects.exists()

@@ -17,12 +17,29 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from finetunings import errors
-from finetunings.providers import ProviderRejected, ProviderUnavailable
-
-PROVIDER_UNAVAILABLE_MESSAGE = (
-    "The fine-tuning provider could not be reached; nothing was changed. Retry later. ({})"
+from finetunings.errors import (
+    PROVIDER_ERROR_MESSAGE,
+    PROVIDER_UNAVAILABLE_MESSAGE,
+    ErrorCode,
 )
-PROVIDER_ERROR_MESSAGE = "The fine-tuning provider refused the request; nothing was changed. ({})"
+from finetunings.providers import ProviderError, ProviderRejected, ProviderUnavailable
+
+# The provider boundary knows nothing of HTTP (its ``retry_after`` is the provider's own
+# request to us), so how the API answers its two errors is declared here, once.
+PROVIDER_ERROR_ANSWERS = {
+    ProviderUnavailable: (
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        ErrorCode.PROVIDER_UNAVAILABLE,
+        PROVIDER_UNAVAILABLE_MESSAGE,
+        errors.PROVIDER_RETRY_AFTER_SECONDS,
+    ),
+    ProviderRejected: (
+        HTTPStatus.BAD_GATEWAY,
+        ErrorCode.PROVIDER_ERROR,
+        PROVIDER_ERROR_MESSAGE,
+        None,
+    ),
+}
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -42,7 +59,7 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 
 
 def validation_response(
-    field_errors: dict[str, list[str]], code: str = errors.CODE_VALIDATION
+    field_errors: dict[str, list[str]], code: str = ErrorCode.VALIDATION
 ) -> Response:
     field_errors = {field: messages for field, messages in field_errors.items() if messages}
     first_field, first_messages = next(iter(field_errors.items()), ("", ["Invalid input."]))
@@ -77,12 +94,12 @@ def database_unavailable(exc) -> bool:
 
 def database_unavailable_response(request) -> HttpResponse:
     """The 503 for a database that cannot be reached: the error shape under /api/, else a page."""
-    headers = {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)}
+    headers = _retry_after(errors.DATABASE_RETRY_AFTER_SECONDS)
     if _wants_json(request):
         return JsonResponse(
             {
                 "detail": errors.DATABASE_UNAVAILABLE_MESSAGE,
-                "code": errors.CODE_DATABASE_UNAVAILABLE,
+                "code": ErrorCode.DATABASE_UNAVAILABLE,
             },
             status=HTTPStatus.SERVICE_UNAVAILABLE,
             headers=headers,
@@ -95,49 +112,54 @@ def database_unavailable_response(request) -> HttpResponse:
     )
 
 
-def exception_handler(exc, context):
+def _retry_after(seconds: int | None) -> dict[str, str] | None:
+    return None if seconds is None else {"Retry-After": str(seconds)}
+
+
+def domain_error_response(exc: errors.DomainError) -> Response:
+    """A service's error, answered with the status and Retry-After the error declares."""
+    if isinstance(exc, errors.ValidationFailed):
+        return validation_response(exc.errors, exc.code)
+    return error_response(
+        exc.http_status, exc.message, exc.code, _retry_after(exc.retry_after), **exc.body_extra
+    )
+
+
+def provider_error_response(exc: ProviderError) -> Response:
+    kind = next(klass for klass in type(exc).__mro__ if klass in PROVIDER_ERROR_ANSWERS)
+    http_status, code, message, retry_after = PROVIDER_ERROR_ANSWERS[kind]
+    return error_response(http_status, message.format(exc.message), code, _retry_after(retry_after))
+
+
+def _own_response(exc) -> Response | None:
+    """The answer to an error this service names itself; None for DRF's and Django's own."""
     if database_unavailable(exc):
         return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,
             errors.DATABASE_UNAVAILABLE_MESSAGE,
-            errors.CODE_DATABASE_UNAVAILABLE,
-            {"Retry-After": str(errors.DATABASE_RETRY_AFTER_SECONDS)},
+            ErrorCode.DATABASE_UNAVAILABLE,
+            _retry_after(errors.DATABASE_RETRY_AFTER_SECONDS),
         )
-    if isinstance(exc, errors.ValidationFailed):
-        return validation_response(exc.errors, exc.code)
-    if isinstance(exc, errors.DeletedMeanwhile):
-        return error_response(HTTPStatus.NOT_FOUND, exc.message, exc.code)
-    if isinstance(exc, errors.FinetuningNotCancellable):
-        return error_response(HTTPStatus.CONFLICT, exc.message, exc.code, status=exc.status)
-    if isinstance(exc, errors.FinetuningActive | errors.ConnectionInUse):
-        return error_response(HTTPStatus.CONFLICT, exc.message, exc.code)
-    if isinstance(exc, errors.CancelInProgress):
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            exc.message,
-            exc.code,
-            {"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, ProviderUnavailable):
-        return error_response(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            PROVIDER_UNAVAILABLE_MESSAGE.format(exc.message),
-            errors.CODE_PROVIDER_UNAVAILABLE,
-            {"Retry-After": "10"},
-        )
-    if isinstance(exc, ProviderRejected):
-        return error_response(
-            HTTPStatus.BAD_GATEWAY,
-            PROVIDER_ERROR_MESSAGE.format(exc.message),
-            errors.CODE_PROVIDER_ERROR,
-        )
+    if isinstance(exc, errors.DomainError):
+        return domain_error_response(exc)
+    if isinstance(exc, ProviderError) and any(
+        isinstance(exc, kind) for kind in PROVIDER_ERROR_ANSWERS
+    ):
+        return provider_error_response(exc)
     if isinstance(exc, RequestDataTooBig):
         limit_mib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
         return error_response(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"The request body is larger than {limit_mib:g} MiB; send it in smaller parts.",
-            "request_too_large",
+            errors.REQUEST_TOO_LARGE_MESSAGE.format(limit_mib=limit_mib),
+            ErrorCode.REQUEST_TOO_LARGE,
         )
+    return None
+
+
+def exception_handler(exc, context):
+    own = _own_response(exc)
+    if own is not None:
+        return own
     if isinstance(exc, Http404) and not isinstance(exc, exceptions.NotFound):
         exc = exceptions.NotFound(str(exc) or None)
 
@@ -149,7 +171,7 @@ def exception_handler(exc, context):
         response.data = validation.data
         return response
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-    code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    code = getattr(detail, "code", None) or getattr(exc, "default_code", ErrorCode.ERROR)
     response.data = {"detail": str(detail), "code": code}
     return response
 
@@ -161,7 +183,10 @@ def _wants_json(request) -> bool:
 def page_not_found(request, exception):
     if _wants_json(request):
         return JsonResponse(
-            {"detail": f"No such API route: {request.path}", "code": "not_found"},
+            {
+                "detail": errors.NO_SUCH_ROUTE_MESSAGE.format(path=request.path),
+                "code": ErrorCode.NOT_FOUND,
+            },
             status=HTTPStatus.NOT_FOUND,
         )
     return defaults.page_not_found(request, exception)
@@ -174,7 +199,7 @@ def server_error(request):
         return database_unavailable_response(request)
     if _wants_json(request):
         return JsonResponse(
-            {"detail": "Internal server error; it has been logged.", "code": "server_error"},
+            {"detail": errors.SERVER_ERROR_MESSAGE, "code": ErrorCode.SERVER_ERROR},
             status=HTTPStatus.INTERNAL_SERVER_ERROR,
         )
     return defaults.server_error(request)

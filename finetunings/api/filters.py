@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
 
+from finetunings.errors import ErrorCode
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
@@ -23,7 +24,9 @@ class UTCIsoDateTimeField(IsoDateTimeField):
         try:
             return value.astimezone(datetime.UTC)
         except OverflowError:
-            raise forms.ValidationError("The date is out of range.", code="invalid") from None
+            raise forms.ValidationError(
+                "The date is out of range.", code=ErrorCode.VALIDATION
+            ) from None
 
 
 class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):

@@ -43,30 +43,30 @@ IDEMPOTENCY_RESPONSES = {
     HTTPStatus.CONFLICT: OpenApiResponse(
         serializers.ErrorSerializer,
         description="The request with this Idempotency-Key is still being answered "
-        "(code idempotency_key_in_use), or the operation's own conflict.",
+        f"(code {errors.ErrorCode.IDEMPOTENCY_KEY_IN_USE}), or the operation's own conflict.",
     ),
     HTTPStatus.UNPROCESSABLE_ENTITY: OpenApiResponse(
         serializers.ErrorSerializer,
         description="This Idempotency-Key was used for a different request "
-        "(code idempotency_key_reused).",
+        f"(code {errors.ErrorCode.IDEMPOTENCY_KEY_REUSED}).",
     ),
 }
 
 
 class InvalidIdempotencyKey(exceptions.APIException):
     status_code = HTTPStatus.BAD_REQUEST
-    default_code = errors.CODE_IDEMPOTENCY_KEY_INVALID
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_INVALID
 
 
 class IdempotencyKeyReused(exceptions.APIException):
     status_code = HTTPStatus.UNPROCESSABLE_ENTITY
-    default_code = errors.CODE_IDEMPOTENCY_KEY_REUSED
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_REUSED
     default_detail = errors.IDEMPOTENCY_KEY_REUSED_MESSAGE
 
 
 class IdempotencyKeyInUse(exceptions.APIException):
     status_code = HTTPStatus.CONFLICT
-    default_code = errors.CODE_IDEMPOTENCY_KEY_IN_USE
+    default_code = errors.ErrorCode.IDEMPOTENCY_KEY_IN_USE
     default_detail = errors.IDEMPOTENCY_KEY_IN_USE_MESSAGE
 
 

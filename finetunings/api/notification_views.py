@@ -16,7 +16,7 @@ from finetunings.api.serializers import (
     StrictCharField,
     ValidationErrorSerializer,
 )
-from finetunings.api.views import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, FriendlyNotFoundMixin
+from finetunings.api.views.common import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND, FriendlyNotFoundMixin
 from finetunings.models import (
     WebhookDelivery,
     WebhookDeliveryStatus,

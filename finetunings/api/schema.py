@@ -1,5 +1,7 @@
 """Teaches drf-spectacular how this API authenticates, so the schema documents it."""
 
+import copy
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -39,6 +41,27 @@ def document_paths_without_trailing_slash(endpoints):
 CONNECTION_URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*:.+$"
 
 
+WEBHOOK_HEADERS = (
+    ("webhook-id", "The event's delivery id (Standard Webhooks)."),
+    ("webhook-timestamp", "Unix seconds when it was signed; at most 5 minutes old."),
+    ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>."),
+)
+WEBHOOK_BODY = {
+    "type": "object",
+    "required": ["id", "type"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "object": {"type": "string"},
+        "created_at": {"type": "integer"},
+        "type": {"type": "string", "example": "fine_tuning.job.succeeded"},
+        "data": {
+            "type": "object",
+            "properties": {"id": {"type": "string", "minLength": 1}},
+        },
+    },
+}
+
+
 def document_enforced_limits(result, generator, request, public):
     """Postprocessing hook: the limits the server enforces that its serializers cannot show.
 
@@ -47,11 +70,19 @@ def document_enforced_limits(result, generator, request, public):
     clients (and fuzzers) that read it.
     """
     from finetunings import validation
-    from finetunings.api.serializers import GOLDEN_RECORDS_BULK_MAX
 
     schemas = result["components"]["schemas"]
-    paths = result["paths"]
+    _document_connection_uri(schemas)
+    golden_ids = schemas["FinetuningCreateRequest"]["properties"]["golden_records"]
+    golden_ids["minItems"] = validation.GOLDEN_RECORDS_MINIMUM
+    golden_ids["maxItems"] = validation.GOLDEN_RECORDS_MAXIMUM
+    _document_model_parameters(schemas, validation.MODEL_PARAMETER_RULES)
+    _document_bulk_golden_records(result["paths"]["/api/v1/golden-records"]["post"])
+    _document_webhook(result["paths"]["/api/v1/webhooks/openai"]["post"])
+    return result
 
+
+def _document_connection_uri(schemas) -> None:
     for name in ("DatabaseConnectionRequest", "PatchedDatabaseConnectionRequest"):
         uri = schemas.get(name, {}).get("properties", {}).get("connection_uri")
         if uri is not None:
@@ -62,11 +93,9 @@ def document_enforced_limits(result, generator, request, public):
                 "characters in the password). " + uri.get("description", "")
             ).strip()
 
-    golden_ids = schemas["FinetuningCreateRequest"]["properties"]["golden_records"]
-    golden_ids["minItems"] = validation.GOLDEN_RECORDS_MINIMUM
-    golden_ids["maxItems"] = validation.GOLDEN_RECORDS_MAXIMUM
 
-    for rule_name, rule in validation.MODEL_PARAMETER_RULES.items():
+def _document_model_parameters(schemas, rules) -> None:
+    for rule_name, rule in rules.items():
         prop = schemas.get("ModelParametersRequest", {}).get("properties", {}).get(rule_name)
         if prop is None:
             continue
@@ -79,7 +108,10 @@ def document_enforced_limits(result, generator, request, public):
         prop.pop("oneOf", None)
         prop["oneOf"] = [number, {"type": "string", "minLength": 1}]
 
-    create = paths["/api/v1/golden-records"]["post"]
+
+def _document_bulk_golden_records(create) -> None:
+    from finetunings.api.serializers import GOLDEN_RECORDS_BULK_MAX
+
     for where, component in (
         (create["requestBody"]["content"]["application/json"], "GoldenRecordRequest"),
         (create["responses"]["201"]["content"]["application/json"], "GoldenRecord"),
@@ -90,7 +122,8 @@ def document_enforced_limits(result, generator, request, public):
             many["minItems"] = 1
         where["schema"] = {"oneOf": [ref, many]}
 
-    webhook = paths["/api/v1/webhooks/openai"]["post"]
+
+def _document_webhook(webhook) -> None:
     webhook["parameters"] = [
         {
             "in": "header",
@@ -99,31 +132,9 @@ def document_enforced_limits(result, generator, request, public):
             "schema": {"type": "string"},
             "description": description,
         }
-        for name, description in (
-            ("webhook-id", "The event's delivery id (Standard Webhooks)."),
-            ("webhook-timestamp", "Unix seconds when it was signed; at most 5 minutes old."),
-            ("webhook-signature", "v1,<base64 HMAC-SHA256 of id.timestamp.body>."),
-        )
+        for name, description in WEBHOOK_HEADERS
     ]
     webhook["requestBody"] = {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["id", "type"],
-                    "properties": {
-                        "id": {"type": "string", "minLength": 1},
-                        "object": {"type": "string"},
-                        "created_at": {"type": "integer"},
-                        "type": {"type": "string", "example": "fine_tuning.job.succeeded"},
-                        "data": {
-                            "type": "object",
-                            "properties": {"id": {"type": "string", "minLength": 1}},
-                        },
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": copy.deepcopy(WEBHOOK_BODY)}},
     }
-    return result

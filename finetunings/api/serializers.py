@@ -7,7 +7,8 @@ SQL that parses) are the services' job, so the admin and the API enforce the sam
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from finetunings import selectors
+from finetunings import selectors, validation
+from finetunings.errors import ErrorCode
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
@@ -18,7 +19,6 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH, SQL_MAX_LENGTH
 
 
 class StrictCharField(serializers.CharField):
@@ -30,23 +30,29 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+METADATA_HELP = (
+    f"String keys to string values: at most {validation.METADATA_MAX_KEYS} keys, keys up to "
+    f"{validation.METADATA_MAX_KEY_LENGTH} characters, values up to "
+    f"{validation.METADATA_MAX_VALUE_LENGTH}."
+)
+
+
 @extend_schema_field(
     {
         "type": "object",
         "nullable": True,
-        "maxProperties": 16,
-        "additionalProperties": {"type": "string", "maxLength": 512},
+        "maxProperties": validation.METADATA_MAX_KEYS,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": validation.METADATA_MAX_VALUE_LENGTH,
+        },
     }
 )
 class MetadataField(serializers.DictField):
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
-        kwargs.setdefault(
-            "help_text",
-            "String keys to string values: at most 16 keys, keys up to 64 characters, "
-            "values up to 512.",
-        )
+        kwargs.setdefault("help_text", METADATA_HELP)
         super().__init__(child=StrictCharField(allow_blank=True, trim_whitespace=False), **kwargs)
 
 
@@ -63,7 +69,7 @@ class ValidationErrorSerializer(ErrorSerializer):
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text='Messages per field; nested fields are dotted ("base_llm.model_name"). '
-        "Absent when the body could not be read at all (code parse_error).",
+        f"Absent when the body could not be read at all (code {ErrorCode.PARSE_ERROR}).",
     )
 
 
@@ -102,7 +108,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
-        max_length=SCHEMA_MAX_LENGTH,
+        max_length=validation.SCHEMA_MAX_LENGTH,
         help_text="The tables the model must know (DDL and descriptions).",
     )
     metadata = MetadataField()
@@ -138,8 +144,8 @@ class DatabaseConnectionUpdateSerializer(DatabaseConnectionSerializer):
 
 class GoldenRecordSerializer(serializers.ModelSerializer):
     db_connection_id = StrictCharField(max_length=24)
-    question = StrictCharField(max_length=5000)
-    sql = StrictCharField(max_length=SQL_MAX_LENGTH, trim_whitespace=False)
+    question = StrictCharField(max_length=validation.QUESTION_MAX_LENGTH)
+    sql = StrictCharField(max_length=validation.SQL_MAX_LENGTH, trim_whitespace=False)
     metadata = MetadataField()
 
     class Meta:
@@ -188,10 +194,10 @@ class ModelParametersSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            unknown = validation.unknown_model_parameters(data)
             if unknown:
                 raise serializers.ValidationError(
-                    {name: ["Unknown model parameter."] for name in unknown}
+                    {name: [validation.UNKNOWN_MODEL_PARAMETER] for name in unknown}
                 )
         return super().to_internal_value(data)
 
@@ -321,7 +327,7 @@ class FinetuningCreateSerializer(serializers.Serializer):
     base_llm = BaseLLMSerializer(required=False, allow_null=True)
     golden_records = serializers.ListField(
         child=StrictCharField(max_length=24),
-        max_length=GOLDEN_RECORDS_MAXIMUM,
+        max_length=validation.GOLDEN_RECORDS_MAXIMUM,
         required=False,
         allow_null=True,
         help_text="Golden record ids; omitted or null means every golden record of the "

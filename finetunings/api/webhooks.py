@@ -46,8 +46,9 @@ class OpenAIWebhookView(APIView):
             200: inline_serializer("WebhookOutcome", {"status": drf_serializers.CharField()}),
             HTTPStatus.BAD_REQUEST: OpenApiResponse(
                 ErrorSerializer,
-                description="Bad or stale signature (invalid_webhook_signature), or a "
-                "signed body that is not an event (invalid_webhook_body); nothing changed.",
+                description="Bad or stale signature "
+                f"({errors.ErrorCode.WEBHOOK_INVALID_SIGNATURE}), or a signed body that is not "
+                f"an event ({errors.ErrorCode.WEBHOOK_INVALID_BODY}); nothing changed.",
             ),
             HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
                 ErrorSerializer,
@@ -60,19 +61,19 @@ class OpenAIWebhookView(APIView):
             event = webhook_unwrap(payload=request.body, headers=dict(request.headers))
         except WebhookNotConfigured as exc:
             return error_response(
-                HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.CODE_WEBHOOK_NOT_CONFIGURED
+                HTTPStatus.SERVICE_UNAVAILABLE, str(exc), errors.ErrorCode.WEBHOOK_NOT_CONFIGURED
             )
         except WebhookSignatureInvalid as exc:
             return error_response(
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_SIGNATURE_MESSAGE.format(reason=exc),
-                errors.CODE_WEBHOOK_INVALID_SIGNATURE,
+                errors.ErrorCode.WEBHOOK_INVALID_SIGNATURE,
             )
         except WebhookBodyInvalid as exc:
             return error_response(
                 HTTPStatus.BAD_REQUEST,
                 errors.WEBHOOK_INVALID_BODY_MESSAGE.format(reason=exc),
-                errors.CODE_WEBHOOK_INVALID_BODY,
+                errors.ErrorCode.WEBHOOK_INVALID_BODY,
             )
         finetuning = None
         if event.type.startswith(FINE_TUNING_EVENT_PREFIX) and event.job_id:

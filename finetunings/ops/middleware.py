@@ -8,13 +8,12 @@ from http import HTTPStatus
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from finetunings.errors import METRICS_OFF_MESSAGE, ErrorCode
 from finetunings.ops import context, health, metrics
 
 HEALTH_PATHS = frozenset({"/healthz", "/healthz/"})
 READY_PATHS = frozenset({"/readyz", "/readyz/"})
 METRICS_PATHS = frozenset({"/metrics", "/metrics/"})
-CODE_NOT_READY = "not_ready"
-CODE_METRICS_FORBIDDEN = "metrics_token_invalid"
 METRICS_TOKEN_MESSAGE = "The metrics need 'Authorization: Bearer <FINETUNING_METRICS_TOKEN>'."
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's (or the proxy's) request id is kept only if it is short and harmless in logs.
@@ -52,7 +51,7 @@ class OpsEndpointsMiddleware:
         response = JsonResponse(
             {
                 "detail": f"Not ready: {', '.join(failing)}.",
-                "code": CODE_NOT_READY,
+                "code": ErrorCode.NOT_READY,
                 "checks": checks,
             },
             status=HTTPStatus.SERVICE_UNAVAILABLE,
@@ -66,8 +65,8 @@ class OpsEndpointsMiddleware:
         if token is None:
             return JsonResponse(
                 {
-                    "detail": "Metrics are turned off (no FINETUNING_METRICS_TOKEN).",
-                    "code": "not_found",
+                    "detail": METRICS_OFF_MESSAGE,
+                    "code": ErrorCode.NOT_FOUND,
                 },
                 status=HTTPStatus.NOT_FOUND,
             )
@@ -76,7 +75,7 @@ class OpsEndpointsMiddleware:
             response = JsonResponse(
                 {
                     "detail": METRICS_TOKEN_MESSAGE,
-                    "code": CODE_METRICS_FORBIDDEN,
+                    "code": ErrorCode.METRICS_FORBIDDEN,
                 },
                 status=HTTPStatus.UNAUTHORIZED,
             )

@@ -14,6 +14,7 @@ follows, agree without sharing anything. Turned off by ``FINETUNING_SANDBOX_ENAB
 """
 
 import datetime
+import functools
 import hashlib
 import secrets
 
@@ -130,58 +131,60 @@ class SandboxProvider:
         ]
 
     def list_job_events(self, job_id: str, *, after=None, limit=100) -> ProviderEventPage:
-        created = _created(job_id)
-        done = min(_steps_done(job_id), STEPS + 1)
-        step_length = datetime.timedelta(seconds=max(settings.FINETUNING_SANDBOX_STEP_SECONDS, 0))
-
-        def event(
-            number: int, at_step: int, message: str, type: str = "message", **data
-        ) -> ProviderEvent:
-            # Distinct, increasing times even when a step takes no time at all.
-            at = created + step_length * at_step + datetime.timedelta(milliseconds=number)
-            return ProviderEvent(
-                id=f"{job_id}-event-{number:03d}",
-                created_at=at,
-                level="info",
-                message=f"[sandbox] {message}",
-                data={"type": type, **data} if type != "message" else data,
-                type=type,
-            )
-
-        events = [event(0, 0, "Validating training file (nothing is uploaded anywhere).")]
-        if done >= 1:
-            events.append(event(1, 1, "Fine-tuning job started (a simulation: no model trains)."))
-        for step in range(1, min(done, STEPS) + 1):
-            loss = round(2.0 * 0.8**step, 4)
-            accuracy = round(1 - 0.5 * 0.8**step, 4)
-            events.append(
-                event(
-                    1 + step,
-                    step,
-                    f"Step {step}/{STEPS}: training loss={loss}",
-                    type="metrics",
-                    step=step,
-                    train_loss=loss,
-                    train_mean_token_accuracy=accuracy,
-                    total_steps=STEPS,
-                )
-            )
-        if done > STEPS:
-            events.append(
-                event(
-                    STEPS + 2,
-                    STEPS + 1,
-                    f"Checkpoint created at step {STEPS}.",
-                    type="checkpoint",
-                    step=STEPS,
-                    fine_tuned_model_checkpoint=f"{fine_tuned_model(job_id)}:ckpt-step-{STEPS}",
-                )
-            )
-            events.append(
-                event(STEPS + 3, STEPS + 1, "The job has successfully completed (sandbox).")
-            )
+        events = _sandbox_events(job_id)
         events.reverse()  # newest first, as OpenAI lists them; ``after`` pages to older ones
         if after is not None:
             ids = [found.id for found in events]
             events = events[ids.index(after) + 1 :] if after in ids else []
         return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
+
+
+def _sandbox_event(job_id: str, number: int, at_step: int, message: str, type="message", **data):
+    step_length = datetime.timedelta(seconds=max(settings.FINETUNING_SANDBOX_STEP_SECONDS, 0))
+    # Distinct, increasing times even when a step takes no time at all.
+    at = _created(job_id) + step_length * at_step + datetime.timedelta(milliseconds=number)
+    return ProviderEvent(
+        id=f"{job_id}-event-{number:03d}",
+        created_at=at,
+        level="info",
+        message=f"[sandbox] {message}",
+        data={"type": type, **data} if type != "message" else data,
+        type=type,
+    )
+
+
+def _sandbox_events(job_id: str) -> list[ProviderEvent]:
+    """The job's events so far, oldest first."""
+    done = min(_steps_done(job_id), STEPS + 1)
+    event = functools.partial(_sandbox_event, job_id)
+    events = [event(0, 0, "Validating training file (nothing is uploaded anywhere).")]
+    if done >= 1:
+        events.append(event(1, 1, "Fine-tuning job started (a simulation: no model trains)."))
+    for step in range(1, min(done, STEPS) + 1):
+        loss = round(2.0 * 0.8**step, 4)
+        accuracy = round(1 - 0.5 * 0.8**step, 4)
+        events.append(
+            event(
+                1 + step,
+                step,
+                f"Step {step}/{STEPS}: training loss={loss}",
+                type="metrics",
+                step=step,
+                train_loss=loss,
+                train_mean_token_accuracy=accuracy,
+                total_steps=STEPS,
+            )
+        )
+    if done > STEPS:
+        events.append(
+            event(
+                STEPS + 2,
+                STEPS + 1,
+                f"Checkpoint created at step {STEPS}.",
+                type="checkpoint",
+                step=STEPS,
+                fine_tuned_model_checkpoint=f"{fine_tuned_model(job_id)}:ckpt-step-{STEPS}",
+            )
+        )
+        events.append(event(STEPS + 3, STEPS + 1, "The job has successfully completed (sandbox)."))
+    return events

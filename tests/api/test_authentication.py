@@ -6,6 +6,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from finetunings import services
+from finetunings.errors import ErrorCode
 from finetunings.models import APIKey
 
 
@@ -17,7 +18,7 @@ def test_no_key_is_401_with_bearer_challenge(anonymous_api):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.json() == {
         "detail": "Authentication credentials were not provided.",
-        "code": "not_authenticated",
+        "code": ErrorCode.NOT_AUTHENTICATED,
     }
 
 
@@ -32,7 +33,7 @@ def test_wrong_or_malformed_key_is_401(header):
 
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert response.json()["code"] == "authentication_failed"
+    assert response.json()["code"] == ErrorCode.AUTHENTICATION_FAILED
 
 
 def test_good_key_is_accepted_and_its_use_recorded(api, api_key):

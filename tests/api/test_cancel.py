@@ -4,13 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
-from finetunings.errors import (
-    CANCELLED_BY_USER_MESSAGE,
-    CODE_ID_MISMATCH,
-    CODE_NOT_CANCELLABLE,
-    CODE_PROVIDER_ERROR,
-    CODE_PROVIDER_UNAVAILABLE,
-)
+from finetunings.errors import CANCELLED_BY_USER_MESSAGE, ErrorCode
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
 from finetunings.providers import ProviderRejected, ProviderUnavailable
 
@@ -97,7 +91,7 @@ def test_finished_job_is_409_and_unchanged(
     response = cancel(api, job)
 
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == CODE_NOT_CANCELLABLE
+    assert response.json()["code"] == ErrorCode.NOT_CANCELLABLE
     assert response.json()["status"] == status
     assert snapshot(job) == before
 
@@ -118,7 +112,7 @@ def test_provider_reports_job_finished_is_409_and_job_updated(
     response = cancel(api, job)
 
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == CODE_NOT_CANCELLABLE
+    assert response.json()["code"] == ErrorCode.NOT_CANCELLABLE
     assert response.json()["status"] == remote_status
     job.refresh_from_db()
     assert job.status == remote_status
@@ -139,7 +133,7 @@ def test_provider_unreachable_is_503_and_job_unchanged(
     response = cancel(api, job, {"metadata": {"reason": "budget"}})
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == CODE_PROVIDER_UNAVAILABLE
+    assert response.json()["code"] == ErrorCode.PROVIDER_UNAVAILABLE
     assert "could not be reached" in response.json()["detail"]
     assert response.headers["Retry-After"]
     assert snapshot(job) == before
@@ -159,7 +153,7 @@ def test_provider_refusal_is_502_and_job_unchanged(
     response = cancel(api, job)
 
     assert response.status_code == HTTPStatus.BAD_GATEWAY
-    assert response.json()["code"] == CODE_PROVIDER_ERROR
+    assert response.json()["code"] == ErrorCode.PROVIDER_ERROR
     assert "Invalid API key." in response.json()["detail"]
     assert snapshot(job) == before
 
@@ -181,7 +175,7 @@ def test_body_id_must_match_the_path(api, finetuning):
     response = cancel(api, finetuning, {"finetuning_id": "ffffffffffffffffffffffff"})
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == CODE_ID_MISMATCH
+    assert response.json()["code"] == ErrorCode.ID_MISMATCH
     assert "finetuning_id" in response.json()["errors"]
     finetuning.refresh_from_db()
     assert finetuning.status == FinetuningStatus.QUEUED
@@ -235,7 +229,7 @@ def test_unknown_id_is_404(api, db):
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
         "detail": "No fine-tuning job with id 'ffffffffffffffffffffffff'.",
-        "code": "not_found",
+        "code": ErrorCode.NOT_FOUND,
     }
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection as db
 
 from finetunings import errors, services
-from finetunings.errors import CODE_CONNECTION_IN_USE
+from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
 from finetunings.validation import URI_BAD_HOST, URI_INVALID
 from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
@@ -101,7 +101,7 @@ def test_unknown_connection_is_404(api, db):
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
         "detail": "No database connection with id 'ffffffffffffffffffffffff'.",
-        "code": "not_found",
+        "code": ErrorCode.NOT_FOUND,
     }
 
 
@@ -111,7 +111,7 @@ def test_delete_is_409_while_a_job_is_active(api, connection, golden_records, ma
     response = api.delete(f"/api/v1/database-connections/{connection.pk}")
 
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == CODE_CONNECTION_IN_USE
+    assert response.json()["code"] == ErrorCode.CONNECTION_IN_USE
     assert GoldenRecord.objects.filter(db_connection=connection).count() == 12
     assert DatabaseConnection.objects.alive().filter(pk=connection.pk).exists()
 

@@ -8,7 +8,7 @@ from django.db import OperationalError, connections
 from django.db import connection as db_connection
 from django.test import Client
 
-from finetunings import errors
+from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection
 
 REFUSED = 'connection to server at "127.0.0.1", port 5432 failed: Connection refused'
@@ -30,7 +30,7 @@ def test_an_api_request_while_the_database_is_down_is_503_with_retry_after(api, 
         response = api.get("/api/v1/database-connections")
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_DATABASE_UNAVAILABLE
+    assert response.json()["code"] == ErrorCode.DATABASE_UNAVAILABLE
     assert "database" in response.json()["detail"]
     assert REFUSED not in response.json()["detail"]  # no server address in an answer
     assert int(response["Retry-After"]) > 0
@@ -49,7 +49,7 @@ def test_a_write_while_the_database_is_down_is_503_and_stores_nothing(api, conne
         )
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_DATABASE_UNAVAILABLE
+    assert response.json()["code"] == ErrorCode.DATABASE_UNAVAILABLE
     assert not DatabaseConnection.objects.filter(alias="other").exists()
 
 
@@ -94,7 +94,7 @@ def test_a_backend_killed_mid_request_is_503_and_the_next_request_works(
         killer.close()
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_DATABASE_UNAVAILABLE
+    assert response.json()["code"] == ErrorCode.DATABASE_UNAVAILABLE
     assert response["Retry-After"]
     # What Django does at the end of every request (the test client leaves it out): the
     # broken connection is dropped, and the next request opens a new one.
@@ -118,5 +118,5 @@ def test_a_database_refusing_connections_is_503(api, connection):
         db_connection.close()
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_DATABASE_UNAVAILABLE
+    assert response.json()["code"] == ErrorCode.DATABASE_UNAVAILABLE
     assert api.get("/api/v1/finetunings").status_code == HTTPStatus.OK

@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
+from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning
 
 
@@ -13,7 +14,7 @@ def test_malformed_json_is_400_parse_error(api, connection):
     )
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == "parse_error"
+    assert response.json()["code"] == ErrorCode.PARSE_ERROR
     assert response.json()["detail"].startswith("JSON parse error")
 
 
@@ -44,7 +45,7 @@ def test_wrong_json_types_are_400_naming_the_field(api, body, field):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     payload = response.json()
-    assert payload["code"] == "invalid"
+    assert payload["code"] == ErrorCode.VALIDATION
     assert field in payload["errors"], payload
     assert payload["detail"].startswith("Invalid input.")
     assert not Finetuning.objects.exists()
@@ -56,14 +57,14 @@ def test_unsupported_media_type_is_415_in_the_error_shape(api):
     )
 
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
-    assert response.json()["code"] == "unsupported_media_type"
+    assert response.json()["code"] == ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 def test_method_not_allowed_is_405_in_the_error_shape(api, finetuning):
     response = api.put(f"/api/v1/finetunings/{finetuning.pk}", {}, format="json")
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert response.json()["code"] == "method_not_allowed"
+    assert response.json()["code"] == ErrorCode.METHOD_NOT_ALLOWED
 
 
 def test_unknown_route_is_json_404(api):
@@ -72,7 +73,7 @@ def test_unknown_route_is_json_404(api):
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
         "detail": "No such API route: /api/v1/no-such-thing",
-        "code": "not_found",
+        "code": ErrorCode.NOT_FOUND,
     }
 
 
@@ -91,4 +92,4 @@ def test_oversized_body_is_413_not_500(api, settings):
     )
 
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.json()["code"] == "request_too_large"
+    assert response.json()["code"] == ErrorCode.REQUEST_TOO_LARGE

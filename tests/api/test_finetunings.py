@@ -7,7 +7,7 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from finetunings.errors import CODE_FINETUNING_ACTIVE
+from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus, GoldenRecord
 from finetunings.validation import GOLDEN_RECORDS_MINIMUM
 
@@ -80,7 +80,7 @@ def test_job_golden_records_do_not_change_when_records_are_deleted(api, connecti
 def assert_400(response, field):
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
     body = response.json()
-    assert body["code"] == "invalid"
+    assert body["code"] == ErrorCode.VALIDATION
     assert field in body["errors"], body
     assert not Finetuning.objects.exists()
     return body["errors"][field]
@@ -209,7 +209,7 @@ def test_retrieve_and_unknown_id(api, finetuning):
     assert api.get(f"/api/v1/finetunings/{finetuning.pk}").json()["id"] == finetuning.pk
     response = api.get("/api/v1/finetunings/ffffffffffffffffffffffff")
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
 
 
 def test_list_filters(api, make_connection, make_golden_records, make_finetuning):
@@ -337,7 +337,7 @@ def test_delete_active_job_is_409(api, connection, golden_records, make_finetuni
     response = api.delete(f"/api/v1/finetunings/{job.pk}")
 
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == CODE_FINETUNING_ACTIVE
+    assert response.json()["code"] == ErrorCode.FINETUNING_ACTIVE
     assert Finetuning.objects.filter(pk=job.pk, status=status).exists()
 
 
@@ -364,7 +364,7 @@ def test_an_empty_formatted_filter_is_a_400_not_ignored(api, finetuning, query):
     response = api.get(f"/api/v1/finetunings?{query}")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == "invalid"
+    assert response.json()["code"] == ErrorCode.VALIDATION
     assert query.split("=")[0] in response.json()["errors"]
 
 

@@ -295,7 +295,7 @@ def test_a_file_that_is_not_utf8_is_a_400(api, connection):
 
 
 def test_more_rows_than_allowed_is_refused(api, connection, settings, monkeypatch):
-    monkeypatch.setattr(golden_record_io, "IMPORT_MAX_ROWS", 5)
+    monkeypatch.setattr(golden_record_io.importing, "IMPORT_MAX_ROWS", 5)
     rows = [(f"Q{i}?", "SELECT 1") for i in range(6)]
 
     response = upload(
@@ -371,7 +371,7 @@ def test_the_schema_describes_the_upload_and_the_downloads(anonymous_api, db):
 
 
 def test_a_file_larger_than_allowed_is_refused_before_reading(api, connection, monkeypatch):
-    monkeypatch.setattr(golden_record_io, "IMPORT_MAX_BYTES", 10)
+    monkeypatch.setattr(golden_record_io.importing, "IMPORT_MAX_BYTES", 10)
     file = csv_file([("A question that is long enough?", "SELECT 1", "", "")])
 
     response = upload(api, file, db_connection_id=connection.pk)

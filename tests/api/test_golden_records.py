@@ -4,6 +4,7 @@ from http import HTTPStatus
 import pytest
 
 from finetunings import errors, services, training_data, validation
+from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, GoldenRecord
 
 
@@ -135,7 +136,7 @@ def test_a_golden_record_cannot_move_to_another_connection(
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     body = response.json()
-    assert body["code"] == errors.CODE_GOLDEN_RECORD_CONNECTION_FIXED
+    assert body["code"] == ErrorCode.GOLDEN_RECORD_CONNECTION_FIXED
     assert body["errors"]["db_connection_id"] == [errors.GOLDEN_RECORD_CONNECTION_FIXED_MESSAGE]
     assert GoldenRecord.objects.get(pk=moved.pk).db_connection_id == connection.pk
     summary = training_data.write_training_file(
@@ -178,7 +179,7 @@ def test_the_audits_slow_bulk_body_is_refused_before_any_sql_is_parsed(api, conn
     response = api.post("/api/v1/golden-records", body, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_VALIDATION
+    assert response.json()["code"] == ErrorCode.VALIDATION
     assert response.json()["errors"]["0.sql"] == [
         f"Ensure this field has no more than {validation.SQL_MAX_LENGTH} characters."
     ]
@@ -195,7 +196,7 @@ def test_a_bulk_create_with_too_much_sql_in_total_is_refused_before_parsing(api,
     response = api.post("/api/v1/golden-records", body, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_TOO_MUCH_SQL
+    assert response.json()["code"] == ErrorCode.TOO_MUCH_SQL
     assert str(validation.SQL_MAX_TOTAL_LENGTH) in response.json()["detail"].replace(",", "")
     assert not GoldenRecord.objects.exists()
 

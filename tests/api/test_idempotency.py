@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from finetunings import errors, services
+from finetunings.errors import ErrorCode
 from finetunings.models import (
     DatabaseConnection,
     Finetuning,
@@ -70,7 +71,7 @@ def test_the_same_key_with_another_body_is_refused_and_changes_nothing(
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert response.json() == {
         "detail": errors.IDEMPOTENCY_KEY_REUSED_MESSAGE,
-        "code": errors.CODE_IDEMPOTENCY_KEY_REUSED,
+        "code": ErrorCode.IDEMPOTENCY_KEY_REUSED,
     }
     assert list(Finetuning.objects.values_list("alias", flat=True)) == ["first"]
 
@@ -132,7 +133,7 @@ def test_an_unusable_key_is_a_400_that_says_why(api, connection, golden_records,
     )
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_IDEMPOTENCY_KEY_INVALID
+    assert response.json()["code"] == ErrorCode.IDEMPOTENCY_KEY_INVALID
     assert "Idempotency-Key" in response.json()["detail"]
     assert Finetuning.objects.count() == 0
 
@@ -150,7 +151,7 @@ def test_a_retry_while_the_first_request_runs_is_a_409(api, api_key, connection,
     response = start_job(api, connection, "busy")
 
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == errors.CODE_IDEMPOTENCY_KEY_IN_USE
+    assert response.json()["code"] == ErrorCode.IDEMPOTENCY_KEY_IN_USE
     assert Finetuning.objects.count() == 1
 
 

@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 import pytest
 
-from finetunings import errors
+from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection, Finetuning, FinetuningEvent, GoldenRecord
 
 SURROGATE = "\ud800"
@@ -45,7 +45,7 @@ def test_a_metadata_key_with_a_surrogate_or_nul_is_refused_and_nothing_is_saved(
     )
 
     body = assert_error_shape(response)
-    assert body["code"] == errors.CODE_VALIDATION
+    assert body["code"] == ErrorCode.VALIDATION
     assert "metadata" in body["errors"]
     assert Finetuning.objects.count() == before
 

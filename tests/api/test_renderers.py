@@ -3,12 +3,13 @@
 import json
 
 from finetunings.api.renderers import JSONRenderer
+from finetunings.errors import ErrorCode
 
 
 def test_json_with_a_lone_surrogate_renders_escaped():
-    body = JSONRenderer().render({"detail": "Not a choice: \ud800 é", "code": "invalid"})
+    body = JSONRenderer().render({"detail": "Not a choice: \ud800 é", "code": ErrorCode.VALIDATION})
 
-    assert json.loads(body) == {"detail": "Not a choice: \ud800 é", "code": "invalid"}
+    assert json.loads(body) == {"detail": "Not a choice: \ud800 é", "code": ErrorCode.VALIDATION}
     assert b"\\ud800" in body
 
 

@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 import pytest
 
+from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection, Finetuning, GoldenRecord
 
 NUL_KEY_METADATA = {"team\u0000": "growth"}
@@ -18,7 +19,7 @@ NUL_KEY_METADATA = {"team\u0000": "growth"}
 def assert_400_naming(response, field):
     assert response.status_code == HTTPStatus.BAD_REQUEST, response.content[:300]
     body = response.json()
-    assert body["code"] == "invalid"
+    assert body["code"] == ErrorCode.VALIDATION
     assert any(name == field or name.startswith(f"{field}.") for name in body["errors"]), body
 
 
@@ -103,14 +104,14 @@ def test_id_with_nul_in_the_path_is_404(api, db, path):
     response = api.get(path)
 
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
 
 
 def test_cancel_id_with_nul_in_the_path_is_404(api, db):
     response = api.post("/api/v1/finetunings/a%00b/cancel", format="json")
 
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
 
 
 # --- Other inputs that answer 500 ---------------------------------------------------------
@@ -185,7 +186,7 @@ def test_golden_record_update_with_a_json_array_is_400(api, connection, golden_r
     response = getattr(api, method)(f"/api/v1/golden-records/{record.pk}", body, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == "invalid"
+    assert response.json()["code"] == ErrorCode.VALIDATION
     record.refresh_from_db()
     assert record.question != "Changed?"
 
@@ -196,7 +197,7 @@ def test_deeply_nested_json_is_400_parse_error(api, db):
     response = api.generic("POST", "/api/v1/finetunings", body, content_type="application/json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == "parse_error"
+    assert response.json()["code"] == ErrorCode.PARSE_ERROR
 
 
 @pytest.mark.parametrize("sql", ["(" * 5000, "SELECT " + "(" * 3000 + "1" + ")" * 3000])
@@ -258,7 +259,7 @@ def test_patch_of_unknown_job_is_404_even_with_a_bad_body(api, db):
     )
 
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
 
 
 # --- The schema documents what the API answers -------------------------------------------

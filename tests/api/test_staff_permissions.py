@@ -5,6 +5,7 @@ from http import HTTPStatus
 import pytest
 from rest_framework.test import APIClient
 
+from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus
 
 
@@ -44,7 +45,7 @@ def test_a_view_only_staff_member_cannot_change_a_job(make_staff, finetuning, me
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert response.json() == {
         "detail": "You do not have permission to perform this action.",
-        "code": "permission_denied",
+        "code": ErrorCode.PERMISSION_DENIED,
     }
     finetuning.refresh_from_db()
     assert finetuning.status == FinetuningStatus.QUEUED

@@ -10,6 +10,7 @@ from rest_framework.throttling import UserRateThrottle
 
 from finetunings import services
 from finetunings.api.authentication import APIKeyUser
+from finetunings.errors import ErrorCode
 from tests.admin.helpers import logged_in
 
 
@@ -38,7 +39,7 @@ def test_an_api_key_over_its_rate_gets_429_with_retry_after_in_the_error_shape(a
     assert [a.status_code for a in answers[:3]] == [HTTPStatus.OK] * 3
     throttled = answers[3]
     assert throttled.status_code == HTTPStatus.TOO_MANY_REQUESTS
-    assert throttled.json()["code"] == "throttled"
+    assert throttled.json()["code"] == ErrorCode.THROTTLED
     assert throttled.json()["detail"].startswith("Request was throttled.")
     assert 0 < int(throttled["Retry-After"]) <= 60
 

@@ -6,6 +6,7 @@ from http import HTTPStatus
 import pytest
 
 from finetunings import errors, worker
+from finetunings.errors import ErrorCode
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -38,7 +39,7 @@ def test_before_the_file_is_built_the_route_says_so(api, finetuning):
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
         "detail": errors.TRAINING_FILE_NOT_READY_MESSAGE,
-        "code": errors.CODE_TRAINING_FILE_NOT_READY,
+        "code": ErrorCode.TRAINING_FILE_NOT_READY,
     }
 
 
@@ -64,4 +65,4 @@ def test_plain_bytes_of_a_file_not_built_yet_are_a_404_that_says_so(api, finetun
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.content.startswith(b"{")
-    assert errors.CODE_TRAINING_FILE_NOT_READY.encode() in response.content
+    assert ErrorCode.TRAINING_FILE_NOT_READY.encode() in response.content

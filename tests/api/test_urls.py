@@ -4,6 +4,8 @@ from http import HTTPStatus
 
 import pytest
 
+from finetunings.errors import ErrorCode
+
 
 @pytest.mark.parametrize(
     ("method", "path"),
@@ -26,7 +28,7 @@ def test_format_suffix_routes_are_json_404s_and_change_nothing(
     response = getattr(api, method)(url)
 
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
     finetuning.refresh_from_db()
     assert finetuning.status == "queued"
 

@@ -10,8 +10,9 @@ from http import HTTPStatus
 import pytest
 from rest_framework.test import APIClient
 
-from finetunings import errors, worker
+from finetunings import worker
 from finetunings.api.webhooks import OUTCOME_DUPLICATE, OUTCOME_IGNORED, OUTCOME_PROCESSED
+from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.providers.openai import NO_WEBHOOK_SECRET_MESSAGE
 from tests.fakes.openai_server import LIST, RETRIEVE
@@ -93,7 +94,7 @@ def test_a_bad_signature_is_refused_and_changes_nothing(client, openai_provider,
     response = post(client, body, **headers)
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_SIGNATURE
+    assert response.json()["code"] == ErrorCode.WEBHOOK_INVALID_SIGNATURE
     assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
     assert openai_provider.calls_to(RETRIEVE) == []
 
@@ -114,7 +115,7 @@ def test_missing_signature_headers_are_refused(client, submitted):
     response = post(client, event_body(submitted.finetuning_job_id))
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_SIGNATURE
+    assert response.json()["code"] == ErrorCode.WEBHOOK_INVALID_SIGNATURE
 
 
 def test_a_repeated_event_changes_nothing_more(client, openai_provider, submitted):
@@ -150,7 +151,7 @@ def test_without_a_secret_the_webhook_answers_503_in_the_api_error_shape(
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json() == {
         "detail": NO_WEBHOOK_SECRET_MESSAGE,
-        "code": errors.CODE_WEBHOOK_NOT_CONFIGURED,
+        "code": ErrorCode.WEBHOOK_NOT_CONFIGURED,
     }
     assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
 
@@ -180,6 +181,6 @@ def test_a_signed_but_malformed_body_is_a_400_with_its_own_code(
     response = post(client, body, **signed_headers(body, event_id="evt_0009"))
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json()["code"] == errors.CODE_WEBHOOK_INVALID_BODY
+    assert response.json()["code"] == ErrorCode.WEBHOOK_INVALID_BODY
     assert Finetuning.objects.get(pk=submitted.pk).status == FinetuningStatus.VALIDATING_FILES
     assert openai_provider.calls_to(RETRIEVE) == []

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from finetunings import services
+from finetunings.errors import ErrorCode
 from finetunings.models import WorkerHeartbeat
 from finetunings.ops import health
-from finetunings.ops.middleware import CODE_NOT_READY
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_readyz_turns_red_when_the_worker_stops_and_green_when_it_returns(client
     stopped = client.get("/readyz")
 
     assert stopped.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert stopped.json()["code"] == CODE_NOT_READY
+    assert stopped.json()["code"] == ErrorCode.NOT_READY
     assert stopped.json()["checks"]["worker"] == "stale"
     assert stopped.json()["detail"] == "Not ready: worker."
 

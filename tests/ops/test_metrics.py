@@ -5,8 +5,8 @@ from http import HTTPStatus
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from finetunings.errors import ErrorCode
 from finetunings.models import FinetuningStatus
-from finetunings.ops.middleware import CODE_METRICS_FORBIDDEN
 
 TOKEN = "scrape-token-123"
 
@@ -37,7 +37,7 @@ def test_metrics_are_off_without_a_token(client, settings):
     response = client.get("/metrics")
 
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {TOKEN}"])
@@ -48,7 +48,7 @@ def test_metrics_need_the_token(client, settings, header):
     response = client.get("/metrics", **extra)
 
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json()["code"] == CODE_METRICS_FORBIDDEN
+    assert response.json()["code"] == ErrorCode.METRICS_FORBIDDEN
     assert "finetuning_jobs" not in response.text
 
 

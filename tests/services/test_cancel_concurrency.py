@@ -145,7 +145,7 @@ def test_cancel_in_progress_is_503_with_retry_after(
     response = api.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json")
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_CANCEL_IN_PROGRESS
+    assert response.json()["code"] == errors.ErrorCode.CANCEL_IN_PROGRESS
     assert response.headers["Retry-After"]
 
 

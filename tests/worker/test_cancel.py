@@ -59,7 +59,7 @@ def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
     failed = cancel(api, running)
 
     assert failed.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert failed.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    assert failed.json()["code"] == errors.ErrorCode.PROVIDER_UNAVAILABLE
     assert failed.json()["detail"].startswith(PROVIDER_UNAVAILABLE_MESSAGE.split("(")[0])
     running.refresh_from_db()
     assert running.status == FinetuningStatus.VALIDATING_FILES
@@ -207,7 +207,7 @@ def test_a_cancel_waiting_on_a_slow_provider_answers_503_within_the_request_dead
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Content-Type"] == "application/json"
-    assert response.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    assert response.json()["code"] == errors.ErrorCode.PROVIDER_UNAVAILABLE
     assert response["Retry-After"]
     after = Finetuning.objects.filter(pk=running.pk).values().get()
     internal = {"cancel_lease_until": None, "cancel_request": None}

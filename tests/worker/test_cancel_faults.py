@@ -135,7 +135,7 @@ def test_a_database_down_after_the_provider_accepted_is_503_and_the_cancel_is_ke
 
     # Not a 500: the database is down, and the client is told to retry.
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_DATABASE_UNAVAILABLE
+    assert response.json()["code"] == errors.ErrorCode.DATABASE_UNAVAILABLE
     assert response["Retry-After"]
     assert openai_provider.jobs[running.finetuning_job_id]["status"] == "cancelled"
 
@@ -198,7 +198,7 @@ def test_a_retry_while_a_live_request_holds_the_lease_answers_503_within_the_wai
     retried = cancel(api, job)
 
     assert retried.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert retried.json()["code"] == errors.CODE_CANCEL_IN_PROGRESS
+    assert retried.json()["code"] == errors.ErrorCode.CANCEL_IN_PROGRESS
     assert 1 <= int(retried["Retry-After"]) <= 5
     assert Finetuning.objects.get(pk=job.pk).status == FinetuningStatus.RUNNING
 
@@ -315,7 +315,7 @@ def test_a_cancel_that_finds_the_provider_job_already_succeeded_keeps_its_model(
 
     # The user's cancel came too late to stop anything: the job is what the provider made.
     assert response.status_code == HTTPStatus.CONFLICT
-    assert response.json()["code"] == errors.CODE_NOT_CANCELLABLE
+    assert response.json()["code"] == errors.ErrorCode.NOT_CANCELLABLE
     assert response.json()["status"] == FinetuningStatus.SUCCEEDED
     job.refresh_from_db()
     assert job.status == FinetuningStatus.SUCCEEDED
@@ -332,7 +332,7 @@ def test_a_provider_unreachable_while_looking_for_the_created_job_is_503_and_cha
     response = cancel(api, job)
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert response.json()["code"] == errors.CODE_PROVIDER_UNAVAILABLE
+    assert response.json()["code"] == errors.ErrorCode.PROVIDER_UNAVAILABLE
     after = Finetuning.objects.get(pk=job.pk)
     assert after.status == job.status
     assert after.finetuning_job_id is None

@@ -1,0 +1,90 @@
+"""What the viewsets share: the documented error answers, and the friendly 404."""
+
+from http import HTTPStatus
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions
+
+from finetunings import selectors
+from finetunings.api import serializers
+from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
+
+ERROR = serializers.ErrorSerializer
+AUTH_ERRORS = {
+    HTTPStatus.UNAUTHORIZED: OpenApiResponse(ERROR, description="Missing or invalid API key."),
+    HTTPStatus.FORBIDDEN: OpenApiResponse(
+        ERROR,
+        description="A staff session without the Django model permission this needs "
+        "(API keys have every permission).",
+    ),
+}
+NOT_FOUND = {HTTPStatus.NOT_FOUND: OpenApiResponse(ERROR, description="Unknown id.")}
+BAD_REQUEST = {
+    HTTPStatus.BAD_REQUEST: OpenApiResponse(
+        serializers.ValidationErrorSerializer, description="Invalid input; see errors."
+    )
+}
+PROVIDER_ERRORS = {
+    HTTPStatus.BAD_GATEWAY: OpenApiResponse(
+        ERROR, description="The provider refused the request; the job is unchanged."
+    ),
+    HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
+        ERROR,
+        description="The provider could not be reached (or another cancel of the same job "
+        "is still in flight); the job is unchanged, retry after Retry-After seconds.",
+    ),
+}
+
+
+def conflict(description: str, serializer=ERROR):
+    return {HTTPStatus.CONFLICT: OpenApiResponse(serializer, description=description)}
+
+
+def first_connection_id() -> str:
+    connection = selectors.database_connection_list().order_by("created_at", "id").first()
+    return connection.pk if connection else "<the id of a database connection>"
+
+
+class IdempotentCreateMixin:
+    """A create that answers a retry with the same Idempotency-Key by the first answer."""
+
+    @idempotent(atomic=True)
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+
+class FriendlyNotFoundMixin:
+    """A 404 that names the kind of thing and the id that was not found."""
+
+    def get_object(self):
+        if "\x00" in self.kwargs.get("pk", ""):
+            # No id holds a NUL, and PostgreSQL would refuse to even look one up.
+            raise exceptions.NotFound(f"No {self.queryset.model._meta.verbose_name} with that id.")
+        try:
+            return super().get_object()
+        except Http404:
+            noun = self.queryset.model._meta.verbose_name
+            raise exceptions.NotFound(f"No {noun} with id {self.kwargs['pk']!r}.") from None
+
+
+# The answers each kind of route documents, so every viewset lists the same ones.
+def listed(serializer) -> dict:
+    return {HTTPStatus.OK: serializer, **BAD_REQUEST, **AUTH_ERRORS}
+
+
+def created(serializer) -> dict:
+    return {HTTPStatus.CREATED: serializer, **BAD_REQUEST, **AUTH_ERRORS, **IDEMPOTENCY_RESPONSES}
+
+
+def shown(serializer) -> dict:
+    return {HTTPStatus.OK: serializer, **NOT_FOUND, **AUTH_ERRORS}
+
+
+def changed(serializer) -> dict:
+    return {HTTPStatus.OK: serializer, **BAD_REQUEST, **NOT_FOUND, **AUTH_ERRORS}
+
+
+def deleted(conflict_description: str | None = None) -> dict:
+    refused = conflict(conflict_description) if conflict_description else {}
+    return {HTTPStatus.NO_CONTENT: None, **NOT_FOUND, **AUTH_ERRORS, **refused}
