@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 
-from finetunings.admin import CANCEL_DONE, START_AGAIN_DONE
+from finetunings.admin.cancel import CANCEL_DONE
+from finetunings.admin.start_again import START_AGAIN_DONE
 from finetunings.models import Finetuning, FinetuningStatus
 
 pytestmark = pytest.mark.browser
