@@ -98,7 +98,6 @@ JOB_FIELDSETS = [
         {
             "classes": ["collapse"],
             "fields": [
-                "status_message",
                 "attempts",
                 "next_attempt_at",
                 "last_polled_at",
@@ -160,10 +159,8 @@ class FinetuningAdmin(
         "status_badge",
         "progress_column",
         "fine_tuned_model",
-        "connection",
-        "base_model",
+        "where_it_runs",
         "created_at",
-        "provider_ids",
     ]
     list_filter = [
         "status",

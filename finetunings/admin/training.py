@@ -23,12 +23,13 @@ def progress_html(finetuning) -> str:
     total = progress["total_steps"] or "?"
     bar = ""
     if percent is not None:
+        shown = f"{percent:g}"
         bar = format_html(
             '<progress class="ft-progress" max="100" value="{}">{} %</progress> '
             '<strong class="ft-percent">{} %</strong> ',
             percent,
-            percent,
-            percent,
+            shown,
+            shown,
         )
     return format_html("{}step {} of {}", bar, progress["step"], total)
 

@@ -1,9 +1,15 @@
-"""Staff users with and without the cancel permission, logged in to the admin."""
+"""Staff users with and without the cancel permission, logged in to the admin, and a real
+browser (Debian's Chromium) for the browser tests."""
+
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 
 from tests.admin.helpers import logged_in
+from tests.helpers import browser
 
 PASSWORD = "a-long-test-password-42"
 
@@ -48,3 +54,37 @@ def editor_client(make_staff):
 @pytest.fixture
 def superuser_client(db, django_user_model):
     return logged_in(django_user_model.objects.create_superuser(username="root", password=PASSWORD))
+
+
+@pytest.fixture
+def chromium():
+    path = shutil.which(browser.CHROMIUM) or (
+        browser.CHROMIUM if Path(browser.CHROMIUM).is_file() else None
+    )
+    if path is None:
+        reason = (
+            f"Chromium not found at {browser.CHROMIUM}: install it with scripts/install-browser"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the browser tests)")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def staff_member(transactional_db, django_user_model):
+    """The browser's user: may look at jobs and cancel them."""
+    user = django_user_model.objects.create_user(
+        username=browser.USERNAME, password=browser.PASSWORD, is_staff=True
+    )
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_finetuning", "cancel_finetuning"])
+    )
+    return user
+
+
+@pytest.fixture
+def in_browser(chromium, live_server, staff_member):
+    """``in_browser(scenario)`` runs ``scenario(page)`` logged in to the admin;
+    ``in_browser.start(scenario)`` runs it in the background (see ``browser.Handshake``)."""
+    return browser.BrowserRunner(chromium, live_server.url)
