@@ -75,8 +75,14 @@ def data_html(data, *, limit: int) -> str:
     )
 
 
+# Shown in the table's "when" column already (a provider event's time is the provider's).
+KEYS_SHOWN_ELSEWHERE = {"provider_created_at"}
+
+
 def _flattened(data: dict):
     for key, value in data.items():
+        if key in KEYS_SHOWN_ELSEWHERE:
+            continue
         if isinstance(value, dict) and value:
             for inner_key, inner_value in value.items():
                 yield f"{key}.{inner_key}", inner_value

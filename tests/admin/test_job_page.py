@@ -205,7 +205,11 @@ def test_the_timeline_interleaves_provider_and_own_events_in_the_providers_time_
                 message="Step 2/100: training loss=0.91",
                 created_at=now - timedelta(minutes=1),
                 provider_sequence=3,
-                data={"level": "info", "data": {"step": 2, "train_loss": 0.91}},
+                data={
+                    "level": "info",
+                    "provider_created_at": (now - timedelta(minutes=1)).isoformat(),
+                    "data": {"step": 2, "train_loss": 0.91},
+                },
             ),
             FinetuningEvent(
                 finetuning=finetuning,
@@ -234,6 +238,7 @@ def test_the_timeline_interleaves_provider_and_own_events_in_the_providers_time_
     assert "<dt>level</dt><dd>info</dd>" in text
     assert "<dt>data.step</dt><dd>2</dd>" in text
     assert "<dt>data.train_loss</dt><dd>0.91</dd>" in text
+    assert "<dt>provider_created_at</dt>" not in text  # it is the "when" column already
 
 
 def test_the_workers_fields_are_folded_away_below_what_staff_ask_first(viewer_client, finetuning):
