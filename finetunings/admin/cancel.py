@@ -51,17 +51,18 @@ CHANGE_FORM_ACTION_FIELD = f"{ActionLocation.CHANGE_FORM.value}-action"
 RETURN_TO_JOB_FIELD = "_return_to_job"
 
 
-def cancelled_by_this_call(result: Finetuning, *, actor: str, started) -> bool:
-    """Whether this call of ``finetuning_cancel`` cancelled the job (not someone before it).
+def cancel_outcome(result, *, actor: str, started) -> tuple[Finetuning, bool]:
+    """The job ``services.finetuning_cancel`` returned, and whether this call cancelled it.
 
-    The service returns the job, also when another request had cancelled it already, so
-    this tells them apart by who cancelled and when.
+    The only place that reads the service's answer: the service returns the job, also when
+    another request had cancelled it already, so who cancelled and when tell them apart.
     """
-    return (
+    cancelled_now = (
         result.cancelled_by == actor
         and result.cancelled_at is not None
         and result.cancelled_at >= started
     )
+    return result, cancelled_now
 
 
 class CancelActionMixin:
@@ -130,9 +131,8 @@ class CancelActionMixin:
         return f"admin:{self.opts.app_label}_{self.opts.model_name}_{page}"
 
     def _cancel_confirmation(self, request, jobs):
-        changelist_name = self._admin_url_name("changelist").removeprefix("admin:")
-        is_changelist = request.resolver_match and request.resolver_match.url_name == (
-            changelist_name
+        is_changelist = request.resolver_match and (
+            f"admin:{request.resolver_match.url_name}" == self._admin_url_name("changelist")
         )
         filters = (
             request.GET.urlencode() if is_changelist else request.GET.get("_changelist_filters", "")
@@ -180,8 +180,9 @@ class CancelActionMixin:
             message = CANCEL_IN_PROGRESS.format(job=job, detail=exc.message)
             self.message_user(request, message, messages.WARNING)
         else:
-            if cancelled_by_this_call(result, actor=actor, started=started):
-                self.log_change(request, result, CANCEL_LOG_MESSAGE)
+            cancelled, cancelled_now = cancel_outcome(result, actor=actor, started=started)
+            if cancelled_now:
+                self.log_change(request, cancelled, CANCEL_LOG_MESSAGE)
                 self.message_user(request, CANCEL_DONE.format(job=job), messages.SUCCESS)
             else:
                 self.message_user(request, CANCEL_ALREADY_CANCELLED.format(job=job), messages.INFO)

@@ -1,10 +1,6 @@
 """Staff users with and without the cancel permission, logged in to the admin, and a real
 browser (Debian's Chromium) for the browser tests."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import Permission
 
@@ -56,31 +52,9 @@ def superuser_client(db, django_user_model):
     return logged_in(django_user_model.objects.create_superuser(username="root", password=PASSWORD))
 
 
-@pytest.fixture
-def chromium():
-    path = shutil.which(browser.CHROMIUM) or (
-        browser.CHROMIUM if Path(browser.CHROMIUM).is_file() else None
-    )
-    if path is None:
-        reason = (
-            f"Chromium not found at {browser.CHROMIUM}: install it with scripts/install-browser"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI must run the browser tests)")
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture
-def staff_member(transactional_db, django_user_model):
-    """The browser's user: may look at jobs and cancel them."""
-    user = django_user_model.objects.create_user(
-        username=browser.USERNAME, password=browser.PASSWORD, is_staff=True
-    )
-    user.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_finetuning", "cancel_finetuning"])
-    )
-    return user
+# The browser tests' fixtures: Chromium's path and a staff member who may cancel.
+chromium = browser.chromium
+staff_member = browser.staff_member
 
 
 @pytest.fixture

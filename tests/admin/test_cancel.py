@@ -4,7 +4,6 @@ from http import HTTPStatus
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.options import ActionLocation
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
@@ -21,9 +20,14 @@ from finetunings.admin.cancel import (
 from finetunings.admin.jobs import FinetuningAdmin
 from finetunings.errors import CANCELLED_BY_USER_MESSAGE
 from finetunings.models import FinetuningEvent, FinetuningStatus
-from tests.admin.helpers import change_url, changelist_url, message_levels, messages_of
+from tests.admin.helpers import (
+    CHANGE_FORM_ACTION,
+    change_url,
+    changelist_url,
+    message_levels,
+    messages_of,
+)
 
-CHANGE_FORM_ACTION = f"{ActionLocation.CHANGE_FORM.value}-action"
 CANCEL_BUTTON = "Cancel job"
 
 

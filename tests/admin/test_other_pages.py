@@ -17,22 +17,14 @@ from finetunings.models import (
     GoldenRecord,
 )
 from finetunings.validation import sql_problems
-from tests.admin.helpers import change_url, changelist_url, messages_of
+from tests.admin.helpers import (
+    SECRET,
+    change_url,
+    changelist_url,
+    connection_form,
+    messages_of,
+)
 from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
-
-SECRET = "s3cret"  # the password in the fixtures' connection URI
-
-
-def connection_form(connection, **changes):
-    return {
-        "alias": connection.alias,
-        "dialect": connection.dialect,
-        "connection_uri": "",
-        "schema": connection.schema,
-        "metadata": "null",
-        **changes,
-    }
-
 
 # --- database connections ----------------------------------------------------------------
 

@@ -5,12 +5,19 @@ Django refuses ORM calls from a thread with a running loop. Rather than switch t
 check off (DJANGO_ALLOW_ASYNC_UNSAFE), each scenario drives the browser in a thread of its
 own and the test thread keeps the database work: set-up before, assertions after, and, for
 a scenario started in the background, steps in between (see ``Handshake``).
+
+The fixtures ``chromium`` and ``staff_member`` are imported by the conftest or test module
+that uses them.
 """
 
 import os
 import queue
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,6 +40,29 @@ def snapshot(page, name):
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def chromium():
+    path = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).is_file() else None)
+    if path is None:
+        reason = f"Chromium not found at {CHROMIUM}: install it with scripts/install-browser"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the browser tests)")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def staff_member(transactional_db, django_user_model):
+    """The browser's user: may look at jobs and cancel them."""
+    user = django_user_model.objects.create_user(
+        username=USERNAME, password=PASSWORD, is_staff=True
+    )
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_finetuning", "cancel_finetuning"])
+    )
+    return user
 
 
 class BrowserRunner:
