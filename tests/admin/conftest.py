@@ -1,9 +1,11 @@
-"""Staff users with and without the cancel permission, logged in to the admin."""
+"""Staff users with and without the cancel permission, logged in to the admin, and a real
+browser (Debian's Chromium) for the browser tests."""
 
 import pytest
 from django.contrib.auth.models import Permission
 
 from tests.admin.helpers import logged_in
+from tests.helpers import browser
 
 PASSWORD = "a-long-test-password-42"
 
@@ -48,3 +50,15 @@ def editor_client(make_staff):
 @pytest.fixture
 def superuser_client(db, django_user_model):
     return logged_in(django_user_model.objects.create_superuser(username="root", password=PASSWORD))
+
+
+# The browser tests' fixtures: Chromium's path and a staff member who may cancel.
+chromium = browser.chromium
+staff_member = browser.staff_member
+
+
+@pytest.fixture
+def in_browser(chromium, live_server, staff_member):
+    """``in_browser(scenario)`` runs ``scenario(page)`` logged in to the admin;
+    ``in_browser.start(scenario)`` runs it in the background (see ``browser.Handshake``)."""
+    return browser.BrowserRunner(chromium, live_server.url)

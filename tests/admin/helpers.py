@@ -1,7 +1,12 @@
 """Small helpers for the admin tests: URLs, logged-in clients, the messages a page shows."""
 
+from django.contrib.admin.options import ActionLocation
 from django.test import Client
 from django.urls import reverse
+
+# The field under which a job's page posts its actions (Django's change-form actions).
+CHANGE_FORM_ACTION = f"{ActionLocation.CHANGE_FORM.value}-action"
+SECRET = "s3cret"  # the password in the fixtures' connection URI
 
 
 def logged_in(user) -> Client:
@@ -24,3 +29,15 @@ def messages_of(response) -> list[str]:
 
 def message_levels(response) -> list[str]:
     return [message.level_tag for message in response.context["messages"]]
+
+
+def connection_form(connection, **changes):
+    """A connection's change form as posted, with ``changes`` applied."""
+    return {
+        "alias": connection.alias,
+        "dialect": connection.dialect,
+        "connection_uri": "",
+        "schema": connection.schema,
+        "metadata": "null",
+        **changes,
+    }

@@ -1,97 +1,19 @@
 """The cancel flow in a real headless Chromium (Debian's package), driven by Playwright.
 
-Playwright's sync API runs an asyncio event loop in the thread that drives the browser, and
-Django refuses ORM calls from a thread with a running loop. Rather than switch that safety
-check off (DJANGO_ALLOW_ASYNC_UNSAFE), each scenario drives the browser in a thread of its
-own and the test thread keeps the database work: set-up before, assertions after.
+The browser fixtures are in tests/admin/conftest.py, on tests/helpers/browser.py.
 """
 
-import os
 import re
-import shutil
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 
-from finetunings.admin import CANCEL_DONE, START_AGAIN_DONE
+from finetunings.admin.cancel import CANCEL_DONE
+from finetunings.admin.start_again import START_AGAIN_DONE
 from finetunings.models import Finetuning, FinetuningStatus
+from tests.helpers.browser import USERNAME, snapshot
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Set to a folder to keep a screenshot of each step (for looking at the pages by eye).
-SCREENSHOTS = os.environ.get("ADMIN_SCREENSHOTS_DIR")
-USERNAME, PASSWORD = "sam", "a-long-browser-password-7"
-
-
-@pytest.fixture
-def chromium():
-    path = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).is_file() else None)
-    if path is None:
-        reason = f"Chromium not found at {CHROMIUM}: install it with scripts/install-browser"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI must run the browser tests)")
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture
-def staff_member(transactional_db, django_user_model):
-    user = django_user_model.objects.create_user(
-        username=USERNAME, password=PASSWORD, is_staff=True
-    )
-    user.user_permissions.set(
-        Permission.objects.filter(codename__in=["view_finetuning", "cancel_finetuning"])
-    )
-    return user
-
-
-@pytest.fixture
-def in_browser(chromium, live_server, staff_member):
-    """Run ``scenario(page)`` logged in to the admin, in a browser thread of its own."""
-
-    def run(scenario):
-        def drive():
-            from playwright.sync_api import sync_playwright
-
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-                )
-                try:
-                    page = browser.new_page(viewport={"width": 1400, "height": 900})
-                    page.goto(f"{live_server.url}/admin/")
-                    page.fill("#id_username", USERNAME)
-                    page.fill("#id_password", PASSWORD)
-                    page.click("input[type=submit]")
-                    page.wait_for_selector("#user-tools")
-                    snapshot(page, "0-index")
-                    scenario(page)
-                finally:
-                    browser.close()
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(drive).result()
-
-    return run
-
-
-def snapshot(page, name):
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
 def test_cancel_a_job_from_its_page(in_browser, connection, golden_records, make_finetuning):

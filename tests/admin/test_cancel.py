@@ -4,25 +4,30 @@ from http import HTTPStatus
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.admin.options import ActionLocation
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
-from finetunings import admin as finetuning_admin
-from finetunings.admin import (
+from finetunings.admin.cancel import (
     CANCEL_ACTION,
     CANCEL_ALREADY_CANCELLED,
     CANCEL_ALREADY_FINISHED,
     CANCEL_DONE,
     CANCEL_LOG_MESSAGE,
+    CANCEL_OUT_OF_TIME,
     CANCEL_PROVIDER_UNREACHABLE,
     CANCEL_TOO_MANY,
 )
+from finetunings.admin.jobs import FinetuningAdmin
 from finetunings.errors import CANCELLED_BY_USER_MESSAGE
 from finetunings.models import FinetuningEvent, FinetuningStatus
-from tests.admin.helpers import change_url, changelist_url, message_levels, messages_of
+from tests.admin.helpers import (
+    CHANGE_FORM_ACTION,
+    change_url,
+    changelist_url,
+    message_levels,
+    messages_of,
+)
 
-CHANGE_FORM_ACTION = f"{ActionLocation.CHANGE_FORM.value}-action"
 CANCEL_BUTTON = "Cancel job"
 
 
@@ -300,7 +305,7 @@ def test_a_bulk_cancel_reports_each_job(
 
 
 def test_a_bulk_cancel_is_bounded(canceller_client, active_jobs, monkeypatch):
-    monkeypatch.setattr(finetuning_admin, "CANCEL_MAX_JOBS", 1)
+    monkeypatch.setattr(FinetuningAdmin, "cancel_max_jobs", 1)
 
     response = confirm_cancel(canceller_client, *active_jobs)
 
@@ -359,7 +364,7 @@ def test_a_bulk_cancel_stops_before_the_request_deadline_and_says_what_it_left(
 
     settings.OPENAI_TIMEOUT_SECONDS = 30
     settings.FINETUNING_REQUEST_DEADLINE_SECONDS = 3
-    monkeypatch.setattr(finetuning_admin, "CANCEL_MIN_SECONDS_LEFT", 0.5)
+    monkeypatch.setattr(FinetuningAdmin, "cancel_min_seconds_left", 0.5)
     file_id = real_provider.upload_training_file(filename="t.jsonl", file=io.BytesIO(b"{}\n"))
     jobs = []
     for index in range(3):
@@ -387,7 +392,7 @@ def test_a_bulk_cancel_stops_before_the_request_deadline_and_says_what_it_left(
     assert shown[0].startswith("Did not cancel “slow-")
     assert "the provider could not be reached" in shown[0]
     assert "did not answer within 30 seconds" not in shown[0]  # the deadline, not the timeout
-    assert shown[1] == finetuning_admin.CANCEL_OUT_OF_TIME.format(count=2)
+    assert shown[1] == CANCEL_OUT_OF_TIME.format(count=2)
     for job in jobs:
         job.refresh_from_db()
         assert job.status == FinetuningStatus.RUNNING

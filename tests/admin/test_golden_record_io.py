@@ -5,7 +5,7 @@ from http import HTTPStatus
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from finetunings.admin_io import IMPORT_DONE, IMPORT_REFUSED
+from finetunings.admin.golden_record_files import IMPORT_DONE, IMPORT_REFUSED
 from finetunings.models import GoldenRecord
 from tests.admin.helpers import changelist_url, logged_in, messages_of
 

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from finetunings import notifications
-from finetunings.admin_notifications import REDELIVERY_QUEUED
+from finetunings.admin.webhooks import REDELIVERY_QUEUED
 from finetunings.models import FinetuningStatus, WebhookDelivery, WebhookEndpoint
 from tests.admin.helpers import messages_of
 

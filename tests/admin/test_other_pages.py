@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from finetunings import admin as finetuning_admin
 from finetunings import errors, selectors
-from finetunings.admin import API_KEY_CREATED, API_KEY_REVOKED, CONNECTION_ALIAS_TAKEN
+from finetunings.admin.api_keys import API_KEY_CREATED, API_KEY_REVOKED
+from finetunings.admin.connections import CONNECTION_ALIAS_TAKEN, DatabaseConnectionForm
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -17,22 +17,14 @@ from finetunings.models import (
     GoldenRecord,
 )
 from finetunings.validation import sql_problems
-from tests.admin.helpers import change_url, changelist_url, messages_of
+from tests.admin.helpers import (
+    SECRET,
+    change_url,
+    changelist_url,
+    connection_form,
+    messages_of,
+)
 from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
-
-SECRET = "s3cret"  # the password in the fixtures' connection URI
-
-
-def connection_form(connection, **changes):
-    return {
-        "alias": connection.alias,
-        "dialect": connection.dialect,
-        "connection_uri": "",
-        "schema": connection.schema,
-        "metadata": "null",
-        **changes,
-    }
-
 
 # --- database connections ----------------------------------------------------------------
 
@@ -204,7 +196,7 @@ def test_an_alias_taken_while_the_form_is_saved_is_an_error_message(
     # Another connection takes the alias after the form checked it: the service refuses.
     make_connection(alias="taken")
     monkeypatch.setattr(
-        finetuning_admin.DatabaseConnectionForm,
+        DatabaseConnectionForm,
         "clean_alias",
         lambda form: form.cleaned_data["alias"],
     )

@@ -2,10 +2,9 @@
 
 from django.contrib.admin.models import ADDITION, LogEntry
 
-from finetunings.admin import START_AGAIN_ACTION, START_AGAIN_DONE, START_AGAIN_REFUSED
+from finetunings.admin.start_again import START_AGAIN_ACTION, START_AGAIN_DONE, START_AGAIN_REFUSED
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus, GoldenRecord
-from tests.admin.helpers import change_url, logged_in, messages_of
-from tests.admin.test_cancel import CHANGE_FORM_ACTION
+from tests.admin.helpers import CHANGE_FORM_ACTION, change_url, logged_in, messages_of
 
 
 def start_again(client, job):

@@ -5,12 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from finetunings.models import FinetuningStatus
-from tests.admin import test_browser
-from tests.admin.test_browser import CHROMIUM_ARGS, PASSWORD, USERNAME
+from tests.helpers import browser
+from tests.helpers.browser import CHROMIUM_ARGS, PASSWORD, USERNAME
 
-# The admin browser tests' fixtures: Chromium's path and a staff member who may cancel.
-chromium = test_browser.chromium
-staff_member = test_browser.staff_member
+# The browser tests' fixtures: Chromium's path and a staff member who may cancel.
+chromium = browser.chromium
+staff_member = browser.staff_member
 
 pytestmark = pytest.mark.browser
 

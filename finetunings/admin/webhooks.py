@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from finetunings import notifications
+from finetunings.admin.mixins import adopt
 from finetunings.models import WebhookDelivery, WebhookEndpoint, WebhookEventType
 
 ENDPOINT_CREATED = (
@@ -44,9 +45,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             notifications.webhook_endpoint_update(endpoint=obj, **fields)
             return
         endpoint, secret = notifications.webhook_endpoint_create(**fields)
-        obj.pk = endpoint.pk
-        obj.refresh_from_db()
-        obj._state.adding = False
+        adopt(obj, endpoint)
         self.message_user(request, ENDPOINT_CREATED.format(secret=secret), messages.WARNING)
 
     def delete_model(self, request, obj):

@@ -1,7 +1,7 @@
 """The admin's golden-record import and export pages, on the API's services.
 
-Kept apart from ``admin.py`` (which only routes to these views) so that the admin's pages
-for files read as one piece: a form, the service call, and where the user lands after.
+Kept apart from the golden records' admin (which only routes to these views) so that the
+pages for files read as one piece: a form, the service call, and where the user lands after.
 """
 
 from django import forms
@@ -60,38 +60,9 @@ def import_view(model_admin, request):
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():
-            upload = form.cleaned_data["file"]
-            connection = form.cleaned_data["db_connection"]
-            file_format = golden_record_io.file_format(
-                requested=form.cleaned_data["format"],
-                filename=upload.name,
-                content_type=upload.content_type,
-            )
-            if file_format is None:
-                form.add_error("format", "Choose CSV or JSON Lines: the file's name says neither.")
-            else:
-                try:
-                    result = golden_record_io.golden_records_import(
-                        file=upload, file_format=file_format, db_connection_id=connection.pk
-                    )
-                except errors.ValidationFailed as exc:
-                    problems = [
-                        f"{where}: {message}"
-                        for where, messages_ in exc.errors.items()
-                        for message in messages_
-                    ]
-                    messages.error(request, IMPORT_REFUSED.format(count=len(problems)))
-                else:
-                    messages.success(
-                        request,
-                        IMPORT_DONE.format(
-                            file=upload.name, created=result.created, updated=result.updated
-                        ),
-                    )
-                    changelist = reverse("admin:finetunings_goldenrecord_changelist")
-                    return HttpResponseRedirect(
-                        f"{changelist}?{urlencode({'db_connection': connection.pk})}"
-                    )
+            done, problems = _import(request, form)
+            if done is not None:
+                return done
     else:
         form = ImportForm(initial={"db_connection": request.GET.get("db_connection")})
     return _page(
@@ -102,6 +73,38 @@ def import_view(model_admin, request):
         form=form,
         problems=problems,
     )
+
+
+def _import(request, form) -> tuple[HttpResponseRedirect | None, list[str]]:
+    """Import a valid form's file: the redirect to the imported records, or the problems."""
+    upload = form.cleaned_data["file"]
+    connection = form.cleaned_data["db_connection"]
+    file_format = golden_record_io.file_format(
+        requested=form.cleaned_data["format"],
+        filename=upload.name,
+        content_type=upload.content_type,
+    )
+    if file_format is None:
+        form.add_error("format", "Choose CSV or JSON Lines: the file's name says neither.")
+        return None, []
+    try:
+        result = golden_record_io.golden_records_import(
+            file=upload, file_format=file_format, db_connection_id=connection.pk
+        )
+    except errors.ValidationFailed as exc:
+        problems = [
+            f"{where}: {message}"
+            for where, messages_ in exc.errors.items()
+            for message in messages_
+        ]
+        messages.error(request, IMPORT_REFUSED.format(count=len(problems)))
+        return None, problems
+    messages.success(
+        request,
+        IMPORT_DONE.format(file=upload.name, created=result.created, updated=result.updated),
+    )
+    changelist = reverse("admin:finetunings_goldenrecord_changelist")
+    return HttpResponseRedirect(f"{changelist}?{urlencode({'db_connection': connection.pk})}"), []
 
 
 def export_view(model_admin, request):
