@@ -416,6 +416,11 @@ FINETUNING_AUTO_EPOCHS_ESTIMATE = 3
 FINETUNING_WORKER_LEASE_SECONDS = int(os.environ.get("FINETUNING_WORKER_LEASE_SECONDS", "300"))
 FINETUNING_WORKER_SUBMIT_BATCH = int(os.environ.get("FINETUNING_WORKER_SUBMIT_BATCH", "10"))
 FINETUNING_WORKER_POLL_SECONDS = float(os.environ.get("FINETUNING_WORKER_POLL_SECONDS", "30"))
+# While every batch comes full (a backlog), the worker looks for webhook deliveries to make
+# at most this often; a worker that has caught up looks after every pass.
+FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS = float(
+    os.environ.get("FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS", "10")
+)
 FINETUNING_WORKER_SLEEP_SECONDS = float(os.environ.get("FINETUNING_WORKER_SLEEP_SECONDS", "10"))
 FINETUNING_WORKER_BACKOFF_SECONDS = float(os.environ.get("FINETUNING_WORKER_BACKOFF_SECONDS", "15"))
 FINETUNING_WORKER_BACKOFF_MAX_SECONDS = float(

@@ -21,8 +21,24 @@ def _configuration_problem(provider: Provider) -> str | None:
     return check() if check is not None else None
 
 
-# When this process last swept for orphaned provider jobs (see run_once).
+# When this process last swept for orphaned provider jobs, and last looked for webhook
+# deliveries to make (see run_once).
 _last_sweep = {"at": float("-inf")}
+_last_notifications = {"at": float("-inf")}
+
+
+def _due(last: dict, *, every: float, report: PassReport) -> bool:
+    """Whether a housekeeping step runs after this pass, and if so note when it ran.
+
+    It runs when the worker has caught up (it is about to sleep, so its queries cost no
+    job a delay), and at least every ``every`` seconds while batches keep coming full: a
+    backlog does not pay for it once per batch.
+    """
+    now = time.monotonic()
+    if report.busy and now - last["at"] < every:
+        return False
+    last["at"] = now
+    return True
 
 
 def run_once(
@@ -35,8 +51,13 @@ def run_once(
     worker_id = worker_id or new_worker_id()
     log = log or logger.info
     report = PassReport()
-    # Webhook endpoints hear of jobs that ended (since the last pass); never breaks the pass.
-    notifications.notifications_run_once(log=log)
+    _pass(worker_id=worker_id, log=log, report=report, stop=stop)
+    if stop is None or not stop.is_set():
+        _notify(log=log, report=report)
+    return report
+
+
+def _pass(*, worker_id: str, log: Log, report: PassReport, stop) -> None:
     if settings.FINETUNING_SANDBOX_ENABLED and "sandbox" in settings.FINETUNING_PROVIDERS:
         # Sandbox jobs need no key, so they run even when the real provider cannot.
         sandbox = get_provider("sandbox")
@@ -52,17 +73,19 @@ def run_once(
         told = services.finetuning_set_waiting_reason(reason=problem, model_provider=provider.name)
         report.waiting_reason = problem
         log(f"waiting: {problem} ({told} queued jobs updated)")
-        return report
+        return
     submit_waiting_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
     if stop is not None and stop.is_set():
-        return report
+        return
     refresh_active_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
-    # The clean-up runs when the refresh has caught up, or at least once per poll interval
-    # when it has not: a busy worker does not spend two queries per batch on it.
-    now = time.monotonic()
-    sweep_due = now - _last_sweep["at"] >= settings.FINETUNING_WORKER_POLL_SECONDS
     stopping = stop is not None and stop.is_set()
-    if (not report.busy or sweep_due) and not stopping and not report.rate_limited:
-        _last_sweep["at"] = now
+    every = settings.FINETUNING_WORKER_POLL_SECONDS
+    if not stopping and not report.rate_limited and _due(_last_sweep, every=every, report=report):
         stop_orphaned_provider_jobs(provider=provider, log=log)
-    return report
+
+
+def _notify(*, log: Log, report: PassReport) -> None:
+    """Webhook endpoints hear of the jobs that ended; never breaks the pass."""
+    every = settings.FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS
+    if _due(_last_notifications, every=every, report=report):
+        notifications.notifications_run_once(log=log)
