@@ -13,7 +13,6 @@ from rest_framework import authentication, exceptions
 from finetunings import selectors, services
 from finetunings.models import APIKey
 
-
 # As in ``services.api_key_touch``, whose UPDATE keeps the same condition for concurrent
 # requests: checked here first on the row already read, so a key in steady use costs no
 # write (and no transaction) on most requests.
