@@ -3,6 +3,7 @@
 Querysets here carry what their callers need in a constant number of queries.
 """
 
+from django.db import connection as db_connection
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from finetunings.models import (
@@ -122,3 +123,37 @@ def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:
     return Finetuning.objects.filter(
         db_connection_id__in=connection_ids, status__in=ACTIVE_STATUSES
     ).order_by("-created_at", "-id")
+
+
+# The job's stored ids expanded in the database, each joined to its record (NULLs when the
+# record was deleted), in the stored order: one query, streamed, whatever the job's size.
+_JOB_RECORDS_SQL = {
+    "postgresql": (
+        "SELECT ids.id, g.db_connection_id, g.question, g.sql FROM {job} f "
+        "CROSS JOIN LATERAL jsonb_array_elements_text(f.golden_records) "
+        "WITH ORDINALITY AS ids(id, position) "
+        "LEFT JOIN {record} g ON g.id = ids.id WHERE f.id = %s ORDER BY ids.position"
+    ),
+    "sqlite": (
+        "SELECT ids.value, g.db_connection_id, g.question, g.sql FROM {job} f "
+        "CROSS JOIN json_each(f.golden_records) AS ids "
+        "LEFT JOIN {record} g ON g.id = ids.value WHERE f.id = %s ORDER BY ids.key"
+    ),
+}
+JOB_RECORDS_FETCH_SIZE = 2000
+
+
+def golden_record_rows_of_job(finetuning_id: str):
+    """(id, connection id, question, sql) for each id the job stored, in its order.
+
+    Plain tuples, not model instances; a deleted record comes as (id, None, None, None).
+    On PostgreSQL the rows come through a server-side cursor, a batch at a time.
+    """
+    sql = _JOB_RECORDS_SQL[db_connection.vendor].format(
+        job=db_connection.ops.quote_name(Finetuning._meta.db_table),
+        record=db_connection.ops.quote_name(GoldenRecord._meta.db_table),
+    )
+    with db_connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [finetuning_id])
+        while rows := cursor.fetchmany(JOB_RECORDS_FETCH_SIZE):
+            yield from rows

@@ -2,8 +2,9 @@
 
 One chat example per golden record, in the job's stored order: a system message with the
 instructions and the connection's schema, a user message with the question, an assistant
-message with the SQL. The file is written as a stream (records are read in chunks and each
-line goes straight to the output), so memory stays flat however many records a job has.
+message with the SQL. The file is written as a stream (the records come from one query as
+plain rows, a batch at a time, and each line goes straight to the output), so memory stays
+flat however many records a job has.
 
 Everything a provider would reject is checked here, before anything is uploaded: at least
 ten examples, no empty message, no example longer than the model's token limit, and no
@@ -20,14 +21,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import BinaryIO
 
 from django.conf import settings
 
-from finetunings import validation
-from finetunings.models import DatabaseConnection, Finetuning, GoldenRecord
+from finetunings import selectors, validation
+from finetunings.models import DatabaseConnection, Finetuning
 
 SYSTEM_INSTRUCTIONS = (
     "You are an expert in {dialect} SQL. Given a question about the database described "
@@ -41,8 +42,6 @@ TIKTOKEN_LABEL = "tiktoken:{encoding}"
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_EXAMPLE = 3
 CHARS_PER_TOKEN_ESTIMATE = 4
-
-RECORDS_CHUNK_SIZE = 500
 
 TOO_FEW_EXAMPLES_MESSAGE = (
     "The training file has {count} examples; the provider needs at least {minimum}."
@@ -177,28 +176,6 @@ def system_message(connection: DatabaseConnection) -> str:
     )
 
 
-def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecord | None]]:
-    """(id, record or None when deleted) for each of the job's ids, in the stored order.
-
-    A record may sit on another connection (moved before moves were refused, or by hand):
-    the caller tells that apart from a deleted one, so the job's message stays true.
-    """
-    ids = finetuning.golden_records
-    for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
-        chunk = ids[start : start + RECORDS_CHUNK_SIZE]
-        # By primary key only: adding the connection to the WHERE clause lets SQLite pick
-        # the (connection, created_at) index and scan the whole connection for each chunk.
-        found = {
-            record.pk: record
-            for record in GoldenRecord.objects.filter(pk__in=chunk)
-            .only("id", "db_connection_id", "question", "sql")
-            .order_by()
-            .iterator(chunk_size=RECORDS_CHUNK_SIZE)
-        }
-        for record_id in chunk:
-            yield record_id, found.get(record_id)
-
-
 def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
     """Write the job's JSONL to ``out``, check it, and summarise it.
 
@@ -219,23 +196,27 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
     size = examples = total_tokens = missing = moved = 0
     longest = (0, "")
     too_long = 0
-    for record_id, record in _records_in_order(finetuning):
-        if record is None:
+    # A record on another connection (moved before moves were refused, or by hand) is told
+    # apart from a deleted one, so the job's message stays true.
+    for record_id, connection_id, question, sql in selectors.golden_record_rows_of_job(
+        finetuning.pk
+    ):
+        if connection_id is None:
             missing += 1
             continue
-        if record.db_connection_id != finetuning.db_connection_id:
+        if connection_id != finetuning.db_connection_id:
             moved += 1
             continue
-        for field in ("question", "sql"):
-            if not getattr(record, field).strip():
+        for field, text in (("question", question), ("sql", sql)):
+            if not text.strip():
                 raise TrainingDataRejected(
                     EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
                 )
         example = {
             "messages": [
                 {"role": "system", "content": system},
-                {"role": "user", "content": record.question},
-                {"role": "assistant", "content": record.sql},
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": sql},
             ]
         }
         line = json.dumps(example, ensure_ascii=False).encode() + b"\n"
@@ -243,7 +224,7 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         digest.update(line)
         size += len(line)
         examples += 1
-        tokens = fixed_tokens + count_tokens(record.question) + count_tokens(record.sql)
+        tokens = fixed_tokens + count_tokens(question) + count_tokens(sql)
         total_tokens += tokens
         if tokens > limit:
             too_long += 1
@@ -251,7 +232,7 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
             longest = (tokens, record_id)
 
     if missing or moved:
-        total = len(finetuning.golden_records)
+        total = examples + missing + moved
         reasons = [
             MISSING_RECORDS_MESSAGE.format(missing=missing, total=total) if missing else "",
             MOVED_RECORDS_MESSAGE.format(moved=moved, total=total) if moved else "",
