@@ -274,6 +274,11 @@ class Finetuning(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["db_connection", "status"]),
             models.Index(fields=["model_provider", "created_at"]),
+            # The job list's filters, newest first: each serves its filter and the page order.
+            models.Index(
+                fields=["db_connection", "-created_at", "-id"], name="ft_connection_newest"
+            ),
+            models.Index(fields=["status", "-created_at", "-id"], name="ft_status_newest"),
             # One partial index per worker query: each covers only the few rows the query
             # can return, so a history of millions of finished jobs costs it nothing.
             models.Index(
