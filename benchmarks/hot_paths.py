@@ -100,6 +100,7 @@ class Bench:
         self.staff = Client()
         self.staff.force_login(_superuser())
         self.results: list[Result] = []
+        self.profiler: cProfile.Profile | None = None
 
     def get(self, client, url, params=None, status=200):
         response = client.get(url, params or {})
@@ -107,6 +108,9 @@ class Bench:
         return b"".join(response) if response.streaming else response.content
 
     def add(self, name, project, floor, note="", iterations=None, reset=None):
+        if self.profiler is not None:
+            self._profile(name, project, iterations or self.iterations, reset)
+            return
         project_median, floor_median = interleaved(
             project, floor, iterations or self.iterations, reset
         )
@@ -115,6 +119,16 @@ class Bench:
             reset()
         self.results.append(Result(name, project_median, floor_median, queries, note))
         print(self.results[-1].line(), flush=True)
+
+    def _profile(self, name, project, iterations, reset):
+        project(-1)  # warm-up, not profiled
+        for i in range(iterations):
+            self.profiler.enable()
+            project(i)
+            self.profiler.disable()
+            if reset is not None:
+                reset()
+        print(f"profiled: {name} x {iterations}", flush=True)
 
 
 def _seed_all(jobs: int) -> dict:
@@ -326,14 +340,13 @@ PATHS = {
 
 
 def profile(bench: Bench, name: str) -> None:
-    """Where the project's time goes on one path: own time per function, top 25."""
-    profiler = cProfile.Profile()
-    bench.iterations = max(3, bench.iterations // 2)
-    profiler.enable()
+    """Where the project's time goes on one path (the project's side only, no floor)."""
+    bench.profiler = cProfile.Profile()
     PATHS[name](bench)
-    profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+    stats = pstats.Stats(bench.profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(20)
+    stats.sort_stats("cumulative").print_stats(r"finetunings|rest_framework|django", 30)
     print(out.getvalue())
 
 
