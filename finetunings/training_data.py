@@ -176,6 +176,24 @@ def system_message(connection: DatabaseConnection) -> str:
     )
 
 
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _line_parts(system: str) -> tuple[bytes, bytes, bytes]:
+    """The fixed parts of every line, around the question and the SQL, encoded once.
+
+    Each line is ``json.dumps`` of {"messages": [system, user, assistant]} (default
+    separators, ensure_ascii=False), byte for byte; the system message holds the whole
+    schema, which would otherwise be escaped and encoded again for every example.
+    """
+    head = '{"messages": [{"role": "system", "content": %s}, {"role": "user", "content": '
+    return (
+        (head % _json_string(system)).encode(),
+        b'}, {"role": "assistant", "content": ',
+        b"}]}\n",
+    )
+
+
 def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
     """Write the job's JSONL to ``out``, check it, and summarise it.
 
@@ -192,6 +210,7 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         + sum(count_tokens(role) for role in ("system", "user", "assistant"))
     )
 
+    head, middle, end = _line_parts(system)
     digest = hashlib.sha256()
     size = examples = total_tokens = missing = moved = 0
     longest = (0, "")
@@ -212,14 +231,9 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
                 raise TrainingDataRejected(
                     EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
                 )
-        example = {
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": sql},
-            ]
-        }
-        line = json.dumps(example, ensure_ascii=False).encode() + b"\n"
+        line = b"".join(
+            (head, _json_string(question).encode(), middle, _json_string(sql).encode(), end)
+        )
         out.write(line)
         digest.update(line)
         size += len(line)

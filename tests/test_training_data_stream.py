@@ -91,3 +91,26 @@ def test_a_deleted_and_a_moved_record_are_each_reported(
             training_data.MOVED_RECORDS_MESSAGE.format(moved=1, total=12),
         ]
     )
+
+
+def test_lines_escape_quotes_backslashes_and_control_characters_as_json_dumps_does(
+    connection, make_golden_records
+):
+    awkward = 'Say "hi"\\ then\n\ttab \x01 \u2028 — ok?'
+    connection.schema = 'CREATE TABLE "odd\\name" (note text); -- "quoted" \u00e9'
+    connection.save()
+    make_golden_records(connection, count=10)
+    GoldenRecord.objects.bulk_create(
+        [
+            GoldenRecord(db_connection=connection, question=f"{awkward} {i}", sql=f"SELECT '{i}'")
+            for i in range(3)
+        ]
+    )
+    job = services.finetuning_create(db_connection_id=connection.pk, actor="test")
+    job = Finetuning.objects.get(pk=job.pk)
+
+    content, _ = build(job)
+
+    assert content == expected_file(job)
+    questions = [json.loads(line)["messages"][1]["content"] for line in content.split(b"\n")[:-1]]
+    assert [f"{awkward} {i}" for i in range(3)] == [q for q in questions if q.startswith("Say")]
