@@ -12,6 +12,25 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
+def _import_standard_http() -> None:
+    """Load the standard library's ``http`` before anything asks for it.
+
+    A script's own folder comes first on ``sys.path``, and ``benchmarks/http.py`` has the
+    same name: without this, Django's ``from http import cookies`` would find the benchmark.
+    Once the real package is loaded, its submodules come from its own folder.
+    """
+    here = Path(__file__).resolve().parent
+    saved = sys.path[:]
+    sys.path[:] = [entry for entry in sys.path if Path(entry or os.curdir).resolve() != here]
+    try:
+        import http  # noqa: F401
+    finally:
+        sys.path[:] = saved
+
+
+_import_standard_http()
+
+
 def setup() -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="finetuning-benchmark-"))
     os.environ["DATABASE_URL"] = os.environ.get(

@@ -3,6 +3,7 @@
 Querysets here carry what their callers need in a constant number of queries.
 """
 
+from django.db import connection as db_connection
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from finetunings.models import (
@@ -156,3 +157,44 @@ def finetuning_still_running_at_provider(*, provider: str, limit: int) -> list[F
 def api_key_exists(*, raw_key: str) -> bool:
     """Whether a live API key has this raw key (the development credentials keep one)."""
     return APIKey.objects.filter(key_hash=hash_api_key(raw_key), revoked_at=None).exists()
+
+
+# The job's stored ids expanded in the database, each joined to its record (NULLs when the
+# record was deleted), in the stored order: one query, streamed, whatever the job's size.
+_JOB_RECORDS_SQL = {
+    "postgresql": (
+        "SELECT ids.id, g.db_connection_id, g.question, g.sql FROM {job} f "
+        "CROSS JOIN LATERAL jsonb_array_elements_text(f.{ids}) "
+        "WITH ORDINALITY AS ids(id, position) "
+        "LEFT JOIN {record} g ON g.id = ids.id WHERE f.id = %s ORDER BY ids.position"
+    ),
+    "sqlite": (
+        "SELECT ids.value, g.db_connection_id, g.question, g.sql FROM {job} f "
+        "CROSS JOIN json_each(f.{ids}) AS ids "
+        "LEFT JOIN {record} g ON g.id = ids.value WHERE f.id = %s ORDER BY ids.key"
+    ),
+}
+JOB_RECORDS_FETCH_SIZE = 2000
+
+
+# The job's two lists of golden record ids (the interpolated column names come from here only).
+JOB_RECORD_LISTS = ("golden_records", "validation_golden_records")
+
+
+def golden_record_rows_of_job(finetuning_id: str, *, ids: str = "golden_records"):
+    """(id, connection id, question, sql) for each id in the job's list ``ids``, in its order.
+
+    Plain tuples, not model instances; a deleted record comes as (id, None, None, None).
+    On PostgreSQL the rows come through a server-side cursor, a batch at a time.
+    """
+    if ids not in JOB_RECORD_LISTS:
+        raise ValueError(f"not a list of golden record ids: {ids!r}")
+    sql = _JOB_RECORDS_SQL[db_connection.vendor].format(
+        ids=db_connection.ops.quote_name(ids),
+        job=db_connection.ops.quote_name(Finetuning._meta.db_table),
+        record=db_connection.ops.quote_name(GoldenRecord._meta.db_table),
+    )
+    with db_connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [finetuning_id])
+        while rows := cursor.fetchmany(JOB_RECORDS_FETCH_SIZE):
+            yield from rows

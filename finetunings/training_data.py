@@ -2,8 +2,9 @@
 
 One chat example per golden record, in the job's stored order: a system message with the
 instructions and the connection's schema, a user message with the question, an assistant
-message with the SQL. The file is written as a stream (records are read in chunks and each
-line goes straight to the output), so memory stays flat however many records a job has.
+message with the SQL. The file is written as a stream (the records come from one query as
+plain rows, a batch at a time, and each line goes straight to the output), so memory stays
+flat however many records a job has.
 
 Everything a provider would reject is checked here, before anything is uploaded: at least
 ten examples, no empty message, no example longer than the model's token limit, and no
@@ -20,14 +21,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import BinaryIO
 
 from django.conf import settings
 
-from finetunings import validation
-from finetunings.models import DatabaseConnection, Finetuning, GoldenRecord
+from finetunings import selectors, validation
+from finetunings.models import DatabaseConnection, Finetuning
 
 SYSTEM_INSTRUCTIONS = (
     "You are an expert in {dialect} SQL. Given a question about the database described "
@@ -41,8 +42,6 @@ TIKTOKEN_LABEL = "tiktoken:{encoding}"
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_EXAMPLE = 3
 CHARS_PER_TOKEN_ESTIMATE = 4
-
-RECORDS_CHUNK_SIZE = 500
 
 TOO_FEW_EXAMPLES_MESSAGE = (
     "The training file has {count} examples; the provider needs at least {minimum}."
@@ -186,26 +185,31 @@ def prompt_messages(system: str, question: str) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
-def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecord | None]]:
-    """(id, record or None when deleted) for each of the job's ids, in the stored order.
+_json_string = json.JSONEncoder(ensure_ascii=False).encode
 
-    A record may sit on another connection (moved before moves were refused, or by hand):
-    the caller tells that apart from a deleted one, so the job's message stays true.
+
+# Stand-ins for the question and the SQL while the fixed parts of a line are laid out: NUL
+# never reaches a stored record (hygiene refuses it), so they cannot collide with real text.
+_QUESTION, _ANSWER = "\x00question\x00", "\x00answer\x00"
+
+
+def _line_parts(system: str) -> tuple[bytes, bytes, bytes]:
+    """The fixed parts of every line, around the question and the SQL, encoded once.
+
+    Each line is ``json.dumps`` (default separators, ensure_ascii=False) of the prompt
+    (``prompt_messages``) and the answer, byte for byte; the system message holds the whole
+    schema, which would otherwise be escaped and encoded again for every example.
     """
-    ids = finetuning.golden_records
-    for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
-        chunk = ids[start : start + RECORDS_CHUNK_SIZE]
-        # By primary key only: adding the connection to the WHERE clause lets SQLite pick
-        # the (connection, created_at) index and scan the whole connection for each chunk.
-        found = {
-            record.pk: record
-            for record in GoldenRecord.objects.filter(pk__in=chunk)
-            .only("id", "db_connection_id", "question", "sql")
-            .order_by()
-            .iterator(chunk_size=RECORDS_CHUNK_SIZE)
-        }
-        for record_id in chunk:
-            yield record_id, found.get(record_id)
+    example = {
+        "messages": [
+            *prompt_messages(system, _QUESTION),
+            {"role": "assistant", "content": _ANSWER},
+        ]
+    }
+    line = _json_string(example) + "\n"
+    head, rest = line.split(_json_string(_QUESTION))
+    middle, end = rest.split(_json_string(_ANSWER))
+    return head.encode(), middle.encode(), end.encode()
 
 
 @dataclass
@@ -219,21 +223,6 @@ class _Tally:
     moved: int = 0
     too_long: int = 0
     longest: tuple[int, str] = (0, "")
-
-
-def _example_line(system: str, record_id: str, record: GoldenRecord) -> bytes:
-    for field in ("question", "sql"):
-        if not getattr(record, field).strip():
-            raise TrainingDataRejected(
-                EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
-            )
-    example = {
-        "messages": [
-            *prompt_messages(system, record.question),
-            {"role": "assistant", "content": record.sql},
-        ]
-    }
-    return json.dumps(example, ensure_ascii=False).encode() + b"\n"
 
 
 def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
@@ -251,21 +240,33 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         + count_tokens(system)
         + sum(count_tokens(role) for role in ("system", "user", "assistant"))
     )
+    head, middle, end = _line_parts(system)
     digest = hashlib.sha256()
     tally = _Tally()
-    for record_id, record in _records_in_order(finetuning):
-        if record is None:
+    # A record on another connection (moved before moves were refused, or by hand) is told
+    # apart from a deleted one, so the job's message stays true.
+    for record_id, connection_id, question, sql in selectors.golden_record_rows_of_job(
+        finetuning.pk
+    ):
+        if connection_id is None:
             tally.missing += 1
             continue
-        if record.db_connection_id != finetuning.db_connection_id:
+        if connection_id != finetuning.db_connection_id:
             tally.moved += 1
             continue
-        line = _example_line(system, record_id, record)
+        for field, text in (("question", question), ("sql", sql)):
+            if not text.strip():
+                raise TrainingDataRejected(
+                    EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
+                )
+        line = b"".join(
+            (head, _json_string(question).encode(), middle, _json_string(sql).encode(), end)
+        )
         out.write(line)
         digest.update(line)
         tally.size += len(line)
         tally.examples += 1
-        tokens = fixed_tokens + count_tokens(record.question) + count_tokens(record.sql)
+        tokens = fixed_tokens + count_tokens(question) + count_tokens(sql)
         tally.total_tokens += tokens
         tally.too_long += tokens > limit
         tally.longest = max(tally.longest, (tokens, record_id), key=lambda pair: pair[0])
@@ -285,7 +286,7 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
 
 def _refuse_unless_trainable(finetuning: Finetuning, tally: _Tally, limit: int) -> None:
     if tally.missing or tally.moved:
-        total = len(finetuning.golden_records)
+        total = tally.examples + tally.missing + tally.moved
         reasons = [
             MISSING_RECORDS_MESSAGE.format(missing=tally.missing, total=total)
             if tally.missing

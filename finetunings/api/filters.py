@@ -85,8 +85,12 @@ class GoldenRecordFilter(FilterSet):
 
 class FinetuningFilter(FilterSet):
     db_connection_id = django_filters.CharFilter(field_name="db_connection_id")
+    # distinct=False: ``status IN (...)`` on the job's own column cannot repeat a row, and
+    # django-filter's default SELECT DISTINCT over every column costs ~10x on a large table.
     status = django_filters.MultipleChoiceFilter(
-        choices=FinetuningStatus.choices, help_text="Repeat to match any of several statuses."
+        choices=FinetuningStatus.choices,
+        distinct=False,
+        help_text="Repeat to match any of several statuses.",
     )
     model_provider = django_filters.CharFilter()
     created_after = UTCIsoDateTimeFilter(

@@ -111,6 +111,11 @@ class Finetuning(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["db_connection", "status"]),
             models.Index(fields=["model_provider", "created_at"]),
+            # The API's list, newest first, within a connection or a status.
+            models.Index(
+                fields=["db_connection", "-created_at", "-id"], name="ft_connection_newest"
+            ),
+            models.Index(fields=["status", "-created_at", "-id"], name="ft_status_newest"),
             # One partial index per worker query: each covers only the few rows the query
             # can return, so a history of millions of finished jobs costs it nothing.
             models.Index(

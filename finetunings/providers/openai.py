@@ -7,7 +7,12 @@ refused the request (400): ..."), so no caller ever handles an SDK exception.
 Creating a job costs money, so it is the one call made with the SDK's retries off: a retry
 after a lost response would create a second job. The caller resolves an ambiguous create
 with ``find_job_by_metadata`` instead.
+
+The SDK is imported on first use (``_sdk``), not at module load: it costs every web process
+tens of MiB and about a second, and most requests never talk to the provider.
 """
+
+from __future__ import annotations
 
 import datetime
 import json
@@ -15,9 +20,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-import openai
 from django.conf import settings
 
 from finetunings import hygiene
@@ -33,6 +37,9 @@ from finetunings.providers.base import (
     ProviderUnavailable,
     extract_sql,
 )
+
+if TYPE_CHECKING:
+    import openai
 
 NOT_CONFIGURED_MESSAGE = (
     "OPENAI_API_KEY is not set: the job waits in the queue until the worker is started "
@@ -57,6 +64,12 @@ NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot b
 PASSING_STATUS_CODES = frozenset({408, 409})
 
 
+def _sdk():
+    import openai
+
+    return openai
+
+
 def _provider_message(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
@@ -67,6 +80,7 @@ def _provider_message(exc: openai.APIStatusError) -> str:
 def _call[T](operation: Callable[[], T]) -> T:
     """Run one SDK call, turning its exceptions into the domain's two errors."""
     remaining = context.remaining_seconds()  # the client was bounded by it (see client)
+    openai = _sdk()
     try:
         return operation()
     except openai.APITimeoutError:
@@ -191,7 +205,7 @@ class OpenAIProvider:
     def __init__(self):
         self._client = None
         if settings.OPENAI_API_KEY:
-            self._client = openai.OpenAI(
+            self._client = _sdk().OpenAI(
                 api_key=settings.OPENAI_API_KEY,
                 base_url=settings.OPENAI_BASE_URL,
                 timeout=settings.OPENAI_TIMEOUT_SECONDS,
@@ -386,7 +400,7 @@ class WebhookEvent:
 @cache
 def _webhook_client(secret: str) -> openai.OpenAI:
     # Verifying a signature needs only the secret; the client never makes a request here.
-    return openai.OpenAI(api_key="webhook-verification-only", webhook_secret=secret)
+    return _sdk().OpenAI(api_key="webhook-verification-only", webhook_secret=secret)
 
 
 def webhook_unwrap(*, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
@@ -398,7 +412,7 @@ def webhook_unwrap(*, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
         # Only the signature here: the SDK's unwrap would also parse the body, with no
         # checks of its shape, and report a body that is not JSON as a bad signature.
         _webhook_client(secret).webhooks.verify_signature(payload, headers)
-    except openai.InvalidWebhookSignatureError as exc:
+    except _sdk().InvalidWebhookSignatureError as exc:
         raise WebhookSignatureInvalid(str(exc)) from None
     except ValueError as exc:  # a missing or malformed header
         raise WebhookSignatureInvalid(str(exc)) from None
