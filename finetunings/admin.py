@@ -26,7 +26,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from finetunings import admin_io, admin_training, errors, selectors, services, validation
+from finetunings import (
+    admin_io,
+    admin_training,
+    admin_validation,
+    errors,
+    selectors,
+    services,
+    validation,
+)
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -257,7 +265,7 @@ def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-class FinetuningAddForm(forms.ModelForm):
+class FinetuningAddForm(admin_validation.ValidationSplitFormMixin, forms.ModelForm):
     """A blank job: its fields are checked by the same rules as ``finetuning_create``."""
 
     db_connection = forms.ModelChoiceField(
@@ -302,6 +310,7 @@ class FinetuningAddForm(forms.ModelForm):
             base_llm=self.base_llm,
             golden_records=cleaned["golden_records"],
             metadata=cleaned.get("metadata"),
+            **self.validation_request(),
         )
         for field, messages_ in problems.items():
             # The service names fields as the API does (base_llm.model_name, ...).
@@ -330,7 +339,12 @@ class FinetuningChangeList(ChangeList):
 
 
 @admin.register(Finetuning)
-class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
+class FinetuningAdmin(
+    RefuseNulCharactersMixin,
+    ServiceRefusalsAsMessagesMixin,
+    admin_validation.ValidationSplitAdminMixin,
+    admin.ModelAdmin,
+):
     form = FinetuningForm
     change_form_template = "admin/finetunings/finetuning/change_form.html"
     cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
@@ -417,6 +431,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     "training_file_sha256",
                     "training_file_size",
                     "training_summary_lines",
+                    *admin_validation.CHANGE_FIELDS,
                 ]
             },
         ),
@@ -467,6 +482,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     "model_provider",
                     "model_name",
                     "golden_records",
+                    *admin_validation.ADD_FIELDS,
                     "metadata",
                 ]
             },
@@ -649,6 +665,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     base_llm=form.base_llm,
                     golden_records=data["golden_records"],
                     metadata=data.get("metadata"),
+                    **form.validation_request(),
                 ),
             )
             return
@@ -825,6 +842,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 base_llm=job.base_llm,
                 golden_records=list(job.golden_records),
                 metadata=job.metadata,
+                # The same held-out records: its validation loss compares with this job's.
+                validation_golden_records=list(job.validation_golden_records) or None,
             )
         except errors.ValidationFailed as exc:
             self.message_user(

@@ -32,7 +32,7 @@ from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
-from finetunings import errors, validation
+from finetunings import errors, validation, validation_split
 from finetunings.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
@@ -279,6 +279,7 @@ def finetuning_create_problems(
     base_llm: dict | None = None,
     golden_records: list[str] | None = None,
     metadata: dict[str, str] | None = None,
+    **validation_request,
 ) -> dict[str, list[str]]:
     """What ``finetuning_create`` would refuse, by field; empty when it would start the job.
 
@@ -289,11 +290,14 @@ def finetuning_create_problems(
         base_llm=base_llm,
         golden_records=golden_records,
         metadata=metadata,
+        validation_request=validation_request,
     )
     return {field: messages for field, messages in problems.items() if messages}
 
 
-def _finetuning_create_plan(*, db_connection_id, base_llm, golden_records, metadata):
+def _finetuning_create_plan(
+    *, db_connection_id, base_llm, golden_records, metadata, validation_request
+):
     base_llm = base_llm or {}
     model_provider = base_llm.get("model_provider") or settings.FINETUNING_DEFAULT_PROVIDER
     model_name = base_llm.get("model_name") or settings.FINETUNING_DEFAULT_MODEL
@@ -306,13 +310,30 @@ def _finetuning_create_plan(*, db_connection_id, base_llm, golden_records, metad
         problems[f"base_llm.model_parameters.{field}".rstrip(".")] = messages
 
     record_ids: list[str] = []
+    split_fields: dict = {}
     connection = DatabaseConnection.objects.alive().filter(pk=db_connection_id).first()
     if connection is None:
         problems["db_connection_id"] = [f"No database connection with id {db_connection_id!r}."]
     else:
         record_ids, record_problems = _golden_record_ids(connection, golden_records)
         problems["golden_records"] = record_problems
-    return problems, (connection, model_provider, model_name, model_parameters, record_ids)
+        # The validation split (validation_split.py): held-out ids leave the training part.
+        if not record_problems:
+            split_problems, record_ids, split_fields = validation_split.plan(
+                connection=connection,
+                training_ids=record_ids,
+                all_of_connection=golden_records is None,
+                **validation_request,
+            )
+            problems.update(split_problems)
+    return problems, (
+        connection,
+        model_provider,
+        model_name,
+        model_parameters,
+        record_ids,
+        split_fields,
+    )
 
 
 def finetuning_create(
@@ -323,15 +344,18 @@ def finetuning_create(
     base_llm: dict | None = None,
     golden_records: list[str] | None = None,
     metadata: dict[str, str] | None = None,
+    **validation_request,
 ) -> Finetuning:
+    """A queued job; ``validation_request``: see ``validation_split.plan``."""
     problems, plan = _finetuning_create_plan(
         db_connection_id=db_connection_id,
         base_llm=base_llm,
         golden_records=golden_records,
         metadata=metadata,
+        validation_request=validation_request,
     )
     _raise_if(problems)
-    connection, model_provider, model_name, model_parameters, record_ids = plan
+    connection, model_provider, model_name, model_parameters, record_ids, split_fields = plan
 
     finetuning_id = new_id()
     with transaction.atomic():
@@ -346,13 +370,16 @@ def finetuning_create(
             model_parameters=model_parameters,
             golden_records=record_ids,
             metadata=metadata,
+            **split_fields,
         )
         FinetuningEvent.objects.create(
             finetuning=finetuning,
             kind=FinetuningEventKind.CREATED,
             actor=actor,
             to_status=finetuning.status,
-            message=f"Created with {len(record_ids)} golden records.",
+            message=f"Created with {len(record_ids)} golden records"
+            + validation_split.created_note(split_fields)
+            + ".",
         )
     return finetuning
 
@@ -433,16 +460,19 @@ def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finet
 
 def finetuning_delete(*, finetuning: Finetuning) -> None:
     """Delete a finished job, its timeline, and (once that is committed) its kept file."""
-    kept_file = (
-        Finetuning.objects.filter(pk=finetuning.pk).values_list("training_file", flat=True).first()
-    )
+    kept_files = (
+        Finetuning.objects.filter(pk=finetuning.pk)
+        .values_list("training_file", "validation_file")
+        .first()
+    ) or ()
     with transaction.atomic():
         deleted, _ = Finetuning.objects.filter(
             pk=finetuning.pk, status__in=TERMINAL_STATUSES
         ).delete()
-        if deleted and kept_file:
-            # Only after the commit: a rolled-back delete must still find its file.
-            transaction.on_commit(lambda: default_storage.delete(kept_file))
+        for kept_file in kept_files if deleted else ():
+            if kept_file:
+                # Only after the commit: a rolled-back delete must still find its file.
+                transaction.on_commit(lambda name=kept_file: default_storage.delete(name))
     if not deleted:
         raise errors.FinetuningActive()
 
