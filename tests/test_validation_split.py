@@ -2,12 +2,18 @@
 and a drawn split that anyone can repeat from what the job records."""
 
 import hashlib
+import os
 import random
+import time
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.test import TestCase
 
 from finetunings import errors, services, validation_split
-from finetunings.models import FinetuningEvent, FinetuningEventKind
+from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
 
 IDS = [f"{index:024x}" for index in range(40)]
 
@@ -145,3 +151,29 @@ def test_the_admins_form_and_the_api_share_the_same_refusals(connection, golden_
             golden_records=[record.pk for record in golden_records],
             validation_golden_records=[golden_records[0].pk],
         )
+
+
+def test_deleting_a_finished_job_deletes_its_validation_file(finetuning):
+    kept = default_storage.save("validation-files/kept.jsonl", ContentFile(b"{}\n"))
+    Finetuning.objects.filter(pk=finetuning.pk).update(
+        validation_file=kept, status=FinetuningStatus.FAILED
+    )
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.finetuning_delete(finetuning=finetuning)
+
+    assert not default_storage.exists(kept)
+
+
+def test_prune_deletes_validation_files_no_job_refers_to(finetuning):
+    kept = default_storage.save("validation-files/kept.jsonl", ContentFile(b"{}\n"))
+    Finetuning.objects.filter(pk=finetuning.pk).update(validation_file=kept)
+    orphan = default_storage.save("validation-files/deleted-job.jsonl", ContentFile(b"{}\n"))
+    two_days_ago = time.time() - 2 * 86400
+    for name in (kept, orphan):
+        os.utime(default_storage.path(name), (two_days_ago, two_days_ago))
+
+    call_command("prune")
+
+    assert default_storage.exists(kept)
+    assert not default_storage.exists(orphan)
