@@ -975,7 +975,9 @@ def _without_long_lists():
     # Cancel re-reads the job on every turn of its loop (a concurrent cancel can keep it
     # waiting for seconds) and needs none of its long lists to decide: those load only if
     # the caller reads them (a job may list 100,000 golden record ids).
-    return Finetuning.objects.defer("golden_records", "training_summary")
+    return Finetuning.objects.defer(
+        "golden_records", "training_summary", "validation_golden_records", "validation_summary"
+    )
 
 
 def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fields) -> bool:
