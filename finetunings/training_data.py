@@ -223,6 +223,8 @@ class _FileRules:
 
 @dataclass
 class _Tally:
+    """What the writing of one file has counted so far."""
+
     size: int = 0
     examples: int = 0
     tokens: int = 0

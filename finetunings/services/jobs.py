@@ -53,7 +53,7 @@ def finetuning_create_problems(
             validation_golden_records, validation_fraction, validation_seed
         ),
     )
-    return {field: messages for field, messages in plan.problems.items() if messages}
+    return {name: messages for name, messages in plan.problems.items() if messages}
 
 
 class _SplitRequest(NamedTuple):
@@ -66,6 +66,8 @@ class _SplitRequest(NamedTuple):
 
 @dataclass
 class _CreatePlan:
+    """What a create request comes to: its problems by field, and the job it would store."""
+
     problems: dict[str, list[str]]
     connection: DatabaseConnection | None
     model_provider: str
