@@ -41,6 +41,8 @@ class ErrorCode(StrEnum):
     CONNECTION_IN_USE = "database_connection_in_use"
     CANCEL_IN_PROGRESS = "cancel_in_progress"
     TRAINING_FILE_NOT_READY = "training_file_not_ready"
+    VALIDATION_FILE_NOT_READY = "validation_file_not_ready"
+    NO_VALIDATION_FILE = "no_validation_file"
     # The provider and its webhooks
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_ERROR = "provider_error"
@@ -182,11 +184,18 @@ class CancelInProgress(DomainError):
         super().__init__(message)
 
 
-# --- Worker, training file and webhook ---------------------------------------------------
+# --- Worker, training and validation files, webhook ---------------------------------------
 
 TRAINING_FILE_NOT_READY_MESSAGE = (
     "The training file of this job has not been built yet; the worker builds it when it "
     "submits the job."
+)
+VALIDATION_FILE_NOT_READY_MESSAGE = (
+    "The validation file is built by the worker when it submits the job; it is not ready yet."
+)
+NO_VALIDATION_FILE_MESSAGE = (
+    "This job has no validation split (it was created without validation_golden_records or "
+    "validation_fraction), so it has no validation file."
 )
 WEBHOOK_INVALID_SIGNATURE_MESSAGE = "The webhook signature is invalid or stale: {reason}"
 WEBHOOK_INVALID_BODY_MESSAGE = (

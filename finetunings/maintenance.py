@@ -24,12 +24,11 @@ from finetunings.models import (
 logger = logging.getLogger(__name__)
 
 BATCH = 2000
-TRAINING_FILES_DIR = "training-files"
 WEBHOOK_ACTOR = "provider webhook"
 # The machine's own record of what happened: provider and worker events, many per job.
 # Who created, changed or cancelled a job (and its status changes) is kept for ever.
 PRUNABLE_KINDS = (FinetuningEventKind.PROVIDER_EVENT, FinetuningEventKind.WORKER)
-# A worker saves a training file a moment before it writes the file's name on the job.
+# A worker saves a job's file a moment before it writes the file's name on the job.
 ORPHAN_FILE_GRACE = timedelta(days=1)
 STALE_HEARTBEAT_AGE = timedelta(days=1)
 
@@ -38,7 +37,7 @@ STALE_HEARTBEAT_AGE = timedelta(days=1)
 class PruneReport:
     events: int = 0
     webhook_records: int = 0
-    training_files: list[str] = field(default_factory=list)
+    orphaned_files: list[str] = field(default_factory=list)
     heartbeats: int = 0
 
 
@@ -57,8 +56,8 @@ def _delete_in_batches(queryset, *, dry_run: bool) -> int:
 def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneReport:
     """Delete what only grows: provider and worker events of jobs finished more than
     ``event_days`` ago, webhook records older than ``webhook_days`` (they only stop a
-    redelivered webhook from being processed twice), training files no job refers to any
-    more, and heartbeats of workers long gone."""
+    redelivered webhook from being processed twice), training and validation files no job
+    refers to any more, and heartbeats of workers long gone."""
     now = timezone.now()
     report = PruneReport()
     event_cutoff = now - timedelta(days=event_days)
@@ -81,9 +80,10 @@ def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneRep
     )
     report.webhook_records = _delete_in_batches(webhook_records, dry_run=dry_run)
 
-    report.training_files = _orphaned_training_files(now=now)
+    for kind in Finetuning.KEPT_FILES:
+        report.orphaned_files += _orphaned_files(kind, now=now)
     if not dry_run:
-        for name in report.training_files:
+        for name in report.orphaned_files:
             default_storage.delete(name)
 
     heartbeats = WorkerHeartbeat.objects.filter(seen_at__lt=now - STALE_HEARTBEAT_AGE)
@@ -91,18 +91,17 @@ def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneRep
     return report
 
 
-def _orphaned_training_files(*, now) -> list[str]:
+def _orphaned_files(kind: str, *, now) -> list[str]:
+    directory, column = f"{kind}-files", f"{kind}_file"
     try:
-        _, names = default_storage.listdir(TRAINING_FILES_DIR)
+        _, names = default_storage.listdir(directory)
     except FileNotFoundError:
         return []
     orphans = []
     for start in range(0, len(names), BATCH):
-        paths = [f"{TRAINING_FILES_DIR}/{name}" for name in names[start : start + BATCH]]
+        paths = [f"{directory}/{name}" for name in names[start : start + BATCH]]
         referenced = set(
-            Finetuning.objects.filter(training_file__in=paths).values_list(
-                "training_file", flat=True
-            )
+            Finetuning.objects.filter(**{f"{column}__in": paths}).values_list(column, flat=True)
         )
         for path in paths:
             if path in referenced:

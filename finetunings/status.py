@@ -69,6 +69,10 @@ def lease_is_free(field: str, now) -> Q:
 class FinetuningQuerySet(models.QuerySet):
     """The sets of jobs the code asks for by name (the worker's claims, the clean-ups)."""
 
+    def without_long_lists(self):
+        """Rows without their long JSON lists (loaded only if read): see ``LONG_FIELDS``."""
+        return self.defer(*self.model.LONG_FIELDS)
+
     def active(self):
         return self.filter(status__in=ACTIVE_STATUSES)
 

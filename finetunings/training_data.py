@@ -1,4 +1,4 @@
-"""Builds and checks the JSONL a fine-tuning job trains on.
+"""Builds and checks the JSONL files a fine-tuning job trains and validates on.
 
 One chat example per golden record, in the job's stored order: a system message with the
 instructions and the connection's schema, a user message with the question, an assistant
@@ -53,6 +53,18 @@ MISSING_RECORDS_MESSAGE = (
 MOVED_RECORDS_MESSAGE = (
     "{moved} of the job's {total} golden records no longer belong to the job's database "
     "connection; create a new job to train on the connection's records."
+)
+VALIDATION_EXAMPLES_MINIMUM = 1
+TOO_FEW_VALIDATION_EXAMPLES_MESSAGE = (
+    "The validation file has {count} examples; it needs at least {minimum}."
+)
+MISSING_VALIDATION_RECORDS_MESSAGE = (
+    "{missing} of the job's {total} validation golden records have been deleted since the "
+    "job was created; create a new job to validate on the records that remain."
+)
+MOVED_VALIDATION_RECORDS_MESSAGE = (
+    "{moved} of the job's {total} validation golden records no longer belong to the job's "
+    "database connection; create a new job to validate on the connection's records."
 )
 EMPTY_MESSAGE_MESSAGE = "Golden record {record_id} has an empty {field}; fix it or remove it."
 TOO_LONG_MESSAGE = (
@@ -212,24 +224,32 @@ def _line_parts(system: str) -> tuple[bytes, bytes, bytes]:
     return head.encode(), middle.encode(), end.encode()
 
 
+@dataclass(frozen=True)
+class _FileRules:
+    """What differs between the training and the validation file: which ids, which words."""
+
+    ids: str  # which of the job's lists: "golden_records" or "validation_golden_records"
+    minimum: int
+    too_few: str
+    missing: str
+    moved: str
+
+
 @dataclass
 class _Tally:
-    """What the writing of one training file has counted so far."""
+    """What the writing of one file has counted so far."""
 
     size: int = 0
     examples: int = 0
-    total_tokens: int = 0
+    tokens: int = 0
     missing: int = 0
     moved: int = 0
     too_long: int = 0
     longest: tuple[int, str] = (0, "")
+    token_counting: str = ""
 
 
-def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
-    """Write the job's JSONL to ``out``, check it, and summarise it.
-
-    Raises ``TrainingDataRejected`` when the provider would refuse the data.
-    """
+def _write_examples(finetuning: Finetuning, rules: _FileRules, out: BinaryIO, digest) -> _Tally:
     connection = DatabaseConnection.objects.get(pk=finetuning.db_connection_id)
     system = system_message(connection)
     count_tokens, counting_label = token_counter(finetuning.model_name)
@@ -241,13 +261,9 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         + sum(count_tokens(role) for role in ("system", "user", "assistant"))
     )
     head, middle, end = _line_parts(system)
-    digest = hashlib.sha256()
-    tally = _Tally()
-    # A record on another connection (moved before moves were refused, or by hand) is told
-    # apart from a deleted one, so the job's message stays true.
-    for record_id, connection_id, question, sql in selectors.golden_record_rows_of_job(
-        finetuning.pk
-    ):
+    tally = _Tally(token_counting=counting_label)
+    rows = selectors.golden_record_rows_of_job(finetuning.pk, ids=rules.ids)
+    for record_id, connection_id, question, sql in rows:
         if connection_id is None:
             tally.missing += 1
             continue
@@ -267,46 +283,79 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         tally.size += len(line)
         tally.examples += 1
         tokens = fixed_tokens + count_tokens(question) + count_tokens(sql)
-        tally.total_tokens += tokens
+        tally.tokens += tokens
         tally.too_long += tokens > limit
-        tally.longest = max(tally.longest, (tokens, record_id), key=lambda pair: pair[0])
-    _refuse_unless_trainable(finetuning, tally, limit)
+        if tokens > tally.longest[0]:
+            tally.longest = (tokens, record_id)
+    return tally
+
+
+def _rejection(finetuning: Finetuning, rules: _FileRules, tally: _Tally) -> str | None:
+    if tally.missing or tally.moved:
+        total = tally.examples + tally.missing + tally.moved
+        reasons = [
+            rules.missing.format(missing=tally.missing, total=total) if tally.missing else "",
+            rules.moved.format(moved=tally.moved, total=total) if tally.moved else "",
+        ]
+        return " ".join(reason for reason in reasons if reason)
+    if tally.examples < rules.minimum:
+        return rules.too_few.format(count=tally.examples, minimum=rules.minimum)
+    if tally.too_long:
+        return TOO_LONG_MESSAGE.format(
+            count=tally.too_long,
+            model=finetuning.model_name,
+            limit=token_limit(finetuning.model_name),
+            record_id=tally.longest[1],
+            tokens=tally.longest[0],
+        )
+    return None
+
+
+def _write_file(*, finetuning: Finetuning, rules: _FileRules, out: BinaryIO) -> TrainingFileSummary:
+    digest = hashlib.sha256()
+    tally = _write_examples(finetuning, rules, out, digest)
+    problem = _rejection(finetuning, rules, tally)
+    if problem:
+        raise TrainingDataRejected(problem)
     epochs = epochs_for_estimate(finetuning.model_parameters)
     return TrainingFileSummary(
         examples=tally.examples,
-        tokens=tally.total_tokens,
+        tokens=tally.tokens,
         max_example_tokens=tally.longest[0],
         n_epochs_for_estimate=epochs,
-        estimated_billed_tokens=tally.total_tokens * epochs,
-        token_counting=counting_label,
+        estimated_billed_tokens=tally.tokens * epochs,
+        token_counting=tally.token_counting,
         bytes=tally.size,
         sha256=digest.hexdigest(),
     )
 
 
-def _refuse_unless_trainable(finetuning: Finetuning, tally: _Tally, limit: int) -> None:
-    if tally.missing or tally.moved:
-        total = tally.examples + tally.missing + tally.moved
-        reasons = [
-            MISSING_RECORDS_MESSAGE.format(missing=tally.missing, total=total)
-            if tally.missing
-            else "",
-            MOVED_RECORDS_MESSAGE.format(moved=tally.moved, total=total) if tally.moved else "",
-        ]
-        raise TrainingDataRejected(" ".join(reason for reason in reasons if reason))
-    if tally.examples < validation.GOLDEN_RECORDS_MINIMUM:
-        raise TrainingDataRejected(
-            TOO_FEW_EXAMPLES_MESSAGE.format(
-                count=tally.examples, minimum=validation.GOLDEN_RECORDS_MINIMUM
-            )
-        )
-    if tally.too_long:
-        raise TrainingDataRejected(
-            TOO_LONG_MESSAGE.format(
-                count=tally.too_long,
-                model=finetuning.model_name,
-                limit=limit,
-                record_id=tally.longest[1],
-                tokens=tally.longest[0],
-            )
-        )
+def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
+    """Write the job's JSONL to ``out``, check it, and summarise it.
+
+    Raises ``TrainingDataRejected`` when the provider would refuse the data.
+    """
+    rules = _FileRules(
+        ids="golden_records",
+        minimum=validation.GOLDEN_RECORDS_MINIMUM,
+        too_few=TOO_FEW_EXAMPLES_MESSAGE,
+        missing=MISSING_RECORDS_MESSAGE,
+        moved=MOVED_RECORDS_MESSAGE,
+    )
+    return _write_file(finetuning=finetuning, rules=rules, out=out)
+
+
+def write_validation_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
+    """The same for the job's held-out records: same format, same checks, one example minimum.
+
+    (OpenAI documents its ten-example minimum for the training file only.) Its summary's
+    billed-token estimate is not billed as training; it says what validating reads.
+    """
+    rules = _FileRules(
+        ids="validation_golden_records",
+        minimum=VALIDATION_EXAMPLES_MINIMUM,
+        too_few=TOO_FEW_VALIDATION_EXAMPLES_MESSAGE,
+        missing=MISSING_VALIDATION_RECORDS_MESSAGE,
+        moved=MOVED_VALIDATION_RECORDS_MESSAGE,
+    )
+    return _write_file(finetuning=finetuning, rules=rules, out=out)

@@ -89,11 +89,12 @@ def test_prune_deletes_old_webhook_records_only(finetuning):
     assert selectors.finetuning_webhook_seen(finetuning=finetuning, event_id="evt_new")
 
 
-def test_prune_deletes_training_files_no_job_refers_to(finetuning, settings, capsys):
-    kept = default_storage.save("training-files/kept.jsonl", ContentFile(b"{}\n"))
-    Finetuning.objects.filter(pk=finetuning.pk).update(training_file=kept)
-    orphan = default_storage.save("training-files/deleted-job.jsonl", ContentFile(b"{}\n"))
-    just_written = default_storage.save("training-files/being-built.jsonl", ContentFile(b"{}\n"))
+@pytest.mark.parametrize("kind", ["training", "validation"])
+def test_prune_deletes_kept_files_no_job_refers_to(finetuning, settings, capsys, kind):
+    kept = default_storage.save(f"{kind}-files/kept.jsonl", ContentFile(b"{}\n"))
+    Finetuning.objects.filter(pk=finetuning.pk).update(**{f"{kind}_file": kept})
+    orphan = default_storage.save(f"{kind}-files/deleted-job.jsonl", ContentFile(b"{}\n"))
+    just_written = default_storage.save(f"{kind}-files/being-built.jsonl", ContentFile(b"{}\n"))
     two_days_ago = time.time() - 2 * 86400
     for name in (kept, orphan):
         os.utime(default_storage.path(name), (two_days_ago, two_days_ago))

@@ -2,7 +2,8 @@
 
 One module per concern: ``jobs`` (the job list and page, assembled from ``job_fields``,
 ``cancel``, ``start_again`` and ``live``; the page's training part in ``training``, its
-timeline in ``timeline``), ``connections``, ``golden_records`` (with the import and export
+timeline in ``timeline``, its validation split (and the add form's) in
+``validation_split``), ``connections``, ``golden_records`` (with the import and export
 pages in ``golden_record_files``), ``api_keys``, ``webhooks``; shared pieces in ``mixins``,
 ``filters`` and ``job_forms``.
 

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from finetunings import selectors, services
 from finetunings.admin.mixins import MetadataFieldMixin
+from finetunings.admin.validation_split import ValidationSplitFormMixin
 from finetunings.models import DatabaseConnection, Finetuning
 
 ADD_GOLDEN_RECORDS_HELP = (
@@ -31,7 +32,7 @@ def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-class FinetuningAddForm(forms.ModelForm):
+class FinetuningAddForm(ValidationSplitFormMixin, forms.ModelForm):
     """A blank job: its fields are checked by the same rules as ``finetuning_create``."""
 
     db_connection = forms.ModelChoiceField(
@@ -76,6 +77,7 @@ class FinetuningAddForm(forms.ModelForm):
             base_llm=self.base_llm,
             golden_records=cleaned["golden_records"],
             metadata=cleaned.get("metadata"),
+            **self.validation_request(),
         )
         for field, messages_ in problems.items():
             # The service names fields as the API does (base_llm.model_name, ...).

@@ -20,6 +20,7 @@ from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, 
 from finetunings.admin.live import LivePageMixin
 from finetunings.admin.mixins import AppAdminMixin, adopt, staff_actor
 from finetunings.admin.start_again import START_AGAIN_ACTION, StartAgainActionMixin
+from finetunings.admin.validation_split import ADD_FIELDS, PAGE_FIELDS, ValidationSplitPageMixin
 from finetunings.models import Finetuning
 
 # The job page, top to bottom: what staff ask first, then the job's own fields, then the
@@ -88,6 +89,7 @@ JOB_FIELDSETS = [
                 "training_file_sha256",
                 "training_file_size",
                 "training_summary_lines",
+                *PAGE_FIELDS,
             ]
         },
     ),
@@ -123,6 +125,7 @@ JOB_ADD_FIELDSETS = [
                 "model_provider",
                 "model_name",
                 "golden_records",
+                *ADD_FIELDS,
                 "metadata",
             ]
         },
@@ -139,7 +142,8 @@ class FinetuningChangeList(ChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
-        return queryset.defer(*selectors.FINETUNING_LIST_DEFERRED)
+        # What the list never shows, yet weighs most (the API shows them, so its list loads them).
+        return queryset.without_long_lists()
 
 
 @admin.register(Finetuning)
@@ -149,6 +153,7 @@ class FinetuningAdmin(
     JobPageFieldsMixin,
     CancelActionMixin,
     StartAgainActionMixin,
+    ValidationSplitPageMixin,
     LivePageMixin,
     admin.ModelAdmin,
 ):
@@ -253,6 +258,7 @@ class FinetuningAdmin(
                 base_llm=form.base_llm,
                 golden_records=data["golden_records"],
                 metadata=data.get("metadata"),
+                **form.validation_request(),
             )
             adopt(obj, created)
             return

@@ -1,4 +1,5 @@
-"""Start a job again: a new job on the same connection, golden records, model and metadata."""
+"""Start a job again: a new job on the same connection, golden records (training and
+held-out), model and metadata."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
@@ -36,6 +37,8 @@ class StartAgainActionMixin:
                 base_llm=job.base_llm,
                 golden_records=list(job.golden_records),
                 metadata=job.metadata,
+                # The same held-out records: its validation loss compares with this job's.
+                validation_golden_records=list(job.validation_golden_records) or None,
             )
         except errors.ValidationFailed as exc:
             self.message_user(

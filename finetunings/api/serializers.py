@@ -8,6 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finetunings import selectors, validation
+from finetunings.api.fields import StrictCharField
+from finetunings.api.split_serializers import SPLIT_FIELDS, SplitFields, SplitRequestFields
 from finetunings.errors import ErrorCode
 from finetunings.models import (
     DatabaseConnection,
@@ -19,16 +21,6 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-
-
-class StrictCharField(serializers.CharField):
-    """A string, and only a string: DRF's CharField would quietly turn 42 into "42"."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
 
 METADATA_HELP = (
     f"String keys to string values: at most {validation.METADATA_MAX_KEYS} keys, keys up to "
@@ -239,7 +231,7 @@ class HyperparametersField(serializers.JSONField):
     pass
 
 
-class FinetuningSerializer(serializers.ModelSerializer):
+class FinetuningSerializer(SplitFields, serializers.ModelSerializer):
     db_connection_id = serializers.CharField(read_only=True)
     base_llm = BaseLLMSerializer(read_only=True)
     golden_records = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -298,6 +290,7 @@ class FinetuningSerializer(serializers.ModelSerializer):
             "trained_tokens",
             "hyperparameters",
             "error_detail",
+            *SPLIT_FIELDS,
         ]
         read_only_fields = fields
 
@@ -316,7 +309,7 @@ class FinetuningSerializer(serializers.ModelSerializer):
         }
 
 
-class FinetuningCreateSerializer(serializers.Serializer):
+class FinetuningCreateSerializer(SplitRequestFields):
     db_connection_id = StrictCharField(max_length=24)
     alias = StrictCharField(
         required=False,

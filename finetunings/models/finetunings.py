@@ -93,6 +93,23 @@ class Finetuning(models.Model):
     training_file_size = models.BigIntegerField(null=True, blank=True)
     training_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
 
+    # The validation split (see finetunings.validation_split): the held-out golden records,
+    # never also in ``golden_records`` and fixed at creation, and their file, kept and
+    # served (the validation-file route) as the training file is.
+    validation_golden_records = models.JSONField(
+        decoder=StoredJSONDecoder, default=list, blank=True
+    )
+    # Set when the split was drawn from a fraction: with the seed, it repeats the split.
+    validation_fraction = models.FloatField(null=True, blank=True)
+    validation_seed = models.BigIntegerField(null=True, blank=True)
+    validation_file_id = models.CharField(
+        "provider's validation file id", max_length=200, null=True, blank=True
+    )
+    validation_file = models.FileField(upload_to="validation-files/", null=True, blank=True)
+    validation_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
+    validation_file_size = models.BigIntegerField(null=True, blank=True)
+    validation_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+
     # What the provider reports about the training itself (kept from every refresh).
     trained_tokens = models.BigIntegerField(null=True, blank=True)
     estimated_finish = models.DateTimeField(null=True, blank=True)
@@ -102,6 +119,19 @@ class Finetuning(models.Model):
     error_param = models.CharField(max_length=200, null=True, blank=True)
 
     objects = FinetuningQuerySet.as_manager()
+
+    # The files a job keeps, by kind: ``<kind>_file`` (saved under ``<kind>-files/``) with
+    # its checksum, size and summary, and here the field of the provider's id of its upload.
+    KEPT_FILES = {"training": "finetuning_file_id", "validation": "validation_file_id"}
+
+    # What weighs most on a row (up to 100,000 golden record ids, twice) and what lists,
+    # cancels and notifications never read: ``Finetuning.objects.without_long_lists()``.
+    LONG_FIELDS = (
+        "golden_records",
+        "training_summary",
+        "validation_golden_records",
+        "validation_summary",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -153,6 +183,10 @@ class Finetuning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alias} ({self.id})"
+
+    def kept_file_name(self, kind: str) -> str:
+        """The name a kept file is served and uploaded under (see ``KEPT_FILES``)."""
+        return f"{self.pk}.jsonl" if kind == "training" else f"{self.pk}-{kind}.jsonl"
 
     @property
     def is_active(self) -> bool:

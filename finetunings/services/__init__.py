@@ -79,6 +79,7 @@ from finetunings.services.submission import (
     SUBMITTING_MESSAGE,
     TRAINING_FILE_BUILT_MESSAGE,
     UPLOADING_FILE_MESSAGE,
+    VALIDATION_FILE_BUILT_MESSAGE,
     finetuning_attach_provider_job,
     finetuning_back_off,
     finetuning_claim_for_submission,
@@ -89,7 +90,7 @@ from finetunings.services.submission import (
     finetuning_record_uploaded_file,
     finetuning_set_waiting_reason,
     finetuning_start_validating,
-    finetuning_store_training_file,
+    finetuning_store_file,
 )
 from finetunings.services.transitions import finetuning_transition
 
@@ -113,6 +114,7 @@ __all__ = [
     "SUBMITTING_MESSAGE",
     "TRAINING_FILE_BUILT_MESSAGE",
     "UPLOADING_FILE_MESSAGE",
+    "VALIDATION_FILE_BUILT_MESSAGE",
     "WORKER_ACTOR",
     "CancelOutcome",
     "api_key_create",
@@ -147,7 +149,7 @@ __all__ = [
     "finetuning_release",
     "finetuning_set_waiting_reason",
     "finetuning_start_validating",
-    "finetuning_store_training_file",
+    "finetuning_store_file",
     "finetuning_transition",
     "finetuning_update",
     "golden_record_delete",

@@ -110,7 +110,9 @@ class _Cancel:
             self.pause = min(self.pause * 2, 0.25)
 
     def turn(self):
-        job = _without_long_lists().filter(pk=self.finetuning_id).first()
+        # Re-read on every turn (a concurrent cancel can keep it waiting for seconds), and
+        # none of the job's long lists is needed to decide: those load only if read.
+        job = Finetuning.objects.without_long_lists().filter(pk=self.finetuning_id).first()
         if job is None:
             raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
         if job.status == FinetuningStatus.CANCELLED:
@@ -150,7 +152,8 @@ class _Cancel:
         if mark_cancelled_by_user(
             job.pk, actor=self.actor, metadata=merged, only_if=Q(finetuning_job_id=None)
         ):
-            return CancelOutcome(_without_long_lists().get(pk=job.pk), cancelled_now=True)
+            job = Finetuning.objects.without_long_lists().get(pk=job.pk)
+            return CancelOutcome(job, cancelled_now=True)
         return _LOOK_AGAIN  # a provider job appeared, or the status moved
 
     def cancel_at_provider(self, job: Finetuning, pending: dict | None, merged):
@@ -260,13 +263,6 @@ def _merge_cancel_metadata(job: Finetuning, *, actor: str, metadata) -> Finetuni
     return finetuning_update(finetuning=job, actor=actor, metadata=merged)
 
 
-def _without_long_lists():
-    # Cancel re-reads the job on every turn of its loop (a concurrent cancel can keep it
-    # waiting for seconds) and needs none of its long lists to decide: those load only if
-    # the caller reads them (a job may list 100,000 golden record ids).
-    return Finetuning.objects.defer("golden_records", "training_summary")
-
-
 def _take_cancel_lease(job: Finetuning, *, request: dict) -> bool:
     now = timezone.now()
     return bool(
@@ -357,7 +353,7 @@ def _cancel_at_provider(
         # "cancelled", or still winding down ("cancelling" or any other active status): the
         # provider has accepted the cancel, so the job is cancelled for our users.
         if _record_cancel(job, request=request, metadata=metadata, provider_status=remote.status):
-            return _without_long_lists().get(pk=job.pk)
+            return Finetuning.objects.without_long_lists().get(pk=job.pk)
         return None
     finally:
         # Whatever happened to the write, a retry must not wait for this lease to expire.

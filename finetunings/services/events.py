@@ -6,6 +6,7 @@ never shows a change that did not happen, nor misses one that did.
 
 from django.utils import timezone
 
+from finetunings import validation_split
 from finetunings.models import FinetuningEvent, FinetuningEventKind
 
 WORKER_ACTOR = "worker"
@@ -13,13 +14,14 @@ PROVIDER_ACTOR = "provider"
 PROVIDER_WEBHOOK_ACTOR = "provider webhook"
 
 
-def record_created(*, finetuning, actor: str, golden_record_count: int) -> FinetuningEvent:
+def record_created(*, finetuning, actor: str) -> FinetuningEvent:
+    split = validation_split.created_note(finetuning)
     return FinetuningEvent.objects.create(
         finetuning=finetuning,
         kind=FinetuningEventKind.CREATED,
         actor=actor,
         to_status=finetuning.status,
-        message=f"Created with {golden_record_count} golden records.",
+        message=f"Created with {len(finetuning.golden_records)} golden records{split}.",
     )
 
 

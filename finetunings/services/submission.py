@@ -28,6 +28,9 @@ TRAINING_FILE_BUILT_MESSAGE = (
     "Training file built: {examples} examples, {tokens} tokens ({token_counting}), "
     "about {estimated_billed_tokens} billed tokens."
 )
+VALIDATION_FILE_BUILT_MESSAGE = (
+    "Validation file built: {examples} examples, {tokens} tokens ({token_counting})."
+)
 RETRY_MESSAGE = "{reason} The worker will try again at {when:%Y-%m-%d %H:%M:%S} UTC."
 SUBMITTED_MESSAGE = "Submitted to the provider as {job_id} (training file {file_id})."
 ORPHAN_CANCELLED_MESSAGE = (
@@ -85,30 +88,40 @@ def finetuning_start_validating(*, finetuning: Finetuning, worker_id: str) -> bo
     )
 
 
-def finetuning_store_training_file(
-    *, finetuning: Finetuning, worker_id: str, file, summary: dict
+# What keeping each kind of file writes besides the file: its timeline message, and for
+# the training file the job's status message (its upload comes next).
+_KEEPING = {
+    "training": (TRAINING_FILE_BUILT_MESSAGE, {"status_message": UPLOADING_FILE_MESSAGE}),
+    "validation": (VALIDATION_FILE_BUILT_MESSAGE, {}),
+}
+
+
+def finetuning_store_file(
+    *, finetuning: Finetuning, worker_id: str, kind: str, file, summary: dict
 ) -> bool:
-    """Keep the exact training file and its summary on the job; return whether it was kept."""
-    name = default_storage.save(f"training-files/{finetuning.pk}.jsonl", File(file))
+    """Keep a built file (``kind``: training, validation) and its summary on the job, once,
+    while this worker holds it; with its event, in one transaction. Whether it was kept."""
+    message, fields = _KEEPING[kind]
+    name = default_storage.save(f"{kind}-files/{finetuning.pk}.jsonl", File(file))
     try:
         with transaction.atomic():
             kept = (
                 Finetuning.objects.held_by(worker_id)
-                .filter(pk=finetuning.pk, training_file__in=("", None))
+                .filter(pk=finetuning.pk, **{f"{kind}_file__in": ("", None)})
                 .update(
-                    training_file=name,
-                    training_file_sha256=summary["sha256"],
-                    training_file_size=summary["bytes"],
-                    training_summary=summary,
-                    status_message=UPLOADING_FILE_MESSAGE,
+                    **{
+                        f"{kind}_file": name,
+                        f"{kind}_file_sha256": summary["sha256"],
+                        f"{kind}_file_size": summary["bytes"],
+                        f"{kind}_summary": summary,
+                    },
+                    **fields,
                     updated_at=timezone.now(),
                 )
             )
             if kept:
                 events.record_worker_note(
-                    finetuning_id=finetuning.pk,
-                    message=TRAINING_FILE_BUILT_MESSAGE.format(**summary),
-                    data=summary,
+                    finetuning_id=finetuning.pk, message=message.format(**summary), data=summary
                 )
     except BaseException:
         default_storage.delete(name)  # nothing points at it: the write was rolled back
@@ -119,12 +132,13 @@ def finetuning_store_training_file(
 
 
 def finetuning_record_uploaded_file(
-    *, finetuning: Finetuning, worker_id: str, file_id: str
+    *, finetuning: Finetuning, worker_id: str, file_id: str, kind: str = "training"
 ) -> bool:
+    """Record the provider's id of the job's uploaded ``kind`` file, while this worker holds it."""
     return bool(
         Finetuning.objects.held_by(worker_id)
         .filter(pk=finetuning.pk)
-        .update(finetuning_file_id=file_id, updated_at=timezone.now())
+        .update(**{Finetuning.KEPT_FILES[kind]: file_id}, updated_at=timezone.now())
     )
 
 

@@ -82,15 +82,19 @@ def submit_job(
 
 
 def _provider_job_for(job: Finetuning, *, provider: Provider, worker_id: str, log: Log):
-    """Build, upload and create what is missing; None if the job moved on meanwhile."""
-    if not job.training_file:
-        if not _build_training_file(job=job, worker_id=worker_id, log=log):
+    """Build, upload and create what is missing; None if the job moved on meanwhile.
+
+    Both files (the validation file only for a job with a split) are built and checked
+    before either is uploaded: a refused one is refused before anything reaches the provider.
+    """
+    for kind in Finetuning.KEPT_FILES:
+        if _file_to_build(job, kind) and not _build_file(job, kind, worker_id=worker_id, log=log):
             return None
-        job.refresh_from_db()
-    if not job.finetuning_file_id and not _upload_training_file(
-        job, provider=provider, worker_id=worker_id, log=log
-    ):
-        return None
+    for kind in Finetuning.KEPT_FILES:
+        if _file_to_upload(job, kind) and not _upload_file(
+            job, kind, provider=provider, worker_id=worker_id, log=log
+        ):
+            return None
     if job.provider_create_started_at is not None:
         # An earlier attempt may have created the job and lost the answer: look first.
         remote = provider.find_job_by_metadata(key=METADATA_KEY, value=job.pk)
@@ -106,20 +110,8 @@ def _provider_job_for(job: Finetuning, *, provider: Provider, worker_id: str, lo
         hyperparameters=job.model_parameters or {},
         suffix=job.alias,
         metadata={METADATA_KEY: job.pk},
+        validation_file_id=job.validation_file_id,
     )
-
-
-def _upload_training_file(job: Finetuning, *, provider: Provider, worker_id: str, log: Log):
-    with job.training_file.open("rb") as file:
-        file_id = provider.upload_training_file(filename=f"{job.pk}.jsonl", file=file)
-    if not services.finetuning_record_uploaded_file(
-        finetuning=job, worker_id=worker_id, file_id=file_id
-    ):
-        log(f"{job.pk}: cancelled or taken over while its file was uploading; stopped")
-        return False
-    job.finetuning_file_id = file_id
-    log(f"{job.pk}: training file uploaded as {file_id}")
-    return True
 
 
 def _fail(job: Finetuning, *, worker_id: str, reason: str, log: Log, report: PassReport) -> None:
@@ -130,18 +122,51 @@ def _fail(job: Finetuning, *, worker_id: str, reason: str, log: Log, report: Pas
         log(f"{job.pk}: not failed ({reason}): cancelled or taken over by another worker")
 
 
-def _build_training_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
+# How each of a job's files is written (and checked) from its golden records.
+_WRITERS = {
+    "training": training_data.write_training_file,
+    "validation": training_data.write_validation_file,
+}
+
+
+def _file_to_build(job: Finetuning, kind: str) -> bool:
+    # Only a job with a split has held-out records to build a validation file of.
+    wanted = kind == "training" or bool(job.validation_golden_records)
+    return wanted and not getattr(job, f"{kind}_file")
+
+
+def _file_to_upload(job: Finetuning, kind: str) -> bool:
+    return bool(getattr(job, f"{kind}_file")) and not getattr(job, Finetuning.KEPT_FILES[kind])
+
+
+def _build_file(job: Finetuning, kind: str, *, worker_id: str, log: Log) -> bool:
+    """Build, check and keep the file; False when the job moved on meanwhile."""
     with tempfile.TemporaryFile() as file:
-        summary = training_data.write_training_file(finetuning=job, out=file)
+        summary = _WRITERS[kind](finetuning=job, out=file)
         file.seek(0)
-        kept = services.finetuning_store_training_file(
-            finetuning=job, worker_id=worker_id, file=file, summary=summary.as_dict()
+        kept = services.finetuning_store_file(
+            finetuning=job, worker_id=worker_id, kind=kind, file=file, summary=summary.as_dict()
         )
-    if kept:
-        log(
-            f"{job.pk}: training file built: {summary.examples} examples, {summary.tokens} "
-            f"tokens ({summary.token_counting})"
-        )
-    else:
-        log(f"{job.pk}: cancelled or taken over while its file was built; stopped")
-    return kept
+    if not kept:
+        log(f"{job.pk}: cancelled or taken over while its {kind} file was built; stopped")
+        return False
+    log(
+        f"{job.pk}: {kind} file built: {summary.examples} examples, {summary.tokens} "
+        f"tokens ({summary.token_counting})"
+    )
+    job.refresh_from_db()
+    return True
+
+
+def _upload_file(job: Finetuning, kind: str, *, provider: Provider, worker_id: str, log: Log):
+    """Upload the kept file (the same bytes on every retry); False when the job moved on."""
+    with getattr(job, f"{kind}_file").open("rb") as file:
+        file_id = provider.upload_training_file(filename=job.kept_file_name(kind), file=file)
+    if not services.finetuning_record_uploaded_file(
+        finetuning=job, worker_id=worker_id, file_id=file_id, kind=kind
+    ):
+        log(f"{job.pk}: cancelled or taken over while its {kind} file was uploading; stopped")
+        return False
+    setattr(job, Finetuning.KEPT_FILES[kind], file_id)
+    log(f"{job.pk}: {kind} file uploaded as {file_id}")
+    return True

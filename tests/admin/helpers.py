@@ -1,5 +1,6 @@
 """Small helpers for the admin tests: URLs, logged-in clients, the messages a page shows."""
 
+from django.conf import settings
 from django.contrib.admin.options import ActionLocation
 from django.test import Client
 from django.urls import reverse
@@ -40,4 +41,19 @@ def connection_form(connection, **changes):
         "schema": connection.schema,
         "metadata": "null",
         **changes,
+    }
+
+
+def job_add_form(connection, **overrides):
+    """The blank job form as posted (every golden record, the default model), with overrides."""
+    return {
+        "db_connection": connection.pk,
+        "alias": "",
+        "model_provider": settings.FINETUNING_DEFAULT_PROVIDER,
+        "model_name": settings.FINETUNING_DEFAULT_MODEL,
+        "golden_records": "",
+        "validation_golden_records": "",
+        "validation_fraction": "",
+        "metadata": "",
+        **overrides,
     }

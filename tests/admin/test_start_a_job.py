@@ -7,21 +7,9 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.urls import reverse
 
 from finetunings.models import Finetuning, FinetuningEvent
-from tests.admin.helpers import change_url, logged_in
+from tests.admin.helpers import change_url, job_add_form, logged_in
 
 ADD_URL = reverse("admin:finetunings_finetuning_add")
-
-
-def add_form(connection, **overrides):
-    return {
-        "db_connection": connection.pk,
-        "alias": "",
-        "model_provider": settings.FINETUNING_DEFAULT_PROVIDER,
-        "model_name": settings.FINETUNING_DEFAULT_MODEL,
-        "golden_records": "",
-        "metadata": "",
-        **overrides,
-    }
 
 
 def test_a_blank_job_trains_on_all_of_the_connections_records_and_opens_it(
@@ -31,7 +19,7 @@ def test_a_blank_job_trains_on_all_of_the_connections_records_and_opens_it(
     client = logged_in(staff)
 
     page = client.get(ADD_URL)
-    response = client.post(ADD_URL, add_form(connection), follow=True)
+    response = client.post(ADD_URL, job_add_form(connection), follow=True)
 
     assert page.status_code == HTTPStatus.OK
     job = Finetuning.objects.get()
@@ -54,7 +42,7 @@ def test_a_job_started_with_listed_records_alias_and_metadata_keeps_them(
 
     superuser_client.post(
         ADD_URL,
-        add_form(
+        job_add_form(
             connection,
             alias="spring-run",
             golden_records=",\n".join(chosen),
@@ -76,7 +64,7 @@ def test_unknown_records_are_named_on_the_form_and_nothing_is_started(
     ids = [record.pk for record in golden_records[:10]] + ["gr_does_not_exist"]
 
     response = superuser_client.post(
-        ADD_URL, add_form(connection, golden_records=" ".join(ids), alias="kept")
+        ADD_URL, job_add_form(connection, golden_records=" ".join(ids), alias="kept")
     )
 
     assert response.status_code == HTTPStatus.OK
@@ -87,7 +75,7 @@ def test_unknown_records_are_named_on_the_form_and_nothing_is_started(
 
 
 def test_a_connection_with_too_few_records_is_refused_on_the_form(superuser_client, connection):
-    response = superuser_client.post(ADD_URL, add_form(connection))
+    response = superuser_client.post(ADD_URL, job_add_form(connection))
 
     assert response.status_code == HTTPStatus.OK
     assert "At least" in str(response.context["adminform"].form.errors["golden_records"])
@@ -97,7 +85,7 @@ def test_a_connection_with_too_few_records_is_refused_on_the_form(superuser_clie
 def test_a_model_the_provider_cannot_fine_tune_is_refused(
     superuser_client, connection, golden_records
 ):
-    response = superuser_client.post(ADD_URL, add_form(connection, model_name="gpt-unknown"))
+    response = superuser_client.post(ADD_URL, job_add_form(connection, model_name="gpt-unknown"))
 
     assert response.status_code == HTTPStatus.OK
     assert response.context["adminform"].form.errors["model_name"]
@@ -121,7 +109,7 @@ def test_starting_a_job_needs_the_add_permission(make_staff, connection, golden_
     viewer = logged_in(make_staff("vic", "view_finetuning", "cancel_finetuning"))
 
     page = viewer.get(ADD_URL)
-    viewer.post(ADD_URL, add_form(connection))
+    viewer.post(ADD_URL, job_add_form(connection))
 
     assert page.status_code == HTTPStatus.FORBIDDEN
     assert Finetuning.objects.count() == 0

@@ -1,14 +1,17 @@
-"""What the viewsets share: the documented error answers, and the friendly 404."""
+"""What the viewsets share: the documented error answers, the friendly 404, file downloads."""
 
 from http import HTTPStatus
 
-from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
+from rest_framework.decorators import action
 
 from finetunings import selectors
 from finetunings.api import serializers
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
+from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer, OctetStreamRenderer
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -35,6 +38,52 @@ PROVIDER_ERRORS = {
         "is still in flight); the job is unchanged, retry after Retry-After seconds.",
     ),
 }
+
+# A kept JSONL file (the training or validation file a job was built with).
+JSONL_FILE = {
+    (HTTPStatus.OK, "application/jsonl"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The JSONL file."
+    ),
+    # The same bytes; the type client generators turn into a call returning them.
+    (HTTPStatus.OK, "application/octet-stream"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The JSONL file, as plain bytes."
+    ),
+    **BAD_REQUEST,
+    **AUTH_ERRORS,
+    **NOT_FOUND,
+}
+
+
+def jsonl_file_route(*, url_path: str, **schema):
+    """A job's route that serves one of its kept JSONL files (``kept_file_response``)."""
+
+    def decorate(method):
+        route = action(
+            detail=True,
+            methods=["get"],
+            url_path=url_path,
+            renderer_classes=[JSONRenderer, JSONLinesRenderer, OctetStreamRenderer],
+        )(method)
+        return extend_schema(responses=JSONL_FILE, **schema)(route)
+
+    return decorate
+
+
+def kept_file_response(request, finetuning, kind: str) -> FileResponse:
+    """The job's kept ``kind`` file (training, validation), streamed, as JSON Lines or (when
+    asked for) plain bytes, with its checksum as the ETag."""
+    response = FileResponse(
+        getattr(finetuning, f"{kind}_file").open("rb"),
+        as_attachment=True,
+        filename=finetuning.kept_file_name(kind),
+        content_type=OctetStreamRenderer.media_type
+        if request.accepted_renderer.media_type == OctetStreamRenderer.media_type
+        else JSONLinesRenderer.media_type,
+    )
+    sha256 = getattr(finetuning, f"{kind}_file_sha256")
+    if sha256:
+        response["ETag"] = f'"{sha256}"'
+    return response
 
 
 def conflict(description: str, serializer=ERROR):

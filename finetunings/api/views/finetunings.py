@@ -2,12 +2,9 @@
 
 from http import HTTPStatus
 
-from django.http import FileResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -21,7 +18,6 @@ from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.pagination import OldestFirstCursorPagination, StepCursorPagination
-from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer, OctetStreamRenderer
 from finetunings.api.views.common import (
     AUTH_ERRORS,
     BAD_REQUEST,
@@ -33,6 +29,8 @@ from finetunings.api.views.common import (
     created,
     deleted,
     first_connection_id,
+    jsonl_file_route,
+    kept_file_response,
     listed,
     shown,
 )
@@ -304,30 +302,13 @@ class FinetuningViewSet(
     def checkpoints(self, request, pk=None):
         return self._page(selectors.finetuning_checkpoint_list(finetuning=self.get_object()))
 
-    @extend_schema(
+    @jsonl_file_route(
+        url_path="training-file",
         operation_id="finetunings_training_file",
         summary="The job's training file",
         description="The exact JSONL the job was (or will be) trained on, once the worker has "
         "built it: one chat example per golden record. 404 with code "
         f"{ErrorCode.TRAINING_FILE_NOT_READY} before that.",
-        responses={
-            (200, "application/jsonl"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The JSONL file."
-            ),
-            # The same bytes; the type client generators turn into a call returning them.
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The JSONL file, as plain bytes."
-            ),
-            **BAD_REQUEST,
-            **AUTH_ERRORS,
-            **NOT_FOUND,
-        },
-    )
-    @action(
-        detail=True,
-        methods=["get"],
-        url_path="training-file",
-        renderer_classes=[JSONRenderer, JSONLinesRenderer, OctetStreamRenderer],
     )
     def training_file(self, request, pk=None):
         finetuning = self.get_object()
@@ -335,14 +316,25 @@ class FinetuningViewSet(
             raise exceptions.NotFound(
                 errors.TRAINING_FILE_NOT_READY_MESSAGE, code=ErrorCode.TRAINING_FILE_NOT_READY
             )
-        response = FileResponse(
-            finetuning.training_file.open("rb"),
-            as_attachment=True,
-            filename=f"{finetuning.pk}.jsonl",
-            content_type=OctetStreamRenderer.media_type
-            if request.accepted_renderer.media_type == OctetStreamRenderer.media_type
-            else JSONLinesRenderer.media_type,
-        )
-        if finetuning.training_file_sha256:
-            response["ETag"] = f'"{finetuning.training_file_sha256}"'
-        return response
+        return kept_file_response(request, finetuning, "training")
+
+    @jsonl_file_route(
+        url_path="validation-file",
+        operation_id="finetunings_validation_file",
+        summary="The job's validation file",
+        description="The exact JSONL of the golden records held out for validation "
+        "(validation_golden_records), in the training file's format, once the worker has "
+        f"built it. 404 with code {ErrorCode.VALIDATION_FILE_NOT_READY} before that, and with "
+        f"code {ErrorCode.NO_VALIDATION_FILE} for a job created without a validation split.",
+    )
+    def validation_file(self, request, pk=None):
+        finetuning = self.get_object()
+        if not finetuning.validation_golden_records:
+            raise exceptions.NotFound(
+                errors.NO_VALIDATION_FILE_MESSAGE, code=ErrorCode.NO_VALIDATION_FILE
+            )
+        if not finetuning.validation_file:
+            raise exceptions.NotFound(
+                errors.VALIDATION_FILE_NOT_READY_MESSAGE, code=ErrorCode.VALIDATION_FILE_NOT_READY
+            )
+        return kept_file_response(request, finetuning, "validation")

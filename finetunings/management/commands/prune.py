@@ -9,7 +9,7 @@ from finetunings import maintenance
 class Command(BaseCommand):
     help = (
         "Delete provider and worker events of jobs finished long ago, old webhook records, "
-        "training files no job refers to, and heartbeats of workers long gone."
+        "training and validation files no job refers to, and heartbeats of workers long gone."
     )
 
     def add_arguments(self, parser):
@@ -37,8 +37,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb} {report.events} event(s) of jobs finished more than {days} day(s) ago, "
             f"{report.webhook_records} webhook record(s) older than {webhook_days} day(s), "
-            f"{len(report.training_files)} orphaned training file(s), "
+            f"{len(report.orphaned_files)} orphaned training or validation file(s), "
             f"{report.heartbeats} old worker heartbeat(s)."
         )
-        for name in report.training_files:
+        for name in report.orphaned_files:
             self.stdout.write(f"  {name}")

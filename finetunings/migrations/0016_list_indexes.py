@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('finetunings', '0014_drop_cancel_requested_event_kind'),
+        ('finetunings', '0015_validation_split'),
     ]
 
     operations = [
