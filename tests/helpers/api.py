@@ -1,4 +1,5 @@
-"""Assertions the API tests share: a 400 that names the field, metadata PostgreSQL cannot store."""
+"""What the API tests share: a 400 that names the field, metadata PostgreSQL cannot store,
+and a cancel posted through the API."""
 
 from http import HTTPStatus
 
@@ -12,3 +13,8 @@ def assert_400_naming(response, field):
     body = response.json()
     assert body["code"] == ErrorCode.VALIDATION
     assert any(name == field or name.startswith(f"{field}.") for name in body["errors"]), body
+
+
+def post_cancel(api, finetuning, **body):
+    """Cancel ``finetuning`` through the API, with ``body`` as the request's fields."""
+    return api.post(f"/api/v1/finetunings/{finetuning.pk}/cancel", body, format="json")
