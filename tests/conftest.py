@@ -10,8 +10,9 @@ from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.providers import reset_providers
 from tests.fakes import memory_provider
 
-# Fixtures for tests that drive the real OpenAI SDK against the fake OpenAI server.
-pytest_plugins = ["tests.fakes.openai_fixtures"]
+# Fixtures for tests that drive the real OpenAI SDK against the fake OpenAI server, and
+# staff users with given permissions (the admin and API tests both use them).
+pytest_plugins = ["tests.fakes.openai_fixtures", "tests.helpers.staff"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from finetunings.models import DatabaseConnection, Finetuning, FinetuningEvent, GoldenRecord
-from tests.admin.helpers import logged_in
+from tests.helpers.admin import logged_in
 
 POISON = {"\ud800": "v\udfff", "ok": "fine"}
 

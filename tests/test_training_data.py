@@ -1,7 +1,9 @@
 """The training file: its content, its order, and token counting that never needs the network."""
 
+import hashlib
 import io
 import json
+import socket
 
 import pytest
 
@@ -106,3 +108,38 @@ def test_records_only_moved_away_are_not_called_deleted(
 
     assert str(rejected.value) == training_data.MOVED_RECORDS_MESSAGE.format(moved=1, total=12)
     assert "deleted" not in str(rejected.value)
+
+
+@pytest.fixture
+def resolved_hosts(monkeypatch):
+    """Every host name anything tries to resolve (resolution still fails off loopback)."""
+    hosts = []
+    guarded = socket.getaddrinfo  # the no_network guard
+
+    def recording(host, *args, **kwargs):
+        hosts.append(host)
+        return guarded(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+    return hosts
+
+
+def test_a_corrupt_cached_encoding_never_makes_the_worker_download(
+    settings, monkeypatch, tmp_path, resolved_hosts, finetuning
+):
+    # An operator pre-seeded the cache for an offline worker, but the file is damaged
+    # (truncated copy, a Git LFS pointer, ...). tiktoken then deletes it and downloads the
+    # encoding with requests.get(url) and no timeout: on a firewalled host, a hang for ever.
+    settings.FINETUNING_TOKEN_COUNTER = "auto"
+    cache = tmp_path / "tiktoken-cache"
+    cache.mkdir()
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
+    url = training_data.TIKTOKEN_URL.format(
+        encoding=training_data._encoding_name(finetuning.model_name)
+    )
+    (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(b"version https://git-lfs\n")
+
+    summary = training_data.write_training_file(finetuning=finetuning, out=io.BytesIO())
+
+    assert summary.examples == len(finetuning.golden_records)
+    assert [host for host in resolved_hosts if host not in ("127.0.0.1", "localhost")] == []

@@ -27,7 +27,7 @@ from finetunings.validation import (
     total_sql_problem,
     unknown_model_parameters,
 )
-from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
+from tests.helpers.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
 
 
 def test_the_uri_forms_cover_every_dialect():

@@ -20,7 +20,7 @@ from finetunings.admin.cancel import (
 from finetunings.admin.jobs import FinetuningAdmin
 from finetunings.errors import CANCELLED_BY_USER_MESSAGE
 from finetunings.models import FinetuningEvent, FinetuningStatus
-from tests.admin.helpers import (
+from tests.helpers.admin import (
     CHANGE_FORM_ACTION,
     change_url,
     changelist_url,

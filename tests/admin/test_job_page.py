@@ -16,7 +16,7 @@ from finetunings import worker
 from finetunings.admin.jobs import FinetuningAdmin
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningMetric, FinetuningStatus
 from finetunings.providers import get_provider
-from tests.admin.helpers import change_url
+from tests.helpers.admin import change_url
 
 LIVE_FIELDS = {
     "live_status",
@@ -168,7 +168,7 @@ def test_the_live_view_of_a_missing_job_or_for_a_stranger_is_refused(
 
 
 def test_the_live_view_needs_the_right_to_see_jobs(make_staff, finetuning):
-    from tests.admin.helpers import logged_in
+    from tests.helpers.admin import logged_in
 
     stranger = logged_in(make_staff("sue", "view_goldenrecord"))
 

@@ -16,7 +16,7 @@ from finetunings import worker
 from finetunings.admin.jobs import FinetuningAdmin
 from finetunings.models import Finetuning, FinetuningMetric, FinetuningStatus
 from finetunings.providers import get_provider
-from tests.admin.helpers import change_url, changelist_url
+from tests.helpers.admin import change_url, changelist_url
 from tests.helpers.browser import WINDOW, Handshake, snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("no_network")]

@@ -7,7 +7,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.urls import reverse
 
 from finetunings.models import Finetuning, FinetuningEvent
-from tests.admin.helpers import change_url, job_add_form, logged_in
+from tests.helpers.admin import change_url, job_add_form, logged_in
 
 ADD_URL = reverse("admin:finetunings_finetuning_add")
 

@@ -4,7 +4,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 
 from finetunings.admin.start_again import START_AGAIN_ACTION, START_AGAIN_DONE, START_AGAIN_REFUSED
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus, GoldenRecord
-from tests.admin.helpers import CHANGE_FORM_ACTION, change_url, logged_in, messages_of
+from tests.helpers.admin import CHANGE_FORM_ACTION, change_url, logged_in, messages_of
 
 
 def start_again(client, job):

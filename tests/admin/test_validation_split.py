@@ -8,7 +8,7 @@ from django.urls import reverse
 from finetunings import validation_split, worker
 from finetunings.admin import START_AGAIN_ACTION
 from finetunings.models import Finetuning, FinetuningStatus
-from tests.admin.helpers import CHANGE_FORM_ACTION, change_url, job_add_form
+from tests.helpers.admin import CHANGE_FORM_ACTION, change_url, job_add_form
 
 ADD_URL = reverse("admin:finetunings_finetuning_add")
 

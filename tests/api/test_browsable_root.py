@@ -5,7 +5,7 @@ import json
 import re
 from http import HTTPStatus
 
-from tests.admin.conftest import PASSWORD
+from tests.helpers.staff import PASSWORD
 
 
 def test_the_root_says_what_the_api_is_and_links_to_the_login(anonymous_api, db):

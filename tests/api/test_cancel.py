@@ -5,8 +5,13 @@ from http import HTTPStatus
 import pytest
 
 from finetunings.errors import CANCELLED_BY_USER_MESSAGE, ErrorCode
-from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from finetunings.models import (
+    Finetuning,
+    FinetuningEvent,
+    FinetuningStatus,
+)
 from finetunings.providers import ProviderRejected, ProviderUnavailable
+from tests.helpers.api import NUL_KEY_METADATA, assert_400_naming
 
 ACTIVE = [FinetuningStatus.QUEUED, FinetuningStatus.VALIDATING_FILES, FinetuningStatus.RUNNING]
 
@@ -292,3 +297,22 @@ def test_cancelling_a_job_deleted_meanwhile_is_refused(connection, golden_record
 
     with pytest.raises(errors.DeletedMeanwhile):
         services.finetuning_cancel(finetuning=stale, actor="test")
+
+
+def test_cancel_metadata_key_with_nul_is_400_and_job_unchanged(api, finetuning):
+    response = api.post(
+        f"/api/v1/finetunings/{finetuning.pk}/cancel",
+        {"metadata": NUL_KEY_METADATA},
+        format="json",
+    )
+
+    assert_400_naming(response, "metadata")
+    finetuning.refresh_from_db()
+    assert finetuning.status == "queued"
+
+
+def test_cancel_id_with_nul_in_the_path_is_404(api, db):
+    response = api.post("/api/v1/finetunings/a%00b/cancel", format="json")
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == ErrorCode.NOT_FOUND

@@ -7,7 +7,8 @@ from finetunings import errors, services
 from finetunings.errors import ErrorCode
 from finetunings.models import DatabaseConnection, FinetuningStatus, GoldenRecord
 from finetunings.validation import URI_BAD_HOST, URI_INVALID
-from tests.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
+from tests.helpers.api import NUL_KEY_METADATA, assert_400_naming
+from tests.helpers.uri_forms import INVALID_URI_FORMS, VALID_URI_FORMS
 
 URI = "postgresql://reader:s3cret-pw@db.internal:5432/shop"
 
@@ -304,3 +305,44 @@ def test_an_empty_dialect_filter_is_a_400(api, connection):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "dialect" in response.json()["errors"]
+
+
+def test_connection_metadata_key_with_nul_is_400(api, db):
+    response = api.post(
+        "/api/v1/database-connections",
+        {
+            "alias": "shop",
+            "dialect": "postgresql",
+            "connection_uri": "postgresql://reader:pw@db:5432/shop",
+            "metadata": NUL_KEY_METADATA,
+        },
+        format="json",
+    )
+
+    assert_400_naming(response, "metadata")
+    assert not DatabaseConnection.objects.exists()
+
+
+def test_connection_uri_that_urlsplit_rejects_is_400(api, db):
+    response = api.post(
+        "/api/v1/database-connections",
+        {"alias": "shop", "dialect": "postgresql", "connection_uri": "postgresql://[db/shop"},
+        format="json",
+    )
+
+    assert_400_naming(response, "connection_uri")
+
+
+def test_password_in_the_uri_query_string_is_masked(api, db):
+    response = api.post(
+        "/api/v1/database-connections",
+        {
+            "alias": "shop",
+            "dialect": "postgresql",
+            "connection_uri": "postgresql://reader@db.internal:5432/shop?password=s3cret-pw",
+        },
+        format="json",
+    )
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert "s3cret-pw" not in response.content.decode()

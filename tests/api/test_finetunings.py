@@ -10,6 +10,7 @@ from django.utils import timezone
 from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus, GoldenRecord
 from finetunings.validation import GOLDEN_RECORDS_MINIMUM
+from tests.helpers.api import NUL_KEY_METADATA, assert_400_naming
 
 
 def create(api, **body):
@@ -407,3 +408,47 @@ def test_a_repeated_limit_is_a_400_not_the_last_one_taken(api, finetuning):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert "limit" in response.json()["errors"]
+
+
+def test_finetuning_metadata_key_with_nul_is_400(api, connection, golden_records):
+    response = api.post(
+        "/api/v1/finetunings",
+        {"db_connection_id": connection.pk, "metadata": NUL_KEY_METADATA},
+        format="json",
+    )
+
+    assert_400_naming(response, "metadata")
+    assert not Finetuning.objects.exists()
+
+
+def test_patch_finetuning_metadata_key_with_nul_is_400(api, finetuning):
+    response = api.patch(
+        f"/api/v1/finetunings/{finetuning.pk}", {"metadata": NUL_KEY_METADATA}, format="json"
+    )
+
+    assert_400_naming(response, "metadata")
+    finetuning.refresh_from_db()
+    assert finetuning.metadata is None
+
+
+@pytest.mark.parametrize("parameter", ["n_epochs", "batch_size", "learning_rate_multiplier"])
+def test_model_parameter_too_large_for_a_float_is_400(api, connection, golden_records, parameter):
+    response = api.generic(
+        "POST",
+        "/api/v1/finetunings",
+        f'{{"db_connection_id": "{connection.pk}", '
+        f'"base_llm": {{"model_parameters": {{"{parameter}": {"9" * 400}}}}}}}',
+        content_type="application/json",
+    )
+
+    assert_400_naming(response, f"base_llm.model_parameters.{parameter}")
+    assert not Finetuning.objects.exists()
+
+
+def test_patch_of_unknown_job_is_404_even_with_a_bad_body(api, db):
+    response = api.patch(
+        "/api/v1/finetunings/000000000000000000000000", {"alias": 5}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == ErrorCode.NOT_FOUND

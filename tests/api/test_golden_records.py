@@ -6,6 +6,7 @@ import pytest
 from finetunings import errors, services, training_data, validation
 from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, GoldenRecord
+from tests.helpers.api import NUL_KEY_METADATA, assert_400_naming
 
 
 def record(connection, **fields):
@@ -225,3 +226,64 @@ def test_sql_that_does_not_parse_is_explained_in_plain_words(api, connection):
     assert response.json()["errors"]["sql"] == [
         "The SQL does not parse as postgresql at line 1, column 10: something is missing after '*'."
     ]
+
+
+def test_golden_record_metadata_key_with_nul_is_400(api, connection):
+    response = api.post(
+        "/api/v1/golden-records",
+        {
+            "db_connection_id": connection.pk,
+            "question": "How many orders?",
+            "sql": "SELECT count(*) FROM orders",
+            "metadata": NUL_KEY_METADATA,
+        },
+        format="json",
+    )
+
+    assert_400_naming(response, "metadata")
+    assert not GoldenRecord.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_golden_record_update_with_a_json_array_is_400(api, connection, golden_records, method):
+    record = golden_records[0]
+    body = [{"db_connection_id": connection.pk, "question": "Changed?", "sql": "SELECT 1"}]
+
+    response = getattr(api, method)(f"/api/v1/golden-records/{record.pk}", body, format="json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == ErrorCode.VALIDATION
+    record.refresh_from_db()
+    assert record.question != "Changed?"
+
+
+@pytest.mark.parametrize("sql", ["(" * 5000, "SELECT " + "(" * 3000 + "1" + ")" * 3000])
+def test_sql_nested_too_deeply_is_400_naming_sql(api, connection, sql):
+    response = api.post(
+        "/api/v1/golden-records",
+        {"db_connection_id": connection.pk, "question": "Deep?", "sql": sql},
+        format="json",
+    )
+
+    assert_400_naming(response, "sql")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("clickhouse", "VALUES ()"),  # IndexError inside sqlglot
+        ("bigquery", "PIVOT B' 1.5e B'"),  # AttributeError inside sqlglot
+        ("mssql", "SET ARRAY [] CONNECT BY"),  # ValueError inside sqlglot
+    ],
+)
+def test_sql_that_crashes_the_parser_is_400_naming_sql(api, make_connection, dialect, sql):
+    connection = make_connection(dialect=dialect)
+
+    response = api.post(
+        "/api/v1/golden-records",
+        {"db_connection_id": connection.pk, "question": "Odd?", "sql": sql},
+        format="json",
+    )
+
+    assert_400_naming(response, "sql")
+    assert not GoldenRecord.objects.exists()

@@ -230,3 +230,12 @@ def test_the_valid_bodies_of_the_hostile_table_are_accepted(api, targets, route_
     response = post_raw(api, method, url, json.dumps(valid))
 
     assert response.status_code in (HTTPStatus.OK, HTTPStatus.CREATED), response.content[:300]
+
+
+def test_deeply_nested_json_is_400_parse_error(api, db):
+    body = '{"metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    response = api.generic("POST", "/api/v1/finetunings", body, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == ErrorCode.PARSE_ERROR

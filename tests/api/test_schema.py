@@ -210,3 +210,35 @@ def test_file_downloads_and_the_import_upload_are_described_for_client_generator
     file_field = form["properties"]["file"]
     assert (file_field["type"], file_field["format"]) == ("string", "binary")
     assert "file" in form["required"]
+
+
+def test_events_are_documented_as_a_paginated_list(schema, api, finetuning):
+    operation = schema["paths"]["/api/v1/finetunings/{id}/events"]["get"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    documented = schema["components"]["schemas"][ref.split("/")[-1]]
+
+    body = api.get(f"/api/v1/finetunings/{finetuning.pk}/events").json()
+
+    assert set(body) == {"next", "previous", "results"}
+    assert "results" in documented["properties"], documented
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/finetunings", "/api/v1/golden-records", "/api/v1/database-connections"]
+)
+def test_lists_document_their_400_for_bad_parameters(schema, api, path):
+    assert api.get(path, {"limit": 0}).status_code == HTTPStatus.BAD_REQUEST
+
+    assert "400" in schema["paths"][path]["get"]["responses"]
+
+
+def test_parse_error_matches_the_documented_400(schema, api, db):
+    documented = schema["components"]["schemas"]["ValidationError"]
+
+    response = api.generic(
+        "POST", "/api/v1/finetunings", '{"db_connection_id": ', content_type="application/json"
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    missing = set(documented["required"]) - set(response.json())
+    assert not missing, f"the documented 400 requires {missing}; got {response.json()}"

@@ -3,10 +3,12 @@
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus
+from tests.helpers.admin import changelist_url
 
 
 def session(user) -> APIClient:
@@ -126,3 +128,26 @@ def test_no_credentials_is_still_401(anonymous_api):
     response = anonymous_api.post("/api/v1/finetunings/abc/cancel")
 
     assert response.status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_staff_member_without_the_cancel_permission_cannot_cancel_through_the_api(
+    make_staff, finetuning
+):
+    # The admin hides and refuses the cancel action, but the same admin session is accepted
+    # by the REST API for any staff user, whatever their permissions.
+    viewer = make_staff("vic", "view_finetuning")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(viewer)
+    browser.get(changelist_url())  # an admin page sets the CSRF cookie, as in a browser
+    token = browser.cookies["csrftoken"].value
+
+    response = browser.post(
+        f"/api/v1/finetunings/{finetuning.pk}/cancel",
+        {},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    finetuning.refresh_from_db()
+    assert finetuning.status == FinetuningStatus.QUEUED

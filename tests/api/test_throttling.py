@@ -11,7 +11,7 @@ from rest_framework.throttling import UserRateThrottle
 from finetunings import services
 from finetunings.api.authentication import APIKeyUser
 from finetunings.errors import ErrorCode
-from tests.admin.helpers import logged_in
+from tests.helpers.admin import logged_in
 
 
 @pytest.fixture

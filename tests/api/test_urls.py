@@ -37,3 +37,19 @@ def test_schema_documents_no_format_suffix_routes(anonymous_api, db):
     schema = anonymous_api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
 
     assert not [path for path in schema["paths"] if "{format}" in path or path.endswith(".json")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/database-connections/a%00b",
+        "/api/v1/golden-records/a%00b",
+        "/api/v1/finetunings/a%00b",
+        "/api/v1/finetunings/a%00b/events",
+    ],
+)
+def test_id_with_nul_in_the_path_is_404(api, db, path):
+    response = api.get(path)
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == ErrorCode.NOT_FOUND

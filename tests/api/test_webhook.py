@@ -1,9 +1,5 @@
 """POST /api/v1/webhooks/openai: signed by OpenAI, makes the job due for the next pass."""
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 from http import HTTPStatus
 
@@ -16,34 +12,11 @@ from finetunings.errors import ErrorCode
 from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.providers.openai import NO_WEBHOOK_SECRET_MESSAGE
 from tests.fakes.openai_server import LIST, RETRIEVE
+from tests.helpers.webhooks import SECRET, event_body, signed_headers
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 URL = "/api/v1/webhooks/openai"
-SECRET = "whsec_" + base64.b64encode(b"a-webhook-signing-secret-for-tests").decode()
-
-
-def signed_headers(body: str, *, event_id: str, secret=SECRET, timestamp=None):
-    timestamp = str(int(time.time()) if timestamp is None else timestamp)
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{event_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
-    return {
-        "HTTP_WEBHOOK_ID": event_id,
-        "HTTP_WEBHOOK_TIMESTAMP": timestamp,
-        "HTTP_WEBHOOK_SIGNATURE": "v1," + base64.b64encode(digest).decode(),
-    }
-
-
-def event_body(job_id: str, event_id="evt_0001", kind="fine_tuning.job.succeeded") -> str:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "created_at": int(time.time()),
-            "type": kind,
-            "data": {"id": job_id},
-        }
-    )
 
 
 @pytest.fixture

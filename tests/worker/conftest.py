@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from finetunings import worker
 from finetunings.models import Finetuning, ProviderPause
@@ -34,9 +37,6 @@ def followed_jobs(connection, golden_records):
     """``count`` jobs the provider runs already, created in the same order here and there."""
 
     def make(fake, count, status="running", provider_status=None):
-        from datetime import timedelta
-
-        from django.utils import timezone
 
         start = timezone.now() - timedelta(seconds=count + 5)
         jobs = []
@@ -61,3 +61,12 @@ def followed_jobs(connection, golden_records):
         return jobs
 
     return make
+
+
+@pytest.fixture
+def running(run_pass, openai_provider, finetuning):
+    """A job the worker has submitted; the provider now runs it."""
+    run_pass()
+    finetuning.refresh_from_db()
+    openai_provider.set_status(finetuning.finetuning_job_id, "running")
+    return finetuning

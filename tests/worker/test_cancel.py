@@ -5,19 +5,21 @@ from http import HTTPStatus
 
 import pytest
 from django.db import connection as db_connection
+from rest_framework.test import APIClient
 
 from finetunings import errors, worker
 from finetunings.api.exceptions import PROVIDER_UNAVAILABLE_MESSAGE
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from finetunings.providers import reset_providers
 from finetunings.services import FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE, ORPHAN_CANCELLED_MESSAGE
 from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
-from tests.fakes.openai_server import CANCEL, CREATE
+from tests.fakes.openai_server import CANCEL, CREATE, UPLOAD
+from tests.helpers.api import post_cancel
+from tests.helpers.webhooks import SECRET, event_body, signed_headers
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
-
-def cancel(api, finetuning):
-    return api.post(f"/api/v1/finetunings/{finetuning.pk}/cancel", {}, format="json")
+WEBHOOK_URL = "/api/v1/webhooks/openai"
 
 
 def submit_in_background(worker_id):
@@ -27,17 +29,9 @@ def submit_in_background(worker_id):
         db_connection.close()
 
 
-@pytest.fixture
-def running(run_pass, openai_provider, finetuning):
-    run_pass()
-    finetuning.refresh_from_db()
-    openai_provider.set_status(finetuning.finetuning_job_id, "running")
-    return finetuning
-
-
 def test_cancelling_a_running_job_cancels_it_at_the_provider_once(api, openai_provider, running):
-    first = cancel(api, running)
-    again = cancel(api, running)
+    first = post_cancel(api, running)
+    again = post_cancel(api, running)
 
     assert first.status_code == HTTPStatus.OK
     assert first.json()["status"] == "cancelled"
@@ -56,7 +50,7 @@ def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
     else:
         openai_provider.fail_next(CANCEL, int(fault))
 
-    failed = cancel(api, running)
+    failed = post_cancel(api, running)
 
     assert failed.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert failed.json()["code"] == errors.ErrorCode.PROVIDER_UNAVAILABLE
@@ -65,7 +59,7 @@ def test_a_provider_failure_during_cancel_leaves_the_job_as_it_was(
     assert running.status == FinetuningStatus.VALIDATING_FILES
     assert running.cancel_lease_until is None
 
-    retried = cancel(api, running)
+    retried = post_cancel(api, running)
 
     assert retried.status_code == HTTPStatus.OK
     assert retried.json()["status"] == "cancelled"
@@ -105,7 +99,7 @@ def test_a_wrong_api_key_during_cancel_is_503_and_the_job_is_unchanged(
     settings.OPENAI_API_KEY = "revoked-key"
     reset_providers()
 
-    refused = cancel(api, running)
+    refused = post_cancel(api, running)
 
     assert refused.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert "Check OPENAI_API_KEY" in refused.json()["detail"]
@@ -123,7 +117,7 @@ def test_a_cancel_during_submission_leaves_no_provider_job_running(
     submitting.start()
     assert openai_provider.arrived[CREATE].wait(timeout=10)
 
-    response = cancel(api, finetuning)
+    response = post_cancel(api, finetuning)
     release.set()
     submitting.join(timeout=10)
 
@@ -153,7 +147,7 @@ def test_a_provider_job_created_after_the_cancel_is_cancelled_by_the_worker(
     submitting.start()
     assert openai_provider.arrived[CREATE].wait(timeout=10)
 
-    response = cancel(api, finetuning)  # looks for a provider job: there is none yet
+    response = post_cancel(api, finetuning)  # looks for a provider job: there is none yet
     release.set()
     submitting.join(timeout=10)
 
@@ -174,7 +168,7 @@ def test_a_late_provider_job_whose_cancel_failed_is_cancelled_by_the_next_pass(
     submitting = threading.Thread(target=submit_in_background, args=("worker-a",))
     submitting.start()
     assert openai_provider.arrived[CREATE].wait(timeout=10)
-    cancel(api, finetuning)
+    post_cancel(api, finetuning)
     # The worker cannot stop its provider job now (nor in its clean-up step of that pass).
     openai_provider.fail_next(CANCEL, 500, times=2)
     release.set()
@@ -203,7 +197,7 @@ def test_a_cancel_waiting_on_a_slow_provider_answers_503_within_the_request_dead
     openai_provider.delay_next(CANCEL, 3)
     before = Finetuning.objects.filter(pk=running.pk).values().get()
 
-    response = cancel(api, running)
+    response = post_cancel(api, running)
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Content-Type"] == "application/json"
@@ -216,3 +210,61 @@ def test_a_cancel_waiting_on_a_slow_provider_answers_503_within_the_request_dead
     # A time-out may hide a cancel the provider carried out: the user's request is kept
     # (internally) so that a refresh finding the job cancelled records it as theirs.
     assert after["cancel_request"]["actor"].startswith("api key")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refresh", ["worker pass", "webhook"])
+def test_a_refresh_landing_during_a_cancel_does_not_lose_the_users_cancel(
+    settings, api, run_pass, make_due, openai_provider, running, refresh
+):
+    settings.OPENAI_WEBHOOK_SECRET = SECRET
+    # The cancel's answer is held while the refresh lands; under the fixture's 0.5 s client
+    # timeout a slow refresh (a loaded machine, the webhook's signature check) made the
+    # cancel time out instead, a 503 this test is not about.
+    settings.OPENAI_TIMEOUT_SECONDS = 30
+    reset_providers()  # the worker pass that submitted the job cached a 0.5 s client
+    release = openai_provider.pause(CANCEL)  # the provider has cancelled, not yet answered
+    answers = []
+
+    def cancel_in_background():
+        try:
+            answers.append(post_cancel(api, running, metadata={"reason": "wrong data set"}))
+        finally:
+            db_connection.close()
+
+    cancelling = threading.Thread(target=cancel_in_background)
+    cancelling.start()
+    assert openai_provider.arrived[CANCEL].wait(timeout=10)
+    # What the provider now reports reaches us first: by polling, or by its own webhook.
+    if refresh == "worker pass":
+        make_due(running)
+        run_pass()
+    else:
+        body = event_body(running.finetuning_job_id, kind="fine_tuning.job.cancelled")
+        headers = signed_headers(body, event_id="evt_0001")
+        APIClient().post(WEBHOOK_URL, data=body, content_type="application/json", **headers)
+    release.set()
+    cancelling.join(timeout=10)
+
+    [response] = answers
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert body["status"] == "cancelled"
+    assert body["error"] == errors.CANCELLED_BY_USER_MESSAGE
+    assert body["metadata"] == {"reason": "wrong data set"}
+    assert body["cancelled_by"]
+
+
+def test_a_job_cancelled_while_backing_off_no_longer_promises_a_retry(
+    api, run_pass, openai_provider, finetuning
+):
+    openai_provider.fail_next(UPLOAD, 500)
+    run_pass()
+    assert "will try again at" in Finetuning.objects.get(pk=finetuning.pk).status_message
+
+    cancelled = post_cancel(api, finetuning)
+
+    assert cancelled.status_code == HTTPStatus.OK
+    shown = api.get(f"/api/v1/finetunings/{finetuning.pk}").json()
+    assert shown["status"] == "cancelled"
+    assert "will try again" not in (shown["status_message"] or "")

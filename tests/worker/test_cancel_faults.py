@@ -30,22 +30,11 @@ from finetunings.services import (
     ORPHAN_CANCELLED_MESSAGE,
 )
 from tests.fakes.openai_server import CANCEL, CREATE, LIST
+from tests.helpers.api import post_cancel
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 REFUSED = "server closed the connection unexpectedly"
-
-
-def cancel(api, finetuning, **body):
-    return api.post(f"/api/v1/finetunings/{finetuning.pk}/cancel", body, format="json")
-
-
-@pytest.fixture
-def running(run_pass, openai_provider, finetuning):
-    run_pass()
-    finetuning.refresh_from_db()
-    openai_provider.set_status(finetuning.finetuning_job_id, "running")
-    return finetuning
 
 
 def is_cancel_write(sql: str) -> bool:
@@ -110,7 +99,7 @@ def test_a_failed_write_after_the_provider_accepted_is_retried_and_recorded(
     api, api_key, openai_provider, running
 ):
     with failing_writes(times=2) as failures:
-        response = cancel(api, running, metadata={"reason": "budget"})
+        response = post_cancel(api, running, metadata={"reason": "budget"})
 
     assert failures["left"] == 0
     assert response.status_code == HTTPStatus.OK
@@ -131,7 +120,7 @@ def test_a_database_down_after_the_provider_accepted_is_503_and_the_cancel_is_ke
 ):
     settings.FINETUNING_CANCEL_WAIT_SECONDS = 0.2
     with database_down_once_the_provider_cancelled(openai_provider):
-        response = cancel(api, running, metadata={"reason": "budget"})
+        response = post_cancel(api, running, metadata={"reason": "budget"})
 
     # Not a 500: the database is down, and the client is told to retry.
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
@@ -155,7 +144,7 @@ def test_a_database_down_after_the_provider_accepted_is_503_and_the_cancel_is_ke
     assert event.actor == job.cancelled_by
     assert event.message == errors.CANCELLED_BY_USER_MESSAGE
     # A retry now answers at once, with the same job.
-    again = cancel(api, running)
+    again = post_cancel(api, running)
     assert again.status_code == HTTPStatus.OK
     assert again.json()["cancelled_by"] == job.cancelled_by
 
@@ -166,13 +155,13 @@ def test_a_retry_while_a_dead_request_holds_the_lease_records_its_cancel_at_once
     api, api_key, settings, openai_provider, running
 ):
     with database_down_once_the_provider_cancelled(openai_provider):
-        cancel(api, running, metadata={"reason": "budget"})
+        post_cancel(api, running, metadata={"reason": "budget"})
     # The first request could not even release its lease (the database was down).
     Finetuning.objects.filter(pk=running.pk).update(
         cancel_lease_until=timezone.now() + timedelta(seconds=60)
     )
 
-    retried = cancel(api, running)
+    retried = post_cancel(api, running)
 
     # Not a wait for the lease: the provider says cancelled, so the first cancel stands.
     assert retried.status_code == HTTPStatus.OK
@@ -195,7 +184,7 @@ def test_a_retry_while_a_live_request_holds_the_lease_answers_503_within_the_wai
         cancel_request={"actor": "someone", "at": timezone.now().isoformat(), "metadata": None},
     )
 
-    retried = cancel(api, job)
+    retried = post_cancel(api, job)
 
     assert retried.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert retried.json()["code"] == errors.ErrorCode.CANCEL_IN_PROGRESS
@@ -209,12 +198,12 @@ def test_a_retry_after_the_lease_expired_records_the_first_requests_cancel(
     api, settings, openai_provider, running
 ):
     with database_down_once_the_provider_cancelled(openai_provider):
-        cancel(api, running, metadata={"reason": "budget"})
+        post_cancel(api, running, metadata={"reason": "budget"})
     Finetuning.objects.filter(pk=running.pk).update(
         cancel_lease_until=timezone.now() - timedelta(seconds=1)
     )
 
-    retried = cancel(api, running)
+    retried = post_cancel(api, running)
 
     assert retried.status_code == HTTPStatus.OK
     assert retried.json()["status"] == FinetuningStatus.CANCELLED
@@ -290,7 +279,7 @@ def test_a_cancel_after_a_lost_create_answer_cancels_the_provider_job_at_once(
 ):
     job, remote_id = created_but_not_recorded
 
-    response = cancel(api, job)
+    response = post_cancel(api, job)
 
     assert response.status_code == HTTPStatus.OK
     assert response.json()["status"] == FinetuningStatus.CANCELLED
@@ -311,7 +300,7 @@ def test_a_cancel_that_finds_the_provider_job_already_succeeded_keeps_its_model(
     job, remote_id = created_but_not_recorded
     openai_provider.set_status(remote_id, "succeeded", fine_tuned_model="ft:gpt-4o-mini:acme::x")
 
-    response = cancel(api, job)
+    response = post_cancel(api, job)
 
     # The user's cancel came too late to stop anything: the job is what the provider made.
     assert response.status_code == HTTPStatus.CONFLICT
@@ -329,7 +318,7 @@ def test_a_provider_unreachable_while_looking_for_the_created_job_is_503_and_cha
     job, remote_id = created_but_not_recorded
     openai_provider.fail_next(LIST, 500)
 
-    response = cancel(api, job)
+    response = post_cancel(api, job)
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["code"] == errors.ErrorCode.PROVIDER_UNAVAILABLE
@@ -406,7 +395,7 @@ def test_a_cancel_after_a_worker_was_killed_between_create_and_record_stops_the_
         release.set()
     [remote] = openai_provider.jobs_for(finetuning.pk)
 
-    response = cancel(api, finetuning)
+    response = post_cancel(api, finetuning)
 
     assert response.status_code == HTTPStatus.OK
     assert response.json()["status"] == FinetuningStatus.CANCELLED

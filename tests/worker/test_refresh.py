@@ -5,6 +5,7 @@ Driven through the real SDK against the fake OpenAI (tests/fakes/openai_server.p
 
 import datetime
 from datetime import timedelta
+from http import HTTPStatus
 
 import pytest
 from django.db import connection as db_connection
@@ -248,3 +249,33 @@ def test_a_job_with_1000_provider_events_ends_with_all_of_them_in_its_timeline(
         datetime.datetime.fromtimestamp(base, tz=datetime.UTC).isoformat()
     )
     assert Finetuning.objects.get(pk=job.pk).provider_events_cursor.get("gap_after") is None
+
+
+@pytest.mark.parametrize("status", [HTTPStatus.BAD_REQUEST, HTTPStatus.NOT_FOUND])
+def test_a_refused_list_call_does_not_stop_the_worker(
+    run_pass, make_due, openai_provider, running, status
+):
+    openai_provider.fail_next(LIST, status)
+    make_due(running)
+
+    _, lines = run_pass()  # the command's loop has no guard: an exception here ends it
+
+    assert any(line.startswith("refresh stopped:") for line in lines)
+    make_due(running)
+    run_pass()
+    assert Finetuning.objects.get(pk=running.pk).status == FinetuningStatus.RUNNING
+
+
+def test_a_job_the_provider_cannot_show_says_why_it_does_not_move(
+    run_pass, make_due, openai_provider, running
+):
+    # E.g. OPENAI_API_KEY now belongs to another project: the job is 404 at the provider.
+    del openai_provider.jobs[running.finetuning_job_id]
+    make_due(running)
+
+    _, lines = run_pass()
+
+    assert any("cannot show job" in line for line in lines)  # only the worker's log knows
+    running.refresh_from_db()
+    assert running.status == FinetuningStatus.VALIDATING_FILES
+    assert running.status_message  # what the user reads: nothing, for ever

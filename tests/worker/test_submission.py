@@ -1,10 +1,15 @@
 """Submitting jobs through faults: nothing is lost, nothing is paid for twice."""
 
+import threading
+from datetime import timedelta
+from http import HTTPStatus
+
 import pytest
 from django.core.management import call_command
+from django.db import connection as db_connection
 from django.utils import timezone
 
-from finetunings import services, training_data
+from finetunings import services, training_data, worker
 from finetunings.models import (
     Finetuning,
     FinetuningEvent,
@@ -12,6 +17,7 @@ from finetunings.models import (
     FinetuningStatus,
     ProviderPause,
 )
+from finetunings.providers import reset_providers
 from finetunings.providers.openai import NOT_CONFIGURED_MESSAGE
 from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
 from tests.fakes.openai_server import CREATE, LIST, RETRIEVE, UPLOAD
@@ -232,3 +238,68 @@ def test_the_summary_is_kept_on_the_job(
     assert summary["token_counting"] == training_data.ESTIMATE_LABEL
     assert summary["sha256"] == finetuning.training_file_sha256
     assert summary["bytes"] == finetuning.training_file_size
+
+
+@pytest.mark.parametrize("operation", [UPLOAD, CREATE])
+@pytest.mark.parametrize("status", [HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.CONFLICT])
+def test_a_provider_timeout_or_lock_conflict_is_retried_not_a_failed_job(
+    run_pass, make_due, openai_provider, finetuning, operation, status
+):
+    openai_provider.fail_next(operation, status)
+
+    report, _ = run_pass()
+
+    finetuning.refresh_from_db()
+    assert report.failed == []
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.error is None
+    assert "will try again at" in finetuning.status_message
+    make_due(finetuning)
+    run_pass()
+    assert len(openai_provider.jobs_for(finetuning.pk)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_lost_its_lease_cannot_fail_a_job_another_worker_submitted(
+    settings, monkeypatch, openai_provider, finetuning
+):
+    settings.OPENAI_TIMEOUT_SECONDS = 30  # worker A's create is slow, not timed out
+    reset_providers()
+    refused, release = threading.Event(), threading.Event()
+    create = openai_provider._create
+
+    def first_create_refused_late(payload):
+        if not refused.is_set():
+            refused.set()
+            release.wait(timeout=10)
+            return HTTPStatus.BAD_REQUEST, {
+                "error": {"message": "Invalid request.", "type": "invalid_request_error"}
+            }
+        return create(payload)
+
+    monkeypatch.setattr(openai_provider, "_create", first_create_refused_late)
+
+    def worker_a():
+        try:
+            worker.run_once(worker_id="worker-a", log=lambda line: None)
+        finally:
+            db_connection.close()
+
+    slow = threading.Thread(target=worker_a)
+    slow.start()
+    assert refused.wait(timeout=10)
+    # Worker A stalls past its lease (a paused VM, a stopped process): B takes the job over.
+    Finetuning.objects.filter(pk=finetuning.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    report = worker.run_once(worker_id="worker-b", log=lambda line: None)
+    assert report.submitted == [finetuning.pk]
+    release.set()  # A now hears the provider's 400 for its own (late) attempt
+    slow.join(timeout=10)
+
+    finetuning.refresh_from_db()
+    [remote] = openai_provider.jobs_for(finetuning.pk)
+    assert remote["status"] == "validating_files"  # B's job runs (and costs) at the provider
+    assert finetuning.finetuning_job_id == remote["id"]
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.error is None

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from finetunings import selectors, services, worker
+from finetunings import selectors, worker
 from finetunings.models import (
     Finetuning,
     FinetuningCheckpoint,
@@ -121,34 +121,6 @@ def test_a_base64_result_file_completes_the_metrics_as_a_plain_one_does(
 
     assert steps_of(job) == list(range(1, 21))
     assert FinetuningMetric.objects.get(finetuning=job, step=2).train_loss is not None
-
-
-def test_a_result_file_does_not_blank_figures_only_an_event_had(db, connection):
-    job = Finetuning.objects.create(
-        db_connection=connection, alias="j", model_name="gpt-4o-mini-2024-07-18"
-    )
-    FinetuningMetric.objects.create(finetuning=job, step=1, train_loss=1.5, valid_loss=1.7)
-    content = b"step,train_loss,train_accuracy,valid_loss\n1,1.4,0.5,\n2,1.2,0.6,\n"
-
-    assert services.finetuning_record_result_file(finetuning=job, content=content) == 2
-
-    one, two = FinetuningMetric.objects.filter(finetuning=job)
-    assert (one.train_loss, one.train_mean_token_accuracy, one.valid_loss) == (1.4, 0.5, 1.7)
-    assert (two.step, two.train_loss, two.total_steps) == (2, 1.2, 2)
-
-
-def test_a_result_file_that_is_not_csv_changes_nothing(db, connection):
-    job = Finetuning.objects.create(
-        db_connection=connection, alias="j", model_name="gpt-4o-mini-2024-07-18"
-    )
-    FinetuningMetric.objects.create(finetuning=job, step=1, train_loss=1.5)
-
-    assert services.finetuning_record_result_file(finetuning=job, content=b"\x89PNG...") == 0
-    assert services.finetuning_record_result_file(finetuning=job, content=b"a,b\n1,2\n") == 0
-
-    assert list(FinetuningMetric.objects.filter(finetuning=job).values_list("train_loss")) == [
-        (1.5,)
-    ]
 
 
 def test_metrics_of_a_whole_batch_are_written_in_one_statement(openai_provider, followed_jobs):

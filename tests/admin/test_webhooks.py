@@ -6,7 +6,7 @@ from django.utils import timezone
 from finetunings import notifications
 from finetunings.admin.webhooks import REDELIVERY_QUEUED
 from finetunings.models import FinetuningStatus, WebhookDelivery, WebhookEndpoint
-from tests.admin.helpers import messages_of
+from tests.helpers.admin import messages_of
 
 
 def test_registering_an_endpoint_shows_its_secret_once(superuser_client):

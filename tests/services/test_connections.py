@@ -1,14 +1,20 @@
-"""Deleting a connection while jobs or golden records are created on it: one wins, cleanly."""
+"""The connection services: deleting a connection while jobs or golden records are created on
+it (one wins, cleanly), concurrent edits, and fields an update may not change."""
 
 import threading
+from http import HTTPStatus
 
 import pytest
 from django.db import connections
 
 from finetunings import errors, services
-from finetunings.models import ACTIVE_STATUSES, DatabaseConnection, Finetuning, GoldenRecord
-
-ROUNDS = 20
+from finetunings.models import (
+    ACTIVE_STATUSES,
+    DatabaseConnection,
+    Finetuning,
+    GoldenRecord,
+)
+from tests.helpers.threads import ROUNDS, patch_at_once
 
 
 def race(*actions):
@@ -101,3 +107,25 @@ def test_golden_records_created_while_their_connection_is_deleted_are_not_kept(
         assert deleted is None
         kept = GoldenRecord.objects.filter(db_connection=connection).count()
         assert kept == 0, f"round {round_}: {kept} records on a deleted connection"
+
+
+def test_a_connection_update_refuses_a_field_its_owner_does_not_own(connection):
+    with pytest.raises(TypeError, match="deleted_at"):
+        services.database_connection_update(connection=connection, deleted_at=None)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_patches_of_schema_and_metadata_of_a_connection_both_survive(
+    connection, api_key
+):
+    url = f"/api/v1/database-connections/{connection.pk}"
+    for round_ in range(ROUNDS):
+        schema = f"CREATE TABLE t{round_} (id int);"
+        metadata = {"round": str(round_)}
+
+        results = patch_at_once(url, [{"schema": schema}, {"metadata": metadata}], api_key[1])
+
+        assert results == [HTTPStatus.OK, HTTPStatus.OK]
+        stored = DatabaseConnection.objects.get(pk=connection.pk)
+        assert (stored.schema, stored.metadata) == (schema, metadata), f"round {round_}"

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from finetunings.admin.golden_record_files import IMPORT_DONE, IMPORT_REFUSED
 from finetunings.models import GoldenRecord
-from tests.admin.helpers import changelist_url, logged_in, messages_of
+from tests.helpers.admin import changelist_url, logged_in, messages_of
 
 IMPORT_URL = reverse("admin:finetunings_goldenrecord_import")
 EXPORT_URL = reverse("admin:finetunings_goldenrecord_export")

@@ -160,3 +160,14 @@ def test_failed_provider_call_releases_the_lease(
         services.finetuning_cancel(finetuning=job, actor="test")
 
     assert Finetuning.objects.get(pk=job.pk).cancel_lease_until is None
+
+
+def test_a_cancel_says_it_cancelled_the_job_and_a_second_one_that_it_did_not(finetuning):
+    first = services.finetuning_cancel(finetuning=finetuning, actor="alice")
+    second = services.finetuning_cancel(finetuning=finetuning, actor="bob")
+
+    assert first.cancelled_now is True
+    assert first.finetuning.status == FinetuningStatus.CANCELLED
+    assert second.cancelled_now is False
+    assert second.finetuning.cancelled_by == "alice"
+    assert Finetuning.objects.get(pk=finetuning.pk).cancelled_by == "alice"
