@@ -5,9 +5,11 @@ import pytest
 from finetunings.providers import get_provider, reset_providers
 from tests.fakes.openai_server import FakeOpenAI
 
-# Shorter than the fake's slow answers, so a "slow" call is a real client timeout.
-TEST_TIMEOUT_SECONDS = 0.5
-SLOWER_THAN_TIMEOUT = 1.5
+# Shorter than the fake's slow answers, so a "slow" call is a real client timeout; long
+# enough that an ordinary answer on a loaded 2-CPU machine never times out (at 0.5 s one
+# did now and then, and a test counting statements saw the failure's writes).
+TEST_TIMEOUT_SECONDS = 2.0
+SLOWER_THAN_TIMEOUT = 4.0
 
 
 @pytest.fixture

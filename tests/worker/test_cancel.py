@@ -218,11 +218,11 @@ def test_a_refresh_landing_during_a_cancel_does_not_lose_the_users_cancel(
     settings, api, run_pass, make_due, openai_provider, running, refresh
 ):
     settings.OPENAI_WEBHOOK_SECRET = SECRET
-    # The cancel's answer is held while the refresh lands; under the fixture's 0.5 s client
+    # The cancel's answer is held while the refresh lands; under the fixture's short client
     # timeout a slow refresh (a loaded machine, the webhook's signature check) made the
     # cancel time out instead, a 503 this test is not about.
     settings.OPENAI_TIMEOUT_SECONDS = 30
-    reset_providers()  # the worker pass that submitted the job cached a 0.5 s client
+    reset_providers()  # the submitting pass cached a short-timeout client
     release = openai_provider.pause(CANCEL)  # the provider has cancelled, not yet answered
     answers = []
 

@@ -232,7 +232,7 @@ def test_a_backend_killed_while_the_provider_cancels_still_records_the_cancel(
     api_key, openai_provider, running, settings
 ):
     settings.OPENAI_TIMEOUT_SECONDS = 30  # held, not timed out, while the backend is killed
-    reset_providers()  # the worker pass that submitted the job cached a 0.5 s client
+    reset_providers()  # the submitting pass cached a short-timeout client
     release = openai_provider.pause(CANCEL)
     results = []
     request = threading.Thread(target=_cancel_in_thread, args=(api_key[1], running, results))
