@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from finetunings import selectors, services, validation
 from finetunings.admin import golden_record_files
 from finetunings.admin.filters import ConnectionFilter
-from finetunings.admin.mixins import AppAdminMixin, adopt
+from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, adopt
 from finetunings.models import GoldenRecord
 
 
@@ -41,15 +41,12 @@ class GoldenRecordForm(forms.ModelForm):
 
 
 @admin.register(GoldenRecord)
-class GoldenRecordAdmin(AppAdminMixin, admin.ModelAdmin):
+class GoldenRecordAdmin(AppAdminMixin, LargeChangeListMixin, admin.ModelAdmin):
     form = GoldenRecordForm
     list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
     list_filter = [ConnectionFilter]
     search_fields = ["question", "sql"]
     list_select_related = ["db_connection"]
-    ordering = ["-created_at", "-id"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ["db_connection"]
     readonly_fields = ["id", "external_id", "created_at", "updated_at"]
     # Adds "Import from a file" and "Export to a file" (see finetunings.admin.golden_record_files).
