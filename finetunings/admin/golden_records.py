@@ -8,11 +8,16 @@ from django.utils.html import format_html
 from finetunings import selectors, services, validation
 from finetunings.admin import golden_record_files
 from finetunings.admin.filters import ConnectionFilter
-from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, adopt
+from finetunings.admin.mixins import (
+    AppAdminMixin,
+    LargeChangeListMixin,
+    MetadataFieldMixin,
+    adopt,
+)
 from finetunings.models import GoldenRecord
 
 
-class GoldenRecordForm(forms.ModelForm):
+class GoldenRecordForm(MetadataFieldMixin, forms.ModelForm):
     class Meta:
         model = GoldenRecord
         fields = ["db_connection", "question", "sql", "metadata"]
@@ -35,8 +40,6 @@ class GoldenRecordForm(forms.ModelForm):
         if connection is not None and sql:
             for problem in validation.sql_problems(sql, connection.dialect):
                 self.add_error("sql", problem)
-        for problem in validation.metadata_problems(cleaned.get("metadata")):
-            self.add_error("metadata", problem)
         return cleaned
 
 
