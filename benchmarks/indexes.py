@@ -60,6 +60,28 @@ def main(finished: int) -> None:
                 print("   ", line)
 
 
+_FINISHED_STATUS = "(ARRAY['succeeded', 'failed', 'cancelled'])[1 + i %% 3]"
+# Each group of seeded jobs: its id prefix, then the SQL of the columns that set it apart.
+_COLUMNS = ("status", "job_id", "provider_status", "finished_at", "last_polled_at")
+_COHORTS = {
+    "finished": (
+        _FINISHED_STATUS,
+        "'ftjob-old' || i",
+        _FINISHED_STATUS,
+        "now()",
+        "now() - interval '1 day'",
+    ),
+    "active": (
+        "'running'",
+        "'ftjob-active' || i",
+        "'running'",
+        "NULL",
+        "now() - (i %% 120 || ' seconds')::interval",
+    ),
+    "queued": ("'queued'", "NULL", "NULL", "NULL", "NULL"),
+}
+
+
 def seed(connection, *, finished: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -84,36 +106,10 @@ def seed(connection, *, finished: int) -> None:
                 {job_id}, {provider_status}, {finished_at}, {last_polled_at}
             FROM generate_series(1, %s) AS i
         """
-        cursor.execute(
-            insert.format(
-                status="(ARRAY['succeeded', 'failed', 'cancelled'])[1 + i %% 3]",
-                job_id="'ftjob-old' || i",
-                provider_status="(ARRAY['succeeded', 'failed', 'cancelled'])[1 + i %% 3]",
-                finished_at="now()",
-                last_polled_at="now() - interval '1 day'",
-            ),
-            ["finished", finished],
-        )
-        cursor.execute(
-            insert.format(
-                status="'running'",
-                job_id="'ftjob-active' || i",
-                provider_status="'running'",
-                finished_at="NULL",
-                last_polled_at="now() - (i %% 120 || ' seconds')::interval",
-            ),
-            ["active", 3000],
-        )
-        cursor.execute(
-            insert.format(
-                status="'queued'",
-                job_id="NULL",
-                provider_status="NULL",
-                finished_at="NULL",
-                last_polled_at="NULL",
-            ),
-            ["queued", 1000],
-        )
+        sizes = {"finished": finished, "active": 3000, "queued": 1000}
+        for prefix, values in _COHORTS.items():
+            columns = dict(zip(_COLUMNS, values, strict=True))
+            cursor.execute(insert.format(**columns), [prefix, sizes[prefix]])
         cursor.execute("ANALYZE finetunings_finetuning")
 
 

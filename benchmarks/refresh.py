@@ -8,7 +8,6 @@ ours, and counts the calls it receives.
     .venv/bin/python benchmarks/refresh.py [ACTIVE_JOBS]
 """
 
-import io
 import sys
 import time
 from collections import Counter
@@ -24,14 +23,14 @@ def main(active: int) -> None:
 
     from finetunings import services, worker
     from finetunings.models import Finetuning, FinetuningStatus, GoldenRecord
-    from finetunings.providers import reset_providers
+    from finetunings.providers import get_provider, reset_providers
     from tests.fakes.openai_server import FakeOpenAI
 
     fake = FakeOpenAI().start()
     settings.OPENAI_API_KEY = "test-key"
     settings.OPENAI_BASE_URL = fake.base_url
     reset_providers()
-    provider = worker.get_provider("openai")
+    provider = get_provider("openai")
 
     connection = services.database_connection_create(
         alias="bench", dialect="postgresql", connection_uri="postgresql://db/shop", schema=""
@@ -40,17 +39,11 @@ def main(active: int) -> None:
         GoldenRecord(db_connection=connection, question=f"q{i}", sql="SELECT 1") for i in range(10)
     )
     template = services.finetuning_create(db_connection_id=connection.pk, actor="benchmark")
-    file_id = provider.upload_training_file(filename="t.jsonl", file=io.BytesIO(b"{}\n"))
-    remote_ids = []
-    for index in range(active + 200):
-        remote = provider.create_job(
-            training_file_id=file_id,
-            model="gpt-4o-mini-2024-07-18",
-            hyperparameters={},
-            suffix=None,
-            metadata={"finetuning_id": f"job{index}"},
-        )
-        remote_ids.append(remote.id)
+    # Seeded at the fake directly: what is measured is the refresh, not the creates.
+    remote_ids = [
+        fake.add_job(metadata={"finetuning_id": f"job{index}"})["id"]
+        for index in range(active + 200)
+    ]
     for remote_id in remote_ids[active:]:
         fake.set_status(remote_id, "succeeded")  # finished jobs of someone else
     Finetuning.objects.bulk_create(
@@ -66,8 +59,6 @@ def main(active: int) -> None:
         )
         for index, remote_id in enumerate(remote_ids[:active])
     )
-    for remote_id in remote_ids[:active]:
-        fake.set_status(remote_id, "running")
 
     def refresh(label: str) -> None:
         Finetuning.objects.update(last_polled_at=None)

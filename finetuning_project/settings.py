@@ -34,6 +34,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else float(default)
+
+
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
 
@@ -123,7 +128,7 @@ WSGI_APPLICATION = "finetuning_project.wsgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -315,7 +320,7 @@ if SENTRY_DSN:
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         environment=os.environ.get("SENTRY_ENVIRONMENT") or None,
-        traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0),
     )
 
 # --- Operations: health, metrics, timeouts ----------------------------------------------
@@ -326,8 +331,8 @@ FINETUNING_RETENTION_DAYS = env_int("FINETUNING_RETENTION_DAYS", 90)
 FINETUNING_WEBHOOK_RETENTION_DAYS = env_int("FINETUNING_WEBHOOK_RETENTION_DAYS", 7)
 
 # /readyz is red unless some worker wrote a heartbeat within this many seconds.
-FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS = float(
-    os.environ.get("FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS", "120")
+FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_float(
+    "FINETUNING_WORKER_HEARTBEAT_MAX_AGE_SECONDS", 120
 )
 # Bearer token for GET /metrics; without it the route answers 404.
 FINETUNING_METRICS_TOKEN = os.environ.get("FINETUNING_METRICS_TOKEN", "").strip() or None
@@ -335,10 +340,8 @@ FINETUNING_METRICS_TOKEN = os.environ.get("FINETUNING_METRICS_TOKEN", "").strip(
 # variable). Every request gives up waiting on the provider REQUEST_DEADLINE_SECONDS after
 # it started, with the documented JSON 503, so that the kill never happens; a system check
 # keeps the deadline below the timeout.
-WEB_TIMEOUT_SECONDS = float(os.environ.get("WEB_TIMEOUT_SECONDS", "60"))
-FINETUNING_REQUEST_DEADLINE_SECONDS = float(
-    os.environ.get("FINETUNING_REQUEST_DEADLINE_SECONDS", "40")
-)
+WEB_TIMEOUT_SECONDS = env_float("WEB_TIMEOUT_SECONDS", 60)
+FINETUNING_REQUEST_DEADLINE_SECONDS = env_float("FINETUNING_REQUEST_DEADLINE_SECONDS", 40)
 
 # --- The fine-tuning domain -------------------------------------------------------------
 
@@ -348,7 +351,7 @@ FINETUNING_ENCRYPTION_KEYS = env_list("FINETUNING_ENCRYPTION_KEY", [])
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY") or None
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL") or None
 OPENAI_WEBHOOK_SECRET = os.environ.get("OPENAI_WEBHOOK_SECRET") or None
-OPENAI_TIMEOUT_SECONDS = float(os.environ.get("OPENAI_TIMEOUT_SECONDS", "30"))
+OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 30)
 
 # Provider name -> dotted path of the class that implements finetunings.providers.base.Provider.
 FINETUNING_PROVIDERS = {
@@ -380,18 +383,18 @@ FINETUNING_DEFAULT_MODEL = os.environ.get("FINETUNING_DEFAULT_MODEL", "gpt-4o-mi
 
 # How long one process may hold the right to cancel a job at the provider before another
 # process may take over (it only matters if that process died mid-call).
-FINETUNING_CANCEL_LEASE_SECONDS = int(os.environ.get("FINETUNING_CANCEL_LEASE_SECONDS", "60"))
+FINETUNING_CANCEL_LEASE_SECONDS = env_int("FINETUNING_CANCEL_LEASE_SECONDS", 60)
 # How long a request that lost the race to cancel waits for the winner to finish before it
 # answers 503 with Retry-After: well inside any web server's timeout, so a client that
 # retries gets a JSON answer, never the server's own error page. It never outlasts
 # the request's own deadline (FINETUNING_REQUEST_DEADLINE_SECONDS) either.
-FINETUNING_CANCEL_WAIT_SECONDS = float(os.environ.get("FINETUNING_CANCEL_WAIT_SECONDS", "8"))
+FINETUNING_CANCEL_WAIT_SECONDS = env_float("FINETUNING_CANCEL_WAIT_SECONDS", 8)
 
 # --- Provider and worker ----------------------------------------------------------------
 
 # Retries the SDK makes on its own for idempotent calls (never for job creation, which
 # costs money: see finetunings.providers.openai).
-OPENAI_MAX_RETRIES = int(os.environ.get("OPENAI_MAX_RETRIES", "2"))
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
 
 # Longest training example (in tokens) each base model accepts; the first matching prefix
 # wins. Examples above the limit are refused before anything is uploaded.
@@ -413,68 +416,54 @@ FINETUNING_TOKEN_COUNTER = os.environ.get("FINETUNING_TOKEN_COUNTER", "auto")
 FINETUNING_AUTO_EPOCHS_ESTIMATE = 3
 
 # Worker: how long a claim lasts, how many jobs one pass takes on, how it backs off.
-FINETUNING_WORKER_LEASE_SECONDS = int(os.environ.get("FINETUNING_WORKER_LEASE_SECONDS", "300"))
-FINETUNING_WORKER_SUBMIT_BATCH = int(os.environ.get("FINETUNING_WORKER_SUBMIT_BATCH", "10"))
-FINETUNING_WORKER_POLL_SECONDS = float(os.environ.get("FINETUNING_WORKER_POLL_SECONDS", "30"))
+FINETUNING_WORKER_LEASE_SECONDS = env_int("FINETUNING_WORKER_LEASE_SECONDS", 300)
+FINETUNING_WORKER_SUBMIT_BATCH = env_int("FINETUNING_WORKER_SUBMIT_BATCH", 10)
+FINETUNING_WORKER_POLL_SECONDS = env_float("FINETUNING_WORKER_POLL_SECONDS", 30)
 # While every batch comes full (a backlog), the worker looks for webhook deliveries to make
 # at most this often; a worker that has caught up looks after every pass.
-FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS = float(
-    os.environ.get("FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS", "10")
-)
-FINETUNING_WORKER_SLEEP_SECONDS = float(os.environ.get("FINETUNING_WORKER_SLEEP_SECONDS", "10"))
-FINETUNING_WORKER_BACKOFF_SECONDS = float(os.environ.get("FINETUNING_WORKER_BACKOFF_SECONDS", "15"))
-FINETUNING_WORKER_BACKOFF_MAX_SECONDS = float(
-    os.environ.get("FINETUNING_WORKER_BACKOFF_MAX_SECONDS", "900")
-)
+FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS = env_float("FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS", 10)
+FINETUNING_WORKER_SLEEP_SECONDS = env_float("FINETUNING_WORKER_SLEEP_SECONDS", 10)
+FINETUNING_WORKER_BACKOFF_SECONDS = env_float("FINETUNING_WORKER_BACKOFF_SECONDS", 15)
+FINETUNING_WORKER_BACKOFF_MAX_SECONDS = env_float("FINETUNING_WORKER_BACKOFF_MAX_SECONDS", 900)
 # Jobs per provider list call when refreshing (OpenAI's maximum page size is 100).
 FINETUNING_WORKER_LIST_PAGE_SIZE = 100
 # Stop paging the provider's job list after this many pages; the rest are retrieved one by one.
-FINETUNING_WORKER_LIST_MAX_PAGES = int(os.environ.get("FINETUNING_WORKER_LIST_MAX_PAGES", "4"))
+FINETUNING_WORKER_LIST_MAX_PAGES = env_int("FINETUNING_WORKER_LIST_MAX_PAGES", 4)
 # Due jobs one worker claims and refreshes per pass (a pass also submits, so a long refresh
 # delays a new job's submission by one batch at most).
-FINETUNING_WORKER_REFRESH_BATCH = int(os.environ.get("FINETUNING_WORKER_REFRESH_BATCH", "200"))
+FINETUNING_WORKER_REFRESH_BATCH = env_int("FINETUNING_WORKER_REFRESH_BATCH", 200)
 # Provider calls one worker has in flight at once while refreshing a batch.
-FINETUNING_WORKER_PROVIDER_CONCURRENCY = int(
-    os.environ.get("FINETUNING_WORKER_PROVIDER_CONCURRENCY", "4")
-)
+FINETUNING_WORKER_PROVIDER_CONCURRENCY = env_int("FINETUNING_WORKER_PROVIDER_CONCURRENCY", 4)
 # Event pages (100 events each) read per job per poll, and per pass over all its jobs.
-FINETUNING_WORKER_EVENT_PAGES_PER_JOB = int(
-    os.environ.get("FINETUNING_WORKER_EVENT_PAGES_PER_JOB", "5")
-)
-FINETUNING_WORKER_EVENT_PAGES_PER_PASS = int(
-    os.environ.get("FINETUNING_WORKER_EVENT_PAGES_PER_PASS", "400")
-)
+FINETUNING_WORKER_EVENT_PAGES_PER_JOB = env_int("FINETUNING_WORKER_EVENT_PAGES_PER_JOB", 5)
+FINETUNING_WORKER_EVENT_PAGES_PER_PASS = env_int("FINETUNING_WORKER_EVENT_PAGES_PER_PASS", 400)
 # Pause after a 429 that says nothing about how long to wait.
-FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS = float(
-    os.environ.get("FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS", "20")
+FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS = env_float(
+    "FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS", 20
 )
 
 # --- Evaluations (generated SQL scored against golden records) ---------------------------
 
 # Model calls one evaluation has in flight at once.
-FINETUNING_EVALUATION_CONCURRENCY = int(os.environ.get("FINETUNING_EVALUATION_CONCURRENCY", "4"))
+FINETUNING_EVALUATION_CONCURRENCY = env_int("FINETUNING_EVALUATION_CONCURRENCY", 4)
 # Token cap of one answer: a query, not an essay (a runaway answer costs money).
-FINETUNING_EVALUATION_MAX_TOKENS = int(os.environ.get("FINETUNING_EVALUATION_MAX_TOKENS", "512"))
+FINETUNING_EVALUATION_MAX_TOKENS = env_int("FINETUNING_EVALUATION_MAX_TOKENS", 512)
 # Executing gold and predicted SQL on a user's database: per-statement timeout and the most
 # rows read back (more is scored as an execution error, not compared).
-FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS = float(
-    os.environ.get("FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS", "5")
+FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS = env_float(
+    "FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS", 5
 )
-FINETUNING_EVALUATION_ROW_CAP = int(os.environ.get("FINETUNING_EVALUATION_ROW_CAP", "10000"))
-FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS = int(
-    os.environ.get("FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS", "5")
+FINETUNING_EVALUATION_ROW_CAP = env_int("FINETUNING_EVALUATION_ROW_CAP", 10000)
+FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS = env_int(
+    "FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS", 5
 )
 
 # --- Idempotency keys -------------------------------------------------------------------
 
 # How long a key and its first answer are kept (retries within this time are safe).
-FINETUNING_IDEMPOTENCY_TTL_SECONDS = int(
-    os.environ.get("FINETUNING_IDEMPOTENCY_TTL_SECONDS", str(24 * 3600))
-)
+FINETUNING_IDEMPOTENCY_TTL_SECONDS = env_int("FINETUNING_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 # How long a retry waits for the first request with its key to finish before a 409.
-FINETUNING_IDEMPOTENCY_WAIT_SECONDS = float(
-    os.environ.get("FINETUNING_IDEMPOTENCY_WAIT_SECONDS", "10")
-)
+FINETUNING_IDEMPOTENCY_WAIT_SECONDS = env_float("FINETUNING_IDEMPOTENCY_WAIT_SECONDS", 10)
 # After this, a key whose request died without answering may be claimed again. Longer than
 # the slowest request (a cancel waits up to FINETUNING_CANCEL_WAIT_SECONDS on the provider).
 FINETUNING_IDEMPOTENCY_LEASE_SECONDS = 120
@@ -486,17 +475,11 @@ FINETUNING_IDEMPOTENCY_LEASE_SECONDS = 120
 FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool(
     "FINETUNING_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False
 )
-FINETUNING_WEBHOOK_TIMEOUT_SECONDS = float(
-    os.environ.get("FINETUNING_WEBHOOK_TIMEOUT_SECONDS", "10")
-)
+FINETUNING_WEBHOOK_TIMEOUT_SECONDS = env_float("FINETUNING_WEBHOOK_TIMEOUT_SECONDS", 10)
 # Attempts per delivery, and the pause after the first failure (doubling, up to the maximum).
-FINETUNING_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("FINETUNING_WEBHOOK_MAX_ATTEMPTS", "8"))
-FINETUNING_WEBHOOK_BACKOFF_SECONDS = float(
-    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_SECONDS", "30")
-)
-FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS = float(
-    os.environ.get("FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS", "21600")
-)
+FINETUNING_WEBHOOK_MAX_ATTEMPTS = env_int("FINETUNING_WEBHOOK_MAX_ATTEMPTS", 8)
+FINETUNING_WEBHOOK_BACKOFF_SECONDS = env_float("FINETUNING_WEBHOOK_BACKOFF_SECONDS", 30)
+FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("FINETUNING_WEBHOOK_BACKOFF_MAX_SECONDS", 21600)
 # Deliveries one worker pass sends at most.
 FINETUNING_WEBHOOK_BATCH = 50
 
@@ -507,7 +490,7 @@ FINETUNING_WEBHOOK_BATCH = 50
 # unless turned on.
 FINETUNING_SANDBOX_ENABLED = env_bool("FINETUNING_SANDBOX_ENABLED", DEBUG)
 # How long each simulated step (validation, each training step) takes.
-FINETUNING_SANDBOX_STEP_SECONDS = float(os.environ.get("FINETUNING_SANDBOX_STEP_SECONDS", "3"))
+FINETUNING_SANDBOX_STEP_SECONDS = env_float("FINETUNING_SANDBOX_STEP_SECONDS", 3)
 if FINETUNING_SANDBOX_ENABLED:
     FINETUNING_PROVIDERS["sandbox"] = "finetunings.providers.sandbox.SandboxProvider"
     # The sandbox pretends to fine-tune the same base models as OpenAI.

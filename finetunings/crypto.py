@@ -8,11 +8,16 @@ development, without that variable, a key is derived from the Django secret key.
 
 import base64
 import hashlib
+from contextlib import contextmanager
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+UNDECRYPTABLE_MESSAGE = (
+    "A stored secret cannot be decrypted with any key of FINETUNING_ENCRYPTION_KEY."
+)
 
 
 @cache
@@ -31,17 +36,22 @@ def _fernet() -> MultiFernet:
         ) from exc
 
 
+@contextmanager
+def _opening():
+    # A stored token that no configured key opens means the keys are wrong, not the row.
+    try:
+        yield
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(UNDECRYPTABLE_MESSAGE) from exc
+
+
 def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
 def decrypt(token: str) -> str:
-    try:
+    with _opening():
         return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise ImproperlyConfigured(
-            "A stored secret cannot be decrypted with the configured FINETUNING_ENCRYPTION_KEY."
-        ) from exc
 
 
 def is_current(token: str) -> bool:
@@ -55,12 +65,8 @@ def is_current(token: str) -> bool:
 
 def rotate(token: str) -> str:
     """The same secret, encrypted with the newest key (it may be under any configured key)."""
-    try:
+    with _opening():
         return _fernet().rotate(token.encode()).decode()
-    except InvalidToken as exc:
-        raise ImproperlyConfigured(
-            "A stored secret cannot be decrypted with any key of FINETUNING_ENCRYPTION_KEY."
-        ) from exc
 
 
 def reset_cache() -> None:

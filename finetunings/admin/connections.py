@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from finetunings import selectors, services, validation
-from finetunings.admin.mixins import AppAdminMixin, MetadataFieldMixin, adopt
+from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, MetadataFieldMixin, adopt
 from finetunings.models import DatabaseConnection, GoldenRecord
 
 CONNECTION_ALIAS_TAKEN = "A database connection with this alias already exists."
@@ -61,14 +61,11 @@ class DatabaseConnectionForm(MetadataFieldMixin, forms.ModelForm):
 
 
 @admin.register(DatabaseConnection)
-class DatabaseConnectionAdmin(AppAdminMixin, admin.ModelAdmin):
+class DatabaseConnectionAdmin(AppAdminMixin, LargeChangeListMixin, admin.ModelAdmin):
     form = DatabaseConnectionForm
     list_display = ["alias", "dialect", "masked_connection_uri", "created_at"]
     list_filter = ["dialect"]
     search_fields = ["alias"]
-    ordering = ["-created_at", "-id"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     fields = [
         "id",
         "alias",

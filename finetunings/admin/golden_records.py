@@ -8,11 +8,16 @@ from django.utils.html import format_html
 from finetunings import selectors, services, validation
 from finetunings.admin import golden_record_files
 from finetunings.admin.filters import ConnectionFilter
-from finetunings.admin.mixins import AppAdminMixin, adopt
+from finetunings.admin.mixins import (
+    AppAdminMixin,
+    LargeChangeListMixin,
+    MetadataFieldMixin,
+    adopt,
+)
 from finetunings.models import GoldenRecord
 
 
-class GoldenRecordForm(forms.ModelForm):
+class GoldenRecordForm(MetadataFieldMixin, forms.ModelForm):
     class Meta:
         model = GoldenRecord
         fields = ["db_connection", "question", "sql", "metadata"]
@@ -35,21 +40,16 @@ class GoldenRecordForm(forms.ModelForm):
         if connection is not None and sql:
             for problem in validation.sql_problems(sql, connection.dialect):
                 self.add_error("sql", problem)
-        for problem in validation.metadata_problems(cleaned.get("metadata")):
-            self.add_error("metadata", problem)
         return cleaned
 
 
 @admin.register(GoldenRecord)
-class GoldenRecordAdmin(AppAdminMixin, admin.ModelAdmin):
+class GoldenRecordAdmin(AppAdminMixin, LargeChangeListMixin, admin.ModelAdmin):
     form = GoldenRecordForm
     list_display = ["short_question", "sql_preview", "db_connection", "created_at"]
     list_filter = [ConnectionFilter]
     search_fields = ["question", "sql"]
     list_select_related = ["db_connection"]
-    ordering = ["-created_at", "-id"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     autocomplete_fields = ["db_connection"]
     readonly_fields = ["id", "external_id", "created_at", "updated_at"]
     # Adds "Import from a file" and "Export to a file" (see finetunings.admin.golden_record_files).

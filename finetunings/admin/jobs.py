@@ -18,7 +18,7 @@ from finetunings.admin.filters import AnyConnectionFilter, ProviderFilter
 from finetunings.admin.job_fields import JobColumnsMixin, JobPageFieldsMixin
 from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, FinetuningForm
 from finetunings.admin.live import LivePageMixin
-from finetunings.admin.mixins import AppAdminMixin, adopt, staff_actor
+from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, adopt, staff_actor
 from finetunings.admin.start_again import START_AGAIN_ACTION, StartAgainActionMixin
 from finetunings.admin.validation_split import ADD_FIELDS, PAGE_FIELDS, ValidationSplitPageMixin
 from finetunings.models import Finetuning
@@ -149,6 +149,7 @@ class FinetuningChangeList(ChangeList):
 @admin.register(Finetuning)
 class FinetuningAdmin(
     AppAdminMixin,
+    LargeChangeListMixin,
     JobColumnsMixin,
     JobPageFieldsMixin,
     CancelActionMixin,
@@ -177,13 +178,7 @@ class FinetuningAdmin(
     search_fields = ["alias", "=id", "=finetuning_job_id", "=finetuning_file_id", "=model_id"]
     search_help_text = "Alias (contains), or an exact job, provider job, file or model id."
     list_select_related = ["db_connection"]
-    # Newest first on the indexed created_at; the id breaks ties so pages are stable.
-    ordering = ["-created_at", "-id"]
     list_per_page = 50
-    # A full count of hundreds of thousands of rows on every page view is not worth it,
-    # nor a count per filter option.
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     actions = [CANCEL_ACTION, START_AGAIN_ACTION]
     fieldsets = JOB_FIELDSETS
     add_fieldsets = JOB_ADD_FIELDSETS

@@ -1,6 +1,6 @@
 """What every admin page of the app shares: who acts, NUL-safe lookups, refusals as messages."""
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.http import HttpResponseRedirect
 
@@ -85,6 +85,19 @@ class ServiceRefusalsAsMessagesMixin:
 
 class AppAdminMixin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin):
     """The base of the app's model admins (placed before ``admin.ModelAdmin``)."""
+
+
+class LargeChangeListMixin:
+    """The change list of a table that grows without bound (jobs, connections, records).
+
+    Newest first on the indexed created_at, the id breaking ties so that pages are stable.
+    A full count of hundreds of thousands of rows on every page view is not worth it, nor
+    a count per filter option.
+    """
+
+    ordering = ["-created_at", "-id"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
 
 class MetadataFieldMixin:

@@ -1,7 +1,8 @@
 """The provider boundary: the only way the service talks to a fine-tuning provider.
 
 ``get_provider(name)`` returns the configured implementation of ``base.Provider`` for that
-provider (settings.FINETUNING_PROVIDERS). Only ``providers/openai.py`` imports ``openai``.
+provider (settings.FINETUNING_PROVIDERS). Only ``providers/openai.py`` (and its webhooks,
+``openai_webhooks.py``) import ``openai``.
 """
 
 from finetunings.providers.base import (

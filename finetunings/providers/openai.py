@@ -1,4 +1,5 @@
-"""OpenAI behind the provider interface: the only module that imports the ``openai`` SDK.
+"""OpenAI behind the provider interface: with its webhooks (``openai_webhooks``), the only
+module that imports the ``openai`` SDK.
 
 Everything the SDK can raise is turned into the two domain errors here, with a message a
 user can read on the job ("The provider did not answer within 30 seconds", "The provider
@@ -15,16 +16,12 @@ tens of MiB and about a second, and most requests never talk to the provider.
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 
-from finetunings import hygiene
 from finetunings.ops import context
 from finetunings.providers.base import (
     GeneratedSQL,
@@ -36,6 +33,15 @@ from finetunings.providers.base import (
     ProviderRejected,
     ProviderUnavailable,
     extract_sql,
+)
+from finetunings.providers.openai_webhooks import (  # noqa: F401 (their callers import them from here)
+    NO_WEBHOOK_SECRET_MESSAGE,
+    WebhookBodyInvalid,
+    WebhookEvent,
+    WebhookNotConfigured,
+    WebhookSignatureInvalid,
+    webhook_event_from_body,
+    webhook_unwrap,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +65,6 @@ DEADLINE_MESSAGE = (
 )
 # Below this many seconds left in a request, a provider call is not even started.
 MIN_CALL_SECONDS = 0.5
-NO_WEBHOOK_SECRET_MESSAGE = "OPENAI_WEBHOOK_SECRET is not set: webhooks cannot be verified."
 
 PASSING_STATUS_CODES = frozenset({408, 409})
 
@@ -372,76 +377,3 @@ class OpenAIProvider:
             completion_tokens=usage.completion_tokens if usage is not None else 0,
             truncated=choice is not None and choice.finish_reason == "length",
         )
-
-
-# --- Webhooks ---------------------------------------------------------------------------
-
-
-class WebhookNotConfigured(Exception):
-    pass
-
-
-class WebhookSignatureInvalid(Exception):
-    """The payload was not signed with our secret, or was signed too long ago."""
-
-
-class WebhookBodyInvalid(Exception):
-    """The payload is correctly signed, but is not an event of the documented shape."""
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: str
-    type: str
-    job_id: str | None
-
-
-@cache
-def _webhook_client(secret: str) -> openai.OpenAI:
-    # Verifying a signature needs only the secret; the client never makes a request here.
-    return _sdk().OpenAI(api_key="webhook-verification-only", webhook_secret=secret)
-
-
-def webhook_unwrap(*, payload: bytes, headers: dict[str, str]) -> WebhookEvent:
-    """Verify a webhook (Standard Webhooks signature, 5-minute window), then read its body."""
-    secret = settings.OPENAI_WEBHOOK_SECRET
-    if not secret:
-        raise WebhookNotConfigured(NO_WEBHOOK_SECRET_MESSAGE)
-    try:
-        # Only the signature here: the SDK's unwrap would also parse the body, with no
-        # checks of its shape, and report a body that is not JSON as a bad signature.
-        _webhook_client(secret).webhooks.verify_signature(payload, headers)
-    except _sdk().InvalidWebhookSignatureError as exc:
-        raise WebhookSignatureInvalid(str(exc)) from None
-    except ValueError as exc:  # a missing or malformed header
-        raise WebhookSignatureInvalid(str(exc)) from None
-    return webhook_event_from_body(payload)
-
-
-def webhook_event_from_body(payload: bytes) -> WebhookEvent:
-    """The event a verified body describes, or ``WebhookBodyInvalid`` saying what is wrong.
-
-    Signed does not mean well-formed: whatever the body holds must not reach a query or a
-    response unless it is the shape OpenAI documents.
-    """
-    try:
-        body = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise WebhookBodyInvalid("The body is not JSON.") from None
-    if not isinstance(body, dict):
-        raise WebhookBodyInvalid("The body must be a JSON object (an event).")
-    event_id, event_type, data = body.get("id"), body.get("type", ""), body.get("data")
-    if not _clean_string(event_id):
-        raise WebhookBodyInvalid("The event's id must be a non-empty string of plain text.")
-    if not isinstance(event_type, str) or hygiene.has_unsafe_text(event_type):
-        raise WebhookBodyInvalid("The event's type must be a string of plain text.")
-    if data is not None and not isinstance(data, dict):
-        raise WebhookBodyInvalid("The event's data must be an object.")
-    job_id = data.get("id") if data else None
-    if job_id is not None and not _clean_string(job_id):
-        raise WebhookBodyInvalid("The event's data.id must be a non-empty string of plain text.")
-    return WebhookEvent(id=event_id, type=event_type, job_id=job_id)
-
-
-def _clean_string(value) -> bool:
-    return isinstance(value, str) and bool(value) and not hygiene.has_unsafe_text(value)

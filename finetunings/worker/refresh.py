@@ -2,6 +2,7 @@
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -157,35 +158,43 @@ def _follow(
 ) -> _Followed:
     followed = _Followed(job=job, remote=remote)
     if remote is None:
-        try:
-            followed.calls += 1
-            followed.remote = provider.retrieve_job(job.finetuning_job_id)
-        except ProviderError as exc:
-            if exc.rate_limited:
-                halt.set()
-            followed.error = exc
+        followed.calls += 1
+        followed.remote, followed.error = _ask(
+            halt, lambda: provider.retrieve_job(job.finetuning_job_id)
+        )
+        if followed.error is not None:
             return followed
     status = followed.remote.status
     cursor = job.provider_events_cursor or {}
     if status == "running" or status != job.provider_status or cursor.get("gap_after"):
-        try:
-            followed.events, followed.cursor, pages = fetch_new_events(
+        fetched, followed.events_error = _ask(
+            halt,
+            lambda: fetch_new_events(
                 provider=provider, job_id=job.finetuning_job_id, cursor=cursor, budget=budget
-            )
+            ),
+        )
+        if fetched is not None:
+            followed.events, followed.cursor, pages = fetched
             followed.calls += pages
-        except ProviderError as exc:
-            if exc.rate_limited:
-                halt.set()
-            followed.events_error = exc
     if _checkpoints_may_have_changed(followed) and not halt.is_set():
-        try:
-            followed.calls += 1
-            followed.checkpoints = provider.list_job_checkpoints(job.finetuning_job_id)
-        except ProviderError as exc:
-            if exc.rate_limited:
-                halt.set()
-            followed.checkpoints_error = exc
+        followed.calls += 1
+        followed.checkpoints, followed.checkpoints_error = _ask(
+            halt, lambda: provider.list_job_checkpoints(job.finetuning_job_id)
+        )
     return followed
+
+
+def _ask[T](halt: threading.Event, call: Callable[[], T]) -> tuple[T | None, ProviderError | None]:
+    """One provider call for a job: its answer, or the error that stops only this job.
+
+    A 429 also sets ``halt``: the calls of this pass not yet made are not made.
+    """
+    try:
+        return call(), None
+    except ProviderError as exc:
+        if exc.rate_limited:
+            halt.set()
+        return None, exc
 
 
 def _checkpoints_may_have_changed(followed: _Followed) -> bool:

@@ -275,23 +275,13 @@ class FakeOpenAI(FakeChatCompletions):
     def add_job(self, status: str = "running", metadata: dict | None = None) -> dict:
         """A job that exists at the provider already (seeded, not created through the API)."""
         with self._lock:
-            job = {
-                "id": self._new_id("ftjob"),
-                "object": "fine_tuning.job",
-                "created_at": int(time.time()),
-                "error": None,
-                "fine_tuned_model": None,
-                "finished_at": None,
-                "model": "gpt-4o-mini-2024-07-18",
-                "organization_id": "org-test",
-                "result_files": [],
-                "seed": 42,
-                "status": status,
-                "trained_tokens": None,
-                "training_file": "file-seeded",
-                "validation_file": None,
-                "metadata": metadata,
-            }
+            job = _job_object(
+                self._new_id("ftjob"),
+                model="gpt-4o-mini-2024-07-18",
+                status=status,
+                training_file="file-seeded",
+                metadata=metadata,
+            )
             self.jobs[job["id"]] = job
             return job
 
@@ -443,32 +433,20 @@ class FakeOpenAI(FakeChatCompletions):
                 or payload.get("hyperparameters")
                 or {}
             )
-            job = {
-                "id": self._new_id("ftjob"),
-                "object": "fine_tuning.job",
-                "created_at": int(time.time()),
-                "error": None,
-                "fine_tuned_model": None,
-                "finished_at": None,
-                "hyperparameters": {
-                    "n_epochs": hyperparameters.get("n_epochs", "auto"),
-                    "batch_size": hyperparameters.get("batch_size", "auto"),
-                    "learning_rate_multiplier": hyperparameters.get(
-                        "learning_rate_multiplier", "auto"
-                    ),
+            job = _job_object(
+                self._new_id("ftjob"),
+                hyperparameters={
+                    name: hyperparameters.get(name, "auto")
+                    for name in ("n_epochs", "batch_size", "learning_rate_multiplier")
                 },
-                "model": payload["model"],
-                "organization_id": "org-test",
-                "result_files": [],
-                "seed": 42,
-                "status": "validating_files",
-                "trained_tokens": None,
-                "training_file": payload["training_file"],
+                model=payload["model"],
+                status="validating_files",
+                training_file=payload["training_file"],
                 # As OpenAI does: the job keeps the validation file it was given (or null).
-                "validation_file": payload.get("validation_file"),
-                "metadata": payload.get("metadata"),
-                "suffix": payload.get("suffix"),
-            }
+                validation_file=payload.get("validation_file"),
+                metadata=payload.get("metadata"),
+                suffix=payload.get("suffix"),
+            )
             self.jobs[job["id"]] = job
         return HTTPStatus.OK, job
 
@@ -540,6 +518,24 @@ class FakeOpenAI(FakeChatCompletions):
             "data": events[:limit],
             "has_more": len(events) > limit,
         }
+
+
+def _job_object(job_id: str, **fields) -> dict:
+    """A fine_tuning.job as OpenAI sends it: not started, no error, no model yet."""
+    return {
+        "id": job_id,
+        "object": "fine_tuning.job",
+        "created_at": int(time.time()),
+        "error": None,
+        "fine_tuned_model": None,
+        "finished_at": None,
+        "organization_id": "org-test",
+        "result_files": [],
+        "seed": 42,
+        "trained_tokens": None,
+        "validation_file": None,
+        **fields,
+    }
 
 
 def _error(message: str, code: str | None) -> dict:

@@ -34,6 +34,8 @@ GOLDEN_RECORD_UPDATE_DESCRIPTION = (
     f"naming another connection is a 400 with code {ErrorCode.GOLDEN_RECORD_CONNECTION_FIXED}; "
     "naming the same one, as a GET-then-PUT round trip does, is fine."
 )
+# The import and export routes: a whole file for a connection, neither filtered nor paged.
+FILE_ROUTE = {"detail": False, "filter_backends": [], "pagination_class": None}
 
 
 @extend_schema_view(
@@ -127,14 +129,7 @@ class GoldenRecordViewSet(IdempotentCreateMixin, FriendlyNotFoundMixin, viewsets
         },
     )
     @idempotent(atomic=True)
-    @action(
-        detail=False,
-        methods=["post"],
-        url_path="import",
-        parser_classes=[MultiPartParser],
-        filter_backends=[],
-        pagination_class=None,
-    )
+    @action(methods=["post"], url_path="import", parser_classes=[MultiPartParser], **FILE_ROUTE)
     def import_file(self, request):
         serializer = io_serializers.GoldenRecordImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -174,12 +169,7 @@ class GoldenRecordViewSet(IdempotentCreateMixin, FriendlyNotFoundMixin, viewsets
             **AUTH_ERRORS,
         },
     )
-    @action(
-        detail=False,
-        methods=["get"],
-        filter_backends=[],
-        pagination_class=None,
-    )
+    @action(methods=["get"], **FILE_ROUTE)
     def export(self, request):
         query = io_serializers.GoldenRecordExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
