@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from finetunings import validation
+
 
 class StrictCharField(serializers.CharField):
     """A string, and only a string: DRF's CharField would quietly turn 42 into "42"."""
@@ -10,3 +12,14 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def golden_record_ids_field(help_text: str) -> serializers.ListField:
+    """An optional list of golden record ids, as many as one job may name."""
+    return serializers.ListField(
+        child=StrictCharField(max_length=24),
+        max_length=validation.GOLDEN_RECORDS_MAXIMUM,
+        required=False,
+        allow_null=True,
+        help_text=help_text,
+    )

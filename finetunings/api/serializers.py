@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finetunings import selectors, validation
-from finetunings.api.fields import StrictCharField
+from finetunings.api.fields import StrictCharField, golden_record_ids_field
 from finetunings.api.split_serializers import SPLIT_FIELDS, SplitFields, SplitRequestFields
 from finetunings.errors import ErrorCode
 from finetunings.models import (
@@ -318,13 +318,9 @@ class FinetuningCreateSerializer(SplitRequestFields):
         help_text="Defaults to <connection alias>_<YYYYMMDDHH>.",
     )
     base_llm = BaseLLMSerializer(required=False, allow_null=True)
-    golden_records = serializers.ListField(
-        child=StrictCharField(max_length=24),
-        max_length=validation.GOLDEN_RECORDS_MAXIMUM,
-        required=False,
-        allow_null=True,
-        help_text="Golden record ids; omitted or null means every golden record of the "
-        "connection at creation time. At least 10.",
+    golden_records = golden_record_ids_field(
+        "Golden record ids; omitted or null means every golden record of the "
+        "connection at creation time. At least 10."
     )
     metadata = MetadataField()
 

@@ -6,8 +6,7 @@ Mixed into ``FinetuningCreateSerializer`` and ``FinetuningSerializer``; the spli
 
 from rest_framework import serializers
 
-from finetunings import validation
-from finetunings.api.fields import StrictCharField
+from finetunings.api.fields import golden_record_ids_field
 from finetunings.validation_split import FRACTION_MAX, SEED_MAX
 
 # The job's split, as ``FinetuningSerializer`` lists it.
@@ -42,23 +41,21 @@ class SplitFields(serializers.Serializer):
     )
 
 
+# The split's numbers may be left out or null; neither is ever negative.
+_OPTIONAL_FROM_ZERO = {"required": False, "allow_null": True, "min_value": 0}
+
+
 class SplitRequestFields(serializers.Serializer):
-    validation_golden_records = serializers.ListField(
-        child=StrictCharField(max_length=24),
-        max_length=validation.GOLDEN_RECORDS_MAXIMUM,
-        required=False,
-        allow_null=True,
-        help_text="Golden record ids of the same connection to hold out for validation, "
+    validation_golden_records = golden_record_ids_field(
+        "Golden record ids of the same connection to hold out for validation, "
         "never also in golden_records (when golden_records is omitted, they are taken out of "
         "the connection's records). The worker uploads them as the provider's validation "
-        "file, so the job reports validation loss. Not with validation_fraction.",
+        "file, so the job reports validation loss. Not with validation_fraction."
     )
     # The ranges are the service's rules too (for the admin and every caller); declared
     # here as well so that the schema shows them.
     validation_fraction = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        min_value=0,
+        **_OPTIONAL_FROM_ZERO,
         max_value=FRACTION_MAX,
         help_text="Hold out this share (0 to 0.5, rounded half up to whole records) of the "
         "job's golden records, drawn at random when the job is created; the job then lists "
@@ -66,9 +63,7 @@ class SplitRequestFields(serializers.Serializer):
         "validation_golden_records. At least one record must be held out and ten left.",
     )
     validation_seed = serializers.IntegerField(
-        required=False,
-        allow_null=True,
-        min_value=0,
+        **_OPTIONAL_FROM_ZERO,
         max_value=SEED_MAX,
         help_text="With validation_fraction: the seed of the draw (random when omitted, and "
         "recorded on the job either way). The same ids, fraction and seed give the same split.",

@@ -44,15 +44,8 @@ def finetuning_create_problems(
 
     For forms (the admin's "add" page) that show the problems next to their fields.
     """
-    plan = _finetuning_create_plan(
-        db_connection_id=db_connection_id,
-        base_llm=base_llm,
-        golden_records=golden_records,
-        metadata=metadata,
-        split_request=_SplitRequest(
-            validation_golden_records, validation_fraction, validation_seed
-        ),
-    )
+    split = _SplitRequest(validation_golden_records, validation_fraction, validation_seed)
+    plan = _finetuning_create_plan(db_connection_id, base_llm, golden_records, metadata, split)
     return {name: messages for name, messages in plan.problems.items() if messages}
 
 
@@ -78,7 +71,7 @@ class _CreatePlan:
 
 
 def _finetuning_create_plan(
-    *, db_connection_id, base_llm, golden_records, metadata, split_request: _SplitRequest
+    db_connection_id, base_llm, golden_records, metadata, split_request: _SplitRequest
 ) -> _CreatePlan:
     base_llm = base_llm or {}
     plan = _CreatePlan(
@@ -127,15 +120,8 @@ def finetuning_create(
     validation_seed: int | None = None,
 ) -> Finetuning:
     """A queued job; the ``validation_*`` fields ask for a split (see ``validation_split``)."""
-    plan = _finetuning_create_plan(
-        db_connection_id=db_connection_id,
-        base_llm=base_llm,
-        golden_records=golden_records,
-        metadata=metadata,
-        split_request=_SplitRequest(
-            validation_golden_records, validation_fraction, validation_seed
-        ),
-    )
+    split = _SplitRequest(validation_golden_records, validation_fraction, validation_seed)
+    plan = _finetuning_create_plan(db_connection_id, base_llm, golden_records, metadata, split)
     raise_if(plan.problems)
     connection = plan.connection
     finetuning_id = new_id()

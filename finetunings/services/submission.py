@@ -78,12 +78,24 @@ def finetuning_start_validating(*, finetuning: Finetuning, worker_id: str) -> bo
     """queued -> validating_files for a job this worker holds (already there: nothing to do)."""
     if finetuning.status == FinetuningStatus.VALIDATING_FILES:
         return True
+    return _transition_held(
+        finetuning,
+        worker_id,
+        FinetuningStatus.VALIDATING_FILES,
+        BUILDING_FILE_MESSAGE,
+        {"status_message": BUILDING_FILE_MESSAGE},
+    )
+
+
+def _transition_held(finetuning, worker_id, to_status, message, fields) -> bool:
+    # The machine moves only an active job, so this is "held by this worker" and not yet
+    # submitted: a worker whose lease ran out must not move a job another worker now has.
     return finetuning_transition(
         finetuning_id=finetuning.pk,
-        to_status=FinetuningStatus.VALIDATING_FILES,
+        to_status=to_status,
         actor=WORKER_ACTOR,
-        message=BUILDING_FILE_MESSAGE,
-        fields={"status_message": BUILDING_FILE_MESSAGE},
+        message=message,
+        fields=fields,
         only_if=Q(lease_owner=worker_id, finetuning_job_id__isnull=True),
     )
 
@@ -287,15 +299,8 @@ def finetuning_fail(*, finetuning: Finetuning, worker_id: str, reason: str) -> b
     Only while this worker still holds the job and no provider job is attached: a worker
     whose lease ran out must not fail a job that another worker has since submitted.
     """
-    return finetuning_transition(
-        finetuning_id=finetuning.pk,
-        to_status=FinetuningStatus.FAILED,
-        actor=WORKER_ACTOR,
-        message=reason,
-        fields={"error": reason},
-        # The machine moves only an active job, so this is "held by this worker".
-        only_if=Q(lease_owner=worker_id, finetuning_job_id__isnull=True),
-    )
+    failed = FinetuningStatus.FAILED
+    return _transition_held(finetuning, worker_id, failed, reason, {"error": reason})
 
 
 def finetuning_set_waiting_reason(*, reason: str, model_provider: str | None = None) -> int:
