@@ -1,11 +1,9 @@
 """The Idempotency-Key header: a retried request answers the first answer, and does it once."""
 
-import threading
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connections
 from django.test.utils import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -19,6 +17,7 @@ from finetunings.models import (
     GoldenRecord,
     IdempotencyKey,
 )
+from tests.helpers.threads import send_at_once
 
 JOBS = "/api/v1/finetunings"
 
@@ -260,26 +259,12 @@ def test_the_schema_documents_the_header_on_every_creating_post_and_cancel(anony
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_requests_with_one_key_start_one_job(connection, golden_records, api_key):
     count = 20
-    barrier = threading.Barrier(count)
-    results = []
 
-    def post():
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key[1]}")
-            barrier.wait()
-            response = start_job(client, connection, "storm")
-            results.append((response.status_code, response.json().get("id")))
-        except Exception as exc:  # a thread's failure must fail the test, not vanish
-            results.append(repr(exc))
-        finally:
-            connections.close_all()
+    def post(client):
+        response = start_job(client, connection, "storm")
+        return (response.status_code, response.json().get("id"))
 
-    threads = [threading.Thread(target=post) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = send_at_once([post] * count, api_key[1])
 
     job = Finetuning.objects.get()
     assert results == [(HTTPStatus.CREATED, job.pk)] * count

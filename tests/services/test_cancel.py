@@ -1,44 +1,25 @@
 """Cancels racing each other: one provider call, one event, every caller answered 200."""
 
-import threading
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
 from django.db import connection as db_connection
-from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from finetunings import errors, services
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from tests.helpers.threads import send_at_once
 
 THREADS = 20
 
 
 def cancel_from_threads(job, raw_key, count=THREADS):
-    barrier = threading.Barrier(count)
-    results: list[int | str] = []
+    def cancel(client):
+        return client.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json").status_code
 
-    def cancel():
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-            barrier.wait()
-            response = client.post(f"/api/v1/finetunings/{job.pk}/cancel", format="json")
-            results.append(response.status_code)
-        except Exception as exc:  # a thread's failure must fail the test, not vanish
-            results.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=cancel) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    return send_at_once([cancel] * count, raw_key)
 
 
 def running_job_held_by_another_canceller(connection, make_finetuning, provider):

@@ -2,7 +2,6 @@
 it (one wins, cleanly), concurrent edits, and fields an update may not change."""
 
 import threading
-from http import HTTPStatus
 
 import pytest
 from django.db import connections
@@ -14,7 +13,7 @@ from finetunings.models import (
     Finetuning,
     GoldenRecord,
 )
-from tests.helpers.threads import ROUNDS, patch_at_once
+from tests.helpers.threads import ROUNDS, assert_field_and_metadata_patches_both_survive
 
 
 def race(*actions):
@@ -119,13 +118,10 @@ def test_a_connection_update_refuses_a_field_its_owner_does_not_own(connection):
 def test_concurrent_patches_of_schema_and_metadata_of_a_connection_both_survive(
     connection, api_key
 ):
-    url = f"/api/v1/database-connections/{connection.pk}"
-    for round_ in range(ROUNDS):
-        schema = f"CREATE TABLE t{round_} (id int);"
-        metadata = {"round": str(round_)}
-
-        results = patch_at_once(url, [{"schema": schema}, {"metadata": metadata}], api_key[1])
-
-        assert results == [HTTPStatus.OK, HTTPStatus.OK]
-        stored = DatabaseConnection.objects.get(pk=connection.pk)
-        assert (stored.schema, stored.metadata) == (schema, metadata), f"round {round_}"
+    assert_field_and_metadata_patches_both_survive(
+        connection,
+        f"/api/v1/database-connections/{connection.pk}",
+        "schema",
+        lambda round_: f"CREATE TABLE t{round_} (id int);",
+        api_key[1],
+    )
