@@ -49,6 +49,11 @@ def settings_in(tmp_path, *names, **env):
         "import json, django; django.setup(); from django.conf import settings; "
         f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
     )
+    return json.loads(run_with_settings(tmp_path, code, **env))
+
+
+def run_with_settings(tmp_path, code, **env) -> str:
+    """What ``code`` prints in a fresh interpreter with the project's settings and ``env``."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=PROJECT_DIR,
@@ -60,7 +65,7 @@ def settings_in(tmp_path, *names, **env):
         text=True,
         check=True,
     )
-    return json.loads(result.stdout)
+    return result.stdout
 
 
 def test_a_deployment_behind_a_tls_proxy_is_configured_from_the_environment(tmp_path):
@@ -209,16 +214,6 @@ def test_errors_go_to_sentry_when_a_dsn_is_set(tmp_path):
         "client = sentry_sdk.get_client(); "
         "print(client.is_active(), client.dsn, 'django' in client.integrations)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_DIR,
-        env={
-            **environment(tmp_path, SENTRY_DSN="http://public@127.0.0.1:9/1"),
-            "DJANGO_SETTINGS_MODULE": "finetuning_project.settings",
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    printed = run_with_settings(tmp_path, code, SENTRY_DSN="http://public@127.0.0.1:9/1")
 
-    assert result.stdout.split() == ["True", "http://public@127.0.0.1:9/1", "True"]
+    assert printed.split() == ["True", "http://public@127.0.0.1:9/1", "True"]

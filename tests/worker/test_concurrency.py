@@ -1,30 +1,26 @@
 """Several workers against one PostgreSQL database: no job is submitted twice, and a worker
 killed mid-submission leaves nothing another cannot finish."""
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection as db_connection
 from django.utils import timezone
 
 from finetunings import worker
 from finetunings.models import Finetuning, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
+from tests.helpers.worker_process import PROJECT_DIR, worker_environment
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("no_network"),
 ]
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_two_workers_at_once_never_submit_the_same_job_twice(
@@ -68,22 +64,10 @@ def test_a_worker_killed_mid_submission_is_finished_by_another_without_a_duplica
     openai_provider, finetuning
 ):
     release = openai_provider.pause(CREATE)  # the provider creates the job, then hangs
-    database = db_connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": openai_provider.base_url,
-        "OPENAI_MAX_RETRIES": "0",
-        "FINETUNING_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
     doomed = subprocess.Popen(
         [sys.executable, "manage.py", "finetuning_worker", "--once"],
         cwd=PROJECT_DIR,
-        env=env,
+        env=worker_environment(openai_provider),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

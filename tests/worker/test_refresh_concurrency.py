@@ -2,23 +2,20 @@
 interval whatever their number, a killed worker's batch is taken over after its lease, and
 SIGTERM stops a worker within seconds with its leases given back."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection as db_connection
 from django.utils import timezone
 
 from finetunings import worker
 from finetunings.models import Finetuning
 from tests.fakes.openai_server import EVENTS, LIST, RETRIEVE
+from tests.helpers.worker_process import PROJECT_DIR, worker_environment
 
 pytestmark = [
     pytest.mark.postgres,
@@ -26,24 +23,13 @@ pytestmark = [
     pytest.mark.usefixtures("no_network"),
 ]
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
 
 def start_worker(fake, *, once=False, **environment):
-    database = db_connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
-            f"{database['NAME']}"
-        ),
-        "OPENAI_API_KEY": "test-key",
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_MAX_RETRIES": "0",
-        "FINETUNING_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "FINETUNING_WORKER_POLL_SECONDS": "600",  # one interval lasts the whole test
+    env = worker_environment(
+        fake,
+        FINETUNING_WORKER_POLL_SECONDS="600",  # one interval lasts the whole test
         **environment,
-    }
+    )
     command = [sys.executable, "manage.py", "finetuning_worker"]
     command += ["--once"] if once else ["--sleep", "0.2"]
     return subprocess.Popen(

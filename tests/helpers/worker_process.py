@@ -1,0 +1,26 @@
+"""Worker processes (``manage.py finetuning_worker``) started by tests."""
+
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection as db_connection
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def worker_environment(fake, **environment) -> dict[str, str]:
+    """The environment of a worker process on the test's database and the fake OpenAI."""
+    database = db_connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_MAX_RETRIES": "0",
+        "FINETUNING_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **environment,
+    }
