@@ -13,7 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from finetunings.models import Finetuning, FinetuningEvent, FinetuningStatus
+from finetunings.models import (
+    Finetuning,
+    FinetuningCheckpoint,
+    FinetuningEvent,
+    FinetuningMetric,
+    FinetuningStatus,
+)
 from tests.helpers.admin import change_url, changelist_url
 
 TRAINING_FILE_TEXT = "Download the training file (JSONL)"
@@ -352,10 +358,6 @@ def test_the_connection_autocomplete_ignores_nul_characters(superuser_client, co
 def test_a_running_jobs_page_shows_progress_eta_loss_chart_and_checkpoints_at_the_top(
     viewer_client, connection, golden_records, make_finetuning
 ):
-    import re
-
-    from finetunings.models import FinetuningCheckpoint, FinetuningMetric
-
     job = make_finetuning(
         connection,
         status=FinetuningStatus.RUNNING,
@@ -393,8 +395,6 @@ def test_a_running_jobs_page_shows_progress_eta_loss_chart_and_checkpoints_at_th
 def test_a_succeeded_jobs_model_id_has_a_copy_button_and_the_list_shows_progress(
     viewer_client, connection, golden_records, make_finetuning
 ):
-    from finetunings.models import FinetuningMetric
-
     job = make_finetuning(
         connection,
         status=FinetuningStatus.SUCCEEDED,
