@@ -30,7 +30,7 @@ from finetunings.services import (
     ORPHAN_CANCELLED_MESSAGE,
 )
 from tests.fakes.openai_server import CANCEL, CREATE, LIST
-from tests.helpers.api import post_cancel
+from tests.helpers.api import cancelled_after_the_next_refresh, post_cancel
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -130,14 +130,8 @@ def test_a_database_down_after_the_provider_accepted_is_503_and_the_cancel_is_ke
 
     # The database is back. The worker's next refresh records the user's cancel, with
     # who asked, when, their metadata and the error, not as the provider's own doing.
-    make_due(running)
-    run_pass()
-
-    job = Finetuning.objects.get(pk=running.pk)
-    assert job.status == FinetuningStatus.CANCELLED
-    assert job.error == errors.CANCELLED_BY_USER_MESSAGE
+    job = cancelled_after_the_next_refresh(running, make_due, run_pass)
     assert job.cancelled_by == f"api key test-client ({api_key[0].prefix})"
-    assert job.cancelled_at is not None
     assert job.metadata == {"reason": "budget"}
     assert job.cancel_lease_until is None
     event = FinetuningEvent.objects.get(finetuning=job, to_status=FinetuningStatus.CANCELLED)
