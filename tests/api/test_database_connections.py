@@ -308,40 +308,21 @@ def test_an_empty_dialect_filter_is_a_400(api, connection):
 
 
 def test_connection_metadata_key_with_nul_is_400(api, db):
-    response = api.post(
-        "/api/v1/database-connections",
-        {
-            "alias": "shop",
-            "dialect": "postgresql",
-            "connection_uri": "postgresql://reader:pw@db:5432/shop",
-            "metadata": NUL_KEY_METADATA,
-        },
-        format="json",
-    )
+    response = create(api, metadata=NUL_KEY_METADATA)
 
     assert_400_naming(response, "metadata")
     assert not DatabaseConnection.objects.exists()
 
 
 def test_connection_uri_that_urlsplit_rejects_is_400(api, db):
-    response = api.post(
-        "/api/v1/database-connections",
-        {"alias": "shop", "dialect": "postgresql", "connection_uri": "postgresql://[db/shop"},
-        format="json",
-    )
+    response = create(api, connection_uri="postgresql://[db/shop")
 
     assert_400_naming(response, "connection_uri")
 
 
 def test_password_in_the_uri_query_string_is_masked(api, db):
-    response = api.post(
-        "/api/v1/database-connections",
-        {
-            "alias": "shop",
-            "dialect": "postgresql",
-            "connection_uri": "postgresql://reader@db.internal:5432/shop?password=s3cret-pw",
-        },
-        format="json",
+    response = create(
+        api, connection_uri="postgresql://reader@db.internal:5432/shop?password=s3cret-pw"
     )
 
     assert response.status_code == HTTPStatus.CREATED
