@@ -31,6 +31,15 @@ FAULTS = {
 }
 
 
+def assert_waits_not_failed(finetuning, report, why):
+    """The pass did not fail the job: it waits for another try, and its status says ``why``."""
+    finetuning.refresh_from_db()
+    assert report.failed == []
+    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
+    assert finetuning.error is None
+    assert why in finetuning.status_message
+
+
 @pytest.mark.parametrize("operation", [UPLOAD, CREATE])
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_passing_failure_backs_off_then_submits_exactly_one_provider_job(
@@ -155,11 +164,7 @@ def test_a_wrong_api_key_keeps_jobs_waiting_until_it_is_fixed(
 
     report, lines = run_pass()
 
-    finetuning.refresh_from_db()
-    assert report.failed == []
-    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
-    assert finetuning.error is None
-    assert "Check OPENAI_API_KEY" in finetuning.status_message
+    assert_waits_not_failed(finetuning, report, "Check OPENAI_API_KEY")
     assert any("Check OPENAI_API_KEY" in line for line in lines)
 
     settings.OPENAI_API_KEY = "test-key"
@@ -249,11 +254,7 @@ def test_a_provider_timeout_or_lock_conflict_is_retried_not_a_failed_job(
 
     report, _ = run_pass()
 
-    finetuning.refresh_from_db()
-    assert report.failed == []
-    assert finetuning.status == FinetuningStatus.VALIDATING_FILES
-    assert finetuning.error is None
-    assert "will try again at" in finetuning.status_message
+    assert_waits_not_failed(finetuning, report, "will try again at")
     make_due(finetuning)
     run_pass()
     assert len(openai_provider.jobs_for(finetuning.pk)) == 1
