@@ -1,6 +1,7 @@
 """Worker processes (``manage.py finetuning_worker``) started by tests."""
 
 import os
+import signal
 from pathlib import Path
 
 from django.conf import settings
@@ -24,3 +25,14 @@ def worker_environment(fake, **environment) -> dict[str, str]:
         "FINETUNING_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         **environment,
     }
+
+
+def kill_once_the_provider_hears(fake, operation, process, release) -> None:
+    """SIGKILL the worker ``process`` as soon as its ``operation`` call reached the fake
+    (paused there), then let the fake answer: the provider acted, the worker never knew."""
+    try:
+        assert fake.arrived[operation].wait(timeout=30)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        release.set()

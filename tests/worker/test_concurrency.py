@@ -1,7 +1,6 @@
 """Several workers against one PostgreSQL database: no job is submitted twice, and a worker
 killed mid-submission leaves nothing another cannot finish."""
 
-import signal
 import subprocess
 import sys
 import threading
@@ -14,7 +13,11 @@ from django.utils import timezone
 from finetunings import worker
 from finetunings.models import Finetuning, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
-from tests.helpers.worker_process import PROJECT_DIR, worker_environment
+from tests.helpers.worker_process import (
+    PROJECT_DIR,
+    kill_once_the_provider_hears,
+    worker_environment,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -71,12 +74,7 @@ def test_a_worker_killed_mid_submission_is_finished_by_another_without_a_duplica
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        assert openai_provider.arrived[CREATE].wait(timeout=30)
-    finally:
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait(timeout=10)
-        release.set()
+    kill_once_the_provider_hears(openai_provider, CREATE, doomed, release)
 
     finetuning.refresh_from_db()
     assert finetuning.status == FinetuningStatus.VALIDATING_FILES

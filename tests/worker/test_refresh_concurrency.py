@@ -15,7 +15,11 @@ from django.utils import timezone
 from finetunings import worker
 from finetunings.models import Finetuning
 from tests.fakes.openai_server import EVENTS, LIST, RETRIEVE
-from tests.helpers.worker_process import PROJECT_DIR, worker_environment
+from tests.helpers.worker_process import (
+    PROJECT_DIR,
+    kill_once_the_provider_hears,
+    worker_environment,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -89,12 +93,7 @@ def test_a_killed_workers_claimed_batch_is_polled_by_another_after_its_lease(
     jobs = followed_jobs(openai_provider, 30, status="queued", provider_status="running")
     release = openai_provider.pause(LIST)  # the provider answers, the worker never hears it
     doomed = start_worker(openai_provider, once=True, FINETUNING_WORKER_REFRESH_BATCH="20")
-    try:
-        assert openai_provider.arrived[LIST].wait(timeout=30)
-    finally:
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait(timeout=10)
-        release.set()
+    kill_once_the_provider_hears(openai_provider, LIST, doomed, release)
 
     leased = set(Finetuning.objects.filter(lease_owner__isnull=False).values_list("pk", flat=True))
     assert len(leased) == 20
