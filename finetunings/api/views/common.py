@@ -8,10 +8,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
 
-from finetunings import selectors
+from finetunings import errors, selectors
 from finetunings.api import serializers
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.renderers import JSONLinesRenderer, JSONRenderer, OctetStreamRenderer
+from finetunings.errors import ErrorCode
 
 ERROR = serializers.ErrorSerializer
 AUTH_ERRORS = {
@@ -69,9 +70,19 @@ def jsonl_file_route(*, url_path: str, **schema):
     return decorate
 
 
+# The 404 of a kept file the worker has not built yet, by kind.
+_NOT_READY = {
+    "training": (errors.TRAINING_FILE_NOT_READY_MESSAGE, ErrorCode.TRAINING_FILE_NOT_READY),
+    "validation": (errors.VALIDATION_FILE_NOT_READY_MESSAGE, ErrorCode.VALIDATION_FILE_NOT_READY),
+}
+
+
 def kept_file_response(request, finetuning, kind: str) -> FileResponse:
     """The job's kept ``kind`` file (training, validation), streamed, as JSON Lines or (when
-    asked for) plain bytes, with its checksum as the ETag."""
+    asked for) plain bytes, with its checksum as the ETag; a 404 until it is built."""
+    if not getattr(finetuning, f"{kind}_file"):
+        message, code = _NOT_READY[kind]
+        raise exceptions.NotFound(message, code=code)
     response = FileResponse(
         getattr(finetuning, f"{kind}_file").open("rb"),
         as_attachment=True,

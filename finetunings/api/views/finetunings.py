@@ -311,12 +311,7 @@ class FinetuningViewSet(
         f"{ErrorCode.TRAINING_FILE_NOT_READY} before that.",
     )
     def training_file(self, request, pk=None):
-        finetuning = self.get_object()
-        if not finetuning.training_file:
-            raise exceptions.NotFound(
-                errors.TRAINING_FILE_NOT_READY_MESSAGE, code=ErrorCode.TRAINING_FILE_NOT_READY
-            )
-        return kept_file_response(request, finetuning, "training")
+        return kept_file_response(request, self.get_object(), "training")
 
     @jsonl_file_route(
         url_path="validation-file",
@@ -332,9 +327,5 @@ class FinetuningViewSet(
         if not finetuning.validation_golden_records:
             raise exceptions.NotFound(
                 errors.NO_VALIDATION_FILE_MESSAGE, code=ErrorCode.NO_VALIDATION_FILE
-            )
-        if not finetuning.validation_file:
-            raise exceptions.NotFound(
-                errors.VALIDATION_FILE_NOT_READY_MESSAGE, code=ErrorCode.VALIDATION_FILE_NOT_READY
             )
         return kept_file_response(request, finetuning, "validation")
