@@ -4,10 +4,19 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.db import connection as db_connection
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# Workers running beside the test (threads or processes) hold their own database
+# connections: they see only committed data, and need PostgreSQL's row locks.
+CONCURRENT_WORKER_MARKS = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_network"),
+]
 
 
 def worker_environment(fake, **environment) -> dict[str, str]:

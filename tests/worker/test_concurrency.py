@@ -6,7 +6,6 @@ import sys
 import threading
 from datetime import timedelta
 
-import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -14,16 +13,13 @@ from finetunings import worker
 from finetunings.models import Finetuning, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
 from tests.helpers.worker_process import (
+    CONCURRENT_WORKER_MARKS,
     PROJECT_DIR,
     kill_once_the_provider_hears,
     worker_environment,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("no_network"),
-]
+pytestmark = CONCURRENT_WORKER_MARKS
 
 
 def test_two_workers_at_once_never_submit_the_same_job_twice(

@@ -16,16 +16,13 @@ from finetunings import worker
 from finetunings.models import Finetuning
 from tests.fakes.openai_server import EVENTS, LIST, RETRIEVE
 from tests.helpers.worker_process import (
+    CONCURRENT_WORKER_MARKS,
     PROJECT_DIR,
     kill_once_the_provider_hears,
     worker_environment,
 )
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("no_network"),
-]
+pytestmark = CONCURRENT_WORKER_MARKS
 
 
 def start_worker(fake, *, once=False, **environment):
