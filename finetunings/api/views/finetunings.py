@@ -221,12 +221,16 @@ class FinetuningViewSet(
             response.data["code"] = ErrorCode.ID_MISMATCH
             return response
         with metrics.cancel_timer():
-            finetuning = services.finetuning_cancel(
+            cancelled = services.finetuning_cancel(
                 finetuning=finetuning,
                 actor=actor_for(request),
                 metadata=serializer.validated_data.get("metadata"),
+                just_read=True,
             ).finetuning
-        return Response(serializers.FinetuningSerializer(finetuning).data)
+        # A cancel writes no metrics: the progress read with the job still holds.
+        cancelled.progress_step = finetuning.progress_step
+        cancelled.progress_total_steps = finetuning.progress_total_steps
+        return Response(serializers.FinetuningSerializer(cancelled).data)
 
     @extend_schema(
         summary="The job's timeline",
