@@ -94,7 +94,8 @@ def test_a_filtered_page_is_listed_as_the_serializer_renders_it(api, jobs):
     body = response.json()
     ids = [job["id"] for job in body["results"]]
     page = [selectors.finetuning_list().get(pk=job_id) for job_id in ids]
-    assert len(ids) == 2 and body["next"]
+    assert len(ids) == 2
+    assert body["next"]
     assert response.content == JSONRenderer().render({**body, "results": rendered_data(page)})
 
 
