@@ -17,6 +17,7 @@ from finetunings.admin.cancel import CANCEL_ACTION, CHANGE_FORM_ACTION_FIELD, Ca
 from finetunings.admin.filters import AnyConnectionFilter, ProviderFilter
 from finetunings.admin.job_fields import JobColumnsMixin, JobPageFieldsMixin
 from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, FinetuningForm
+from finetunings.admin.job_search import EstimatedCountPaginator, JobSearchMixin
 from finetunings.admin.live import LivePageMixin
 from finetunings.admin.mixins import AppAdminMixin, adopt, staff_actor
 from finetunings.admin.start_again import START_AGAIN_ACTION, StartAgainActionMixin
@@ -150,6 +151,7 @@ class FinetuningAdmin(
     CancelActionMixin,
     StartAgainActionMixin,
     LivePageMixin,
+    JobSearchMixin,
     admin.ModelAdmin,
 ):
     form = FinetuningForm
@@ -168,9 +170,6 @@ class FinetuningAdmin(
         AnyConnectionFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
-    # Ids are matched exactly so that the lookups can use their indexes.
-    search_fields = ["alias", "=id", "=finetuning_job_id", "=finetuning_file_id", "=model_id"]
-    search_help_text = "Alias (contains), or an exact job, provider job, file or model id."
     list_select_related = ["db_connection"]
     # Newest first on the indexed created_at; the id breaks ties so pages are stable.
     ordering = ["-created_at", "-id"]
@@ -178,6 +177,7 @@ class FinetuningAdmin(
     # A full count of hundreds of thousands of rows on every page view is not worth it,
     # nor a count per filter option.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = [CANCEL_ACTION, START_AGAIN_ACTION]
     fieldsets = JOB_FIELDSETS
