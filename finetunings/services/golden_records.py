@@ -1,5 +1,7 @@
 """Golden records: the question and SQL pairs a job trains on."""
 
+import functools
+
 from django.db import transaction
 
 from finetunings import errors, validation
@@ -23,13 +25,16 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
     connection_ids = {record["db_connection_id"] for record in records}
     connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
     problems: dict[str, list[str]] = {}
+    # Imports repeat statements (one per hundred records is common): each distinct
+    # statement is parsed once per dialect, the costliest step of an import.
+    sql_problems = functools.cache(validation.sql_problems)
     for index, record in enumerate(records):
         prefix = f"{index}." if len(records) > 1 else ""
         connection = connections.get(record["db_connection_id"])
         if connection is None:
             problems[f"{prefix}db_connection_id"] = no_connection(record["db_connection_id"])
         else:
-            problems[f"{prefix}sql"] = validation.sql_problems(record["sql"], connection.dialect)
+            problems[f"{prefix}sql"] = list(sql_problems(record["sql"], connection.dialect))
         problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
     raise_if(problems)
     objects = [
