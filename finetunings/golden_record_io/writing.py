@@ -50,7 +50,7 @@ def write_batch(batch: list[tuple[DatabaseConnection, dict]]) -> tuple[int, int]
         if metadata is not MISSING:
             found.metadata = metadata
         to_update.append(found)
-    _insert(to_create, now=now)
+    insert_golden_records(to_create, now=now)
     if to_update:
         GoldenRecord.objects.bulk_update(
             to_update, ["question", "sql", "metadata", "updated_at"], batch_size=BATCH
@@ -78,15 +78,18 @@ def _metadata_value(metadata, field):
     return field.get_db_prep_save(metadata, db_connection)
 
 
-def _insert(rows: list[tuple], *, now) -> None:
-    """Insert checked rows, many per INSERT statement.
+def insert_golden_records(rows: list[tuple], *, now) -> list[str]:
+    """Insert checked rows, many per INSERT statement (COPY on PostgreSQL); their new ids.
+
+    Each row is ``(db_connection_id, question, sql, metadata, external_id)``; every row
+    is created at ``now``.
 
     ``bulk_create`` builds a model instance and adapts every value of every row, and
     ``executemany`` sends one statement per row on PostgreSQL: either made 100,000 rows take
     most of a minute. Values are adapted here once per kind (the time stamps) or per row.
     """
     if not rows:
-        return
+        return []
     meta = GoldenRecord._meta
     quote = db_connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERTED_FIELDS)
@@ -111,7 +114,7 @@ def _insert(rows: list[tuple], *, now) -> None:
     ]
     if db_connection.vendor == "postgresql":
         _copy(values, table=quote(meta.db_table), columns=columns)
-        return
+        return [row[0] for row in values]
     with db_connection.cursor() as cursor:
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
@@ -120,6 +123,7 @@ def _insert(rows: list[tuple], *, now) -> None:
                 + ", ".join([row_placeholder] * len(chunk)),
                 [value for row in chunk for value in row],
             )
+    return [row[0] for row in values]
 
 
 def _copy(values: list[tuple], *, table: str, columns: str) -> None:

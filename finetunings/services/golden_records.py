@@ -3,8 +3,10 @@
 import functools
 
 from django.db import transaction
+from django.utils import timezone
 
 from finetunings import errors, validation
+from finetunings.golden_record_io.writing import insert_golden_records
 from finetunings.models import DatabaseConnection, GoldenRecord
 from finetunings.services.base import raise_if, refuse_unknown_fields
 from finetunings.services.connections import lock_alive_connections, no_connection
@@ -37,15 +39,17 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
             problems[f"{prefix}sql"] = list(sql_problems(record["sql"], connection.dialect))
         problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
     raise_if(problems)
-    objects = [
-        GoldenRecord(
-            db_connection_id=record["db_connection_id"],
-            question=record["question"],
-            sql=record["sql"],
-            metadata=record.get("metadata"),
+    rows = [
+        (
+            record["db_connection_id"],
+            record["question"],
+            record["sql"],
+            record.get("metadata"),
+            None,
         )
         for record in records
     ]
+    now = timezone.now()
     with transaction.atomic():
         alive = lock_alive_connections(connection_ids)
         raise_if(
@@ -57,7 +61,25 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
                 if record["db_connection_id"] not in alive
             }
         )
-        return GoldenRecord.objects.bulk_create(objects, batch_size=500)
+        ids = insert_golden_records(rows, now=now)
+    return [_inserted(record_id, row, now) for record_id, row in zip(ids, rows, strict=True)]
+
+
+def _inserted(record_id: str, row: tuple, now) -> GoldenRecord:
+    """The record ``insert_golden_records`` wrote, as if read back (nothing is re-read)."""
+    connection_id, question, sql, metadata, external_id = row
+    record = GoldenRecord(
+        id=record_id,
+        db_connection_id=connection_id,
+        question=question,
+        sql=sql,
+        metadata=metadata,
+        external_id=external_id,
+        created_at=now,
+        updated_at=now,
+    )
+    record._state.adding, record._state.db = False, "default"
+    return record
 
 
 def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:
