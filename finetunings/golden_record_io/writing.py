@@ -1,6 +1,7 @@
 """Writing an import's good rows: batched creates and updates, COPY on PostgreSQL."""
 
 import json
+from datetime import timedelta
 
 from django.db import connection as db_connection
 from django.utils import timezone
@@ -78,11 +79,20 @@ def _metadata_value(metadata, field):
     return field.get_db_prep_save(metadata, db_connection)
 
 
-def insert_golden_records(rows: list[tuple], *, now) -> list[str]:
+def creation_stamps(now, count: int) -> list:
+    """One time stamp per record of a request, a microsecond apart from ``now`` on.
+
+    A job takes its connection's records in creation order; records created by one
+    request keep the order they were given in rather than tie (and sort by their ids).
+    """
+    return [now + timedelta(microseconds=index) for index in range(count)]
+
+
+def insert_golden_records(rows: list[tuple], *, now, in_order: bool = False) -> list[str]:
     """Insert checked rows, many per INSERT statement (COPY on PostgreSQL); their new ids.
 
     Each row is ``(db_connection_id, question, sql, metadata, external_id)``; every row
-    is created at ``now``.
+    is created at ``now``, or with ``in_order`` at ``creation_stamps(now, len(rows))``.
 
     ``bulk_create`` builds a model instance and adapts every value of every row, and
     ``executemany`` sends one statement per row on PostgreSQL: either made 100,000 rows take
@@ -97,7 +107,12 @@ def insert_golden_records(rows: list[tuple], *, now) -> list[str]:
     per_statement = min(
         BATCH, (db_connection.features.max_query_params or 65_535) // len(_INSERTED_FIELDS)
     )
-    stamp = meta.get_field("created_at").get_db_prep_save(now, db_connection)
+    prepare = meta.get_field("created_at").get_db_prep_save
+    stamps = (
+        [prepare(stamp, db_connection) for stamp in creation_stamps(now, len(rows))]
+        if in_order
+        else [prepare(now, db_connection)] * len(rows)
+    )
     metadata_field = meta.get_field("metadata")
     values = [
         (
@@ -110,7 +125,9 @@ def insert_golden_records(rows: list[tuple], *, now) -> list[str]:
             stamp,
             stamp,
         )
-        for connection_id, question, sql, metadata, external_id in rows
+        for (connection_id, question, sql, metadata, external_id), stamp in zip(
+            rows, stamps, strict=True
+        )
     ]
     if db_connection.vendor == "postgresql":
         _copy(values, table=quote(meta.db_table), columns=columns)

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from finetunings import errors, validation
-from finetunings.golden_record_io.writing import insert_golden_records
+from finetunings.golden_record_io.writing import creation_stamps, insert_golden_records
 from finetunings.models import DatabaseConnection, GoldenRecord
 from finetunings.services.base import raise_if, refuse_unknown_fields
 from finetunings.services.connections import lock_alive_connections, no_connection
@@ -61,11 +61,12 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
                 if record["db_connection_id"] not in alive
             }
         )
-        ids = insert_golden_records(rows, now=now)
-    return [_inserted(record_id, row, now) for record_id, row in zip(ids, rows, strict=True)]
+        ids = insert_golden_records(rows, now=now, in_order=True)
+    stamps = creation_stamps(now, len(rows))
+    return [_inserted(*written) for written in zip(ids, rows, stamps, strict=True)]
 
 
-def _inserted(record_id: str, row: tuple, now) -> GoldenRecord:
+def _inserted(record_id: str, row: tuple, created_at) -> GoldenRecord:
     """The record ``insert_golden_records`` wrote, as if read back (nothing is re-read)."""
     connection_id, question, sql, metadata, external_id = row
     record = GoldenRecord(
@@ -75,8 +76,8 @@ def _inserted(record_id: str, row: tuple, now) -> GoldenRecord:
         sql=sql,
         metadata=metadata,
         external_id=external_id,
-        created_at=now,
-        updated_at=now,
+        created_at=created_at,
+        updated_at=created_at,
     )
     record._state.adding, record._state.db = False, "default"
     return record

@@ -54,3 +54,11 @@ def test_the_answer_lists_the_records_as_stored(api, connection):
     stored = api.get(API, {"db_connection_id": connection.pk, "limit": 100}).json()["results"]
     assert sorted(response.json(), key=lambda r: r["id"]) == sorted(stored, key=lambda r: r["id"])
     assert GoldenRecord.objects.filter(db_connection=connection).count() == 12
+
+
+def test_records_of_one_request_are_created_in_the_order_given(api, connection):
+    response = api.post(API, payload(connection, 40), format="json")
+
+    given = [record["id"] for record in response.json()]
+    by_creation = GoldenRecord.objects.filter(db_connection=connection).order_by("created_at")
+    assert list(by_creation.values_list("id", flat=True)) == given
