@@ -31,3 +31,10 @@ def test_a_job_is_retrieved_in_one_query_after_the_key(api, finetuning):
     FinetuningMetric.objects.create(finetuning=finetuning, step=1, total_steps=4)
 
     assert _queries(api, f"{API}/{finetuning.pk}") == 2
+
+
+def test_a_filter_parameter_on_a_retrieve_still_filters(api, finetuning):
+    # DRF filters a retrieve too: a job that does not match is not found.
+    assert api.get(f"{API}/{finetuning.pk}", {"status": "queued"}).status_code == 200
+    assert api.get(f"{API}/{finetuning.pk}", {"status": "failed"}).status_code == 404
+    assert api.get(f"{API}/{finetuning.pk}", {"status": "nope"}).status_code == 400
