@@ -54,10 +54,15 @@ def finetuning_progress(finetuning: Finetuning) -> dict | None:
             .first()
         )
         step, total = latest if latest else (None, None)
+    return progress_of(finetuning.status, step, total)
+
+
+def progress_of(job_status: str, step: int | None, total: int | None) -> dict | None:
+    """``finetuning_progress`` from the job's status and its latest step's figures."""
     if step is None:
         return None
     if total:
-        done = finetuning.status == FinetuningStatus.SUCCEEDED
+        done = job_status == FinetuningStatus.SUCCEEDED
         percent = 100.0 if done else min(round(100 * step / total, 1), 100.0)
     else:
         percent = None

@@ -17,6 +17,7 @@ from finetunings.admin.cancel import CANCEL_ACTION, CHANGE_FORM_ACTION_FIELD, Ca
 from finetunings.admin.filters import AnyConnectionFilter, ProviderFilter
 from finetunings.admin.job_fields import JobColumnsMixin, JobPageFieldsMixin
 from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, FinetuningForm
+from finetunings.admin.job_search import EstimatedCountPaginator, JobSearchMixin
 from finetunings.admin.live import LivePageMixin
 from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, adopt, staff_actor
 from finetunings.admin.start_again import START_AGAIN_ACTION, StartAgainActionMixin
@@ -156,6 +157,7 @@ class FinetuningAdmin(
     StartAgainActionMixin,
     ValidationSplitPageMixin,
     LivePageMixin,
+    JobSearchMixin,
     admin.ModelAdmin,
 ):
     form = FinetuningForm
@@ -174,11 +176,9 @@ class FinetuningAdmin(
         AnyConnectionFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
-    # Ids are matched exactly so that the lookups can use their indexes.
-    search_fields = ["alias", "=id", "=finetuning_job_id", "=finetuning_file_id", "=model_id"]
-    search_help_text = "Alias (contains), or an exact job, provider job, file or model id."
     list_select_related = ["db_connection"]
     list_per_page = 50
+    paginator = EstimatedCountPaginator
     actions = [CANCEL_ACTION, START_AGAIN_ACTION]
     fieldsets = JOB_FIELDSETS
     add_fieldsets = JOB_ADD_FIELDSETS

@@ -1,6 +1,7 @@
 """Writing an import's good rows: batched creates and updates, COPY on PostgreSQL."""
 
 import json
+from datetime import timedelta
 
 from django.db import connection as db_connection
 from django.utils import timezone
@@ -50,7 +51,7 @@ def write_batch(batch: list[tuple[DatabaseConnection, dict]]) -> tuple[int, int]
         if metadata is not MISSING:
             found.metadata = metadata
         to_update.append(found)
-    _insert(to_create, now=now)
+    insert_golden_records(to_create, now=now)
     if to_update:
         GoldenRecord.objects.bulk_update(
             to_update, ["question", "sql", "metadata", "updated_at"], batch_size=BATCH
@@ -78,15 +79,27 @@ def _metadata_value(metadata, field):
     return field.get_db_prep_save(metadata, db_connection)
 
 
-def _insert(rows: list[tuple], *, now) -> None:
-    """Insert checked rows, many per INSERT statement.
+def creation_stamps(now, count: int) -> list:
+    """One time stamp per record of a request, a microsecond apart from ``now`` on.
+
+    A job takes its connection's records in creation order; records created by one
+    request keep the order they were given in rather than tie (and sort by their ids).
+    """
+    return [now + timedelta(microseconds=index) for index in range(count)]
+
+
+def insert_golden_records(rows: list[tuple], *, now, in_order: bool = False) -> list[str]:
+    """Insert checked rows, many per INSERT statement (COPY on PostgreSQL); their new ids.
+
+    Each row is ``(db_connection_id, question, sql, metadata, external_id)``; every row
+    is created at ``now``, or with ``in_order`` at ``creation_stamps(now, len(rows))``.
 
     ``bulk_create`` builds a model instance and adapts every value of every row, and
     ``executemany`` sends one statement per row on PostgreSQL: either made 100,000 rows take
     most of a minute. Values are adapted here once per kind (the time stamps) or per row.
     """
     if not rows:
-        return
+        return []
     meta = GoldenRecord._meta
     quote = db_connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERTED_FIELDS)
@@ -94,7 +107,12 @@ def _insert(rows: list[tuple], *, now) -> None:
     per_statement = min(
         BATCH, (db_connection.features.max_query_params or 65_535) // len(_INSERTED_FIELDS)
     )
-    stamp = meta.get_field("created_at").get_db_prep_save(now, db_connection)
+    prepare = meta.get_field("created_at").get_db_prep_save
+    stamps = (
+        [prepare(stamp, db_connection) for stamp in creation_stamps(now, len(rows))]
+        if in_order
+        else [prepare(now, db_connection)] * len(rows)
+    )
     metadata_field = meta.get_field("metadata")
     values = [
         (
@@ -107,11 +125,13 @@ def _insert(rows: list[tuple], *, now) -> None:
             stamp,
             stamp,
         )
-        for connection_id, question, sql, metadata, external_id in rows
+        for (connection_id, question, sql, metadata, external_id), stamp in zip(
+            rows, stamps, strict=True
+        )
     ]
     if db_connection.vendor == "postgresql":
         _copy(values, table=quote(meta.db_table), columns=columns)
-        return
+        return [row[0] for row in values]
     with db_connection.cursor() as cursor:
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
@@ -120,6 +140,7 @@ def _insert(rows: list[tuple], *, now) -> None:
                 + ", ".join([row_placeholder] * len(chunk)),
                 [value for row in chunk for value in row],
             )
+    return [row[0] for row in values]
 
 
 def _copy(values: list[tuple], *, table: str, columns: str) -> None:

@@ -146,6 +146,9 @@ class Finetuning(models.Model):
                 fields=["db_connection", "-created_at", "-id"], name="ft_connection_newest"
             ),
             models.Index(fields=["status", "-created_at", "-id"], name="ft_status_newest"),
+            # The admin's exact id searches (ours and the provider's job id have theirs).
+            models.Index(fields=["finetuning_file_id"], name="ft_file_id"),
+            models.Index(fields=["model_id"], name="ft_model_id"),
             # One partial index per worker query: each covers only the few rows the query
             # can return, so a history of millions of finished jobs costs it nothing.
             models.Index(

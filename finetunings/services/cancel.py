@@ -57,7 +57,11 @@ class CancelOutcome:
 
 
 def finetuning_cancel(
-    *, finetuning: Finetuning, actor: str, metadata: dict[str, str] | None = None
+    *,
+    finetuning: Finetuning,
+    actor: str,
+    metadata: dict[str, str] | None = None,
+    just_read: bool = False,
 ) -> CancelOutcome:
     """Cancel a job: stop it at the provider if it runs there, and keep it as ``cancelled``.
 
@@ -68,9 +72,14 @@ def finetuning_cancel(
       no transaction open during the call; concurrent requests wait for its outcome. If the
       provider says the job already finished, that is recorded and the cancel refused.
     - Provider unreachable or failing: ``ProviderError``, and the job is left as it was.
+
+    ``just_read``: the caller read ``finetuning`` in this request, so the first look at
+    the job is that read (every write below is conditional on what it saw).
     """
     raise_if({"metadata": validation.metadata_problems(metadata)})
-    return _Cancel(finetuning.pk, actor=actor, metadata=metadata).run()
+    cancel = _Cancel(finetuning.pk, actor=actor, metadata=metadata)
+    cancel.read = finetuning if just_read else None
+    return cancel.run()
 
 
 def finetuning_record_cancel_failed(*, finetuning: Finetuning, actor: str, message: str) -> None:
@@ -96,6 +105,7 @@ class _Cancel:
         self.deadline = time.monotonic() + (wait if remaining is None else min(wait, remaining))
         self.pause = 0.02
         self.asked_the_database = self.asked_the_provider = False
+        self.read: Finetuning | None = None  # a read of the job made for this call
 
     def run(self) -> CancelOutcome:
         while True:
@@ -110,9 +120,11 @@ class _Cancel:
             self.pause = min(self.pause * 2, 0.25)
 
     def turn(self):
-        # Re-read on every turn (a concurrent cancel can keep it waiting for seconds), and
-        # none of the job's long lists is needed to decide: those load only if read.
-        job = Finetuning.objects.without_long_lists().filter(pk=self.finetuning_id).first()
+        job = (
+            self.read
+            or Finetuning.objects.without_long_lists().filter(pk=self.finetuning_id).first()
+        )
+        self.read = None  # later turns look again: they follow a write or a wait
         if job is None:
             raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
         if job.status == FinetuningStatus.CANCELLED:
@@ -149,11 +161,15 @@ class _Cancel:
             job, actor=self.actor
         ):
             return _LOOK_AGAIN  # it has a provider job now: cancel that at the provider
-        if mark_cancelled_by_user(
-            job.pk, actor=self.actor, metadata=merged, only_if=Q(finetuning_job_id=None)
-        ):
-            job = Finetuning.objects.without_long_lists().get(pk=job.pk)
-            return CancelOutcome(job, cancelled_now=True)
+        cancelled = mark_cancelled_by_user(
+            job.pk,
+            actor=self.actor,
+            metadata=merged,
+            only_if=Q(finetuning_job_id=None),
+            from_status=job.status,
+        )
+        if cancelled is not None:
+            return CancelOutcome(cancelled, cancelled_now=True)
         return _LOOK_AGAIN  # a provider job appeared, or the status moved
 
     def cancel_at_provider(self, job: Finetuning, pending: dict | None, merged):
@@ -296,7 +312,9 @@ def _release_cancel_lease(job: Finetuning, *, cancel_request=_KEEP) -> None:
 _CANCEL_WRITE_PAUSES = (0.1, 0.3, 0.9)
 
 
-def _record_cancel(job: Finetuning, *, request: dict, metadata, provider_status: str) -> bool:
+def _record_cancel(
+    job: Finetuning, *, request: dict, metadata, provider_status: str
+) -> Finetuning | None:
     """Write the cancel the provider has accepted, retrying passing database failures.
 
     Should the database stay down, ``cancel_request`` (written with the lease) still holds
@@ -312,6 +330,7 @@ def _record_cancel(job: Finetuning, *, request: dict, metadata, provider_status:
                 only_if=Q(finetuning_job_id=job.finetuning_job_id),
                 provider_status=provider_status,
                 cancelled_at=datetime.fromisoformat(request["at"]),
+                from_status=job.status,
             )
         except (OperationalError, InterfaceError):
             if pause is None:
@@ -319,7 +338,7 @@ def _record_cancel(job: Finetuning, *, request: dict, metadata, provider_status:
             if not db_connection.in_atomic_block:
                 db_connection.close()  # a broken connection is not reused; the next one is new
             time.sleep(pause)
-    return False
+    return None
 
 
 def _cancel_at_provider(
@@ -346,15 +365,19 @@ def _cancel_at_provider(
         _release_cancel_lease(job, cancel_request=pending)
         raise
 
+    cancelled = None
     try:
         if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
             finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
             raise errors.FinetuningNotCancellable(remote.mapped_status)
         # "cancelled", or still winding down ("cancelling" or any other active status): the
         # provider has accepted the cancel, so the job is cancelled for our users.
-        if _record_cancel(job, request=request, metadata=metadata, provider_status=remote.status):
-            return Finetuning.objects.without_long_lists().get(pk=job.pk)
-        return None
+        cancelled = _record_cancel(
+            job, request=request, metadata=metadata, provider_status=remote.status
+        )
+        return cancelled
     finally:
-        # Whatever happened to the write, a retry must not wait for this lease to expire.
-        _release_cancel_lease(job)
+        # Whatever happened to the write, a retry must not wait for this lease to expire
+        # (the cancel's own write ends it: a finished job holds no lease).
+        if cancelled is None:
+            _release_cancel_lease(job)

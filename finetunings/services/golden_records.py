@@ -1,8 +1,12 @@
 """Golden records: the question and SQL pairs a job trains on."""
 
+import functools
+
 from django.db import transaction
+from django.utils import timezone
 
 from finetunings import errors, validation
+from finetunings.golden_record_io.writing import creation_stamps, insert_golden_records
 from finetunings.models import DatabaseConnection, GoldenRecord
 from finetunings.services.base import raise_if, refuse_unknown_fields
 from finetunings.services.connections import lock_alive_connections, no_connection
@@ -23,24 +27,29 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
     connection_ids = {record["db_connection_id"] for record in records}
     connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
     problems: dict[str, list[str]] = {}
+    # Imports repeat statements (one per hundred records is common): each distinct
+    # statement is parsed once per dialect, the costliest step of an import.
+    sql_problems = functools.cache(validation.sql_problems)
     for index, record in enumerate(records):
         prefix = f"{index}." if len(records) > 1 else ""
         connection = connections.get(record["db_connection_id"])
         if connection is None:
             problems[f"{prefix}db_connection_id"] = no_connection(record["db_connection_id"])
         else:
-            problems[f"{prefix}sql"] = validation.sql_problems(record["sql"], connection.dialect)
+            problems[f"{prefix}sql"] = list(sql_problems(record["sql"], connection.dialect))
         problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
     raise_if(problems)
-    objects = [
-        GoldenRecord(
-            db_connection_id=record["db_connection_id"],
-            question=record["question"],
-            sql=record["sql"],
-            metadata=record.get("metadata"),
+    rows = [
+        (
+            record["db_connection_id"],
+            record["question"],
+            record["sql"],
+            record.get("metadata"),
+            None,
         )
         for record in records
     ]
+    now = timezone.now()
     with transaction.atomic():
         alive = lock_alive_connections(connection_ids)
         raise_if(
@@ -52,7 +61,26 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
                 if record["db_connection_id"] not in alive
             }
         )
-        return GoldenRecord.objects.bulk_create(objects, batch_size=500)
+        ids = insert_golden_records(rows, now=now, in_order=True)
+    stamps = creation_stamps(now, len(rows))
+    return [_inserted(*written) for written in zip(ids, rows, stamps, strict=True)]
+
+
+def _inserted(record_id: str, row: tuple, created_at) -> GoldenRecord:
+    """The record ``insert_golden_records`` wrote, as if read back (nothing is re-read)."""
+    connection_id, question, sql, metadata, external_id = row
+    record = GoldenRecord(
+        id=record_id,
+        db_connection_id=connection_id,
+        question=question,
+        sql=sql,
+        metadata=metadata,
+        external_id=external_id,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    record._state.adding, record._state.db = False, "default"
+    return record
 
 
 def golden_record_update(*, golden_record: GoldenRecord, **changes) -> GoldenRecord:

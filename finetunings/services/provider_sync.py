@@ -50,9 +50,10 @@ def finetuning_apply_provider_job(*, finetuning: Finetuning, remote, actor: str)
         if request:
             # A user's cancel that the provider accepted: recorded as theirs, whether or not
             # the request that asked could write it (its database connection may have died).
-            return record_requested_cancel(
+            recorded = record_requested_cancel(
                 finetuning.pk, request=request, provider_status=remote.status
             )
+            return recorded is not None
         # The provider's "cancelled" without a user's cancel in flight; should a cancel be in
         # flight after all, the process holding the lease records it.
         only_if = status.lease_is_free("cancel_lease_until", timezone.now())

@@ -17,6 +17,7 @@ from finetunings.api import filters, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
+from finetunings.api.job_bodies import finetuning_body, finetuning_instance_body, finetuning_rows
 from finetunings.api.pagination import OldestFirstCursorPagination, StepCursorPagination
 from finetunings.api.views.common import (
     AUTH_ERRORS,
@@ -141,6 +142,26 @@ class FinetuningViewSet(
             )
         return super().http_method_not_allowed(request, *args, **kwargs)
 
+    def get_queryset(self):
+        # The fast read path: list and retrieve answer from plain rows (see job_bodies).
+        if self.action in ("list", "retrieve"):
+            return finetuning_rows(super().get_queryset())
+        return super().get_queryset()
+
+    def filter_queryset(self, queryset):
+        # Building the filter set (a deep copy of every filter) costs more than the rest of a
+        # retrieve; with no parameter naming a filter it would filter nothing.
+        if self.filterset_class.base_filters.keys().isdisjoint(self.request.query_params):
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([finetuning_body(row) for row in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(finetuning_body(self.get_object()))
+
     def get_serializer_class(self):
         return {
             "create": serializers.FinetuningCreateSerializer,
@@ -219,12 +240,16 @@ class FinetuningViewSet(
             response.data["code"] = ErrorCode.ID_MISMATCH
             return response
         with metrics.cancel_timer():
-            finetuning = services.finetuning_cancel(
+            cancelled = services.finetuning_cancel(
                 finetuning=finetuning,
                 actor=actor_for(request),
                 metadata=serializer.validated_data.get("metadata"),
+                just_read=True,
             ).finetuning
-        return Response(serializers.FinetuningSerializer(finetuning).data)
+        # A cancel writes no metrics: the progress read with the job still holds.
+        cancelled.progress_step = finetuning.progress_step
+        cancelled.progress_total_steps = finetuning.progress_total_steps
+        return Response(finetuning_instance_body(cancelled))
 
     @extend_schema(
         summary="The job's timeline",

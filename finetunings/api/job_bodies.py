@@ -1,0 +1,116 @@
+"""The fast read path of the job resources: a job's body built from its plain row.
+
+A page of 100 jobs through ``FinetuningSerializer`` runs thousands of field objects (one
+per golden record id); the body is the same dictionary built directly from the row's
+values, the id lists passed through as the database decoded them. The serializer stays
+the schema's description of a job and the reference: tests/api/test_job_bodies.py
+compares the two byte for byte, so keys, their order and the formats are DRF's.
+"""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from finetunings.selectors import progress_of
+
+# The columns a body is built from (the progress annotations come with the query).
+ROW_FIELDS = (
+    "id",
+    "db_connection_id",
+    "alias",
+    "status",
+    "error",
+    "model_provider",
+    "model_name",
+    "model_parameters",
+    "finetuning_file_id",
+    "finetuning_job_id",
+    "model_id",
+    "created_at",
+    "golden_records",
+    "metadata",
+    "provider_status",
+    "status_message",
+    "updated_at",
+    "finished_at",
+    "cancelled_at",
+    "cancelled_by",
+    "training_summary",
+    "estimated_finish",
+    "trained_tokens",
+    "provider_hyperparameters",
+    "error_code",
+    "error_param",
+    "progress_step",
+    "progress_total_steps",
+    "validation_golden_records",
+    "validation_fraction",
+    "validation_seed",
+    "validation_file_id",
+)
+
+
+def finetuning_rows(jobs: QuerySet) -> QuerySet:
+    """``jobs`` (from ``selectors.finetuning_list``) as plain rows for ``finetuning_body``."""
+    return jobs.values(*ROW_FIELDS)
+
+
+def _datetime(value):
+    # DRF's DateTimeField with DATETIME_FORMAT "iso-8601": the current time zone, UTC as Z.
+    if value is None:
+        return None
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def finetuning_body(row: dict) -> dict:
+    """What ``FinetuningSerializer`` renders for the job of ``row``, in its field order."""
+    error = row["error"]
+    trained_tokens = row["trained_tokens"]
+    return {
+        "id": row["id"],
+        "db_connection_id": row["db_connection_id"],
+        "alias": row["alias"],
+        "status": row["status"],
+        "error": error,
+        "base_llm": {
+            "model_provider": row["model_provider"],
+            "model_name": row["model_name"],
+            "model_parameters": dict(row["model_parameters"] or {}),
+        },
+        "finetuning_file_id": row["finetuning_file_id"],
+        "finetuning_job_id": row["finetuning_job_id"],
+        "model_id": row["model_id"],
+        "created_at": _datetime(row["created_at"]),
+        "golden_records": row["golden_records"],
+        "metadata": row["metadata"],
+        "provider_status": row["provider_status"],
+        "status_message": row["status_message"],
+        "updated_at": _datetime(row["updated_at"]),
+        "finished_at": _datetime(row["finished_at"]),
+        "cancelled_at": _datetime(row["cancelled_at"]),
+        "cancelled_by": row["cancelled_by"],
+        "training_summary": row["training_summary"],
+        "progress": progress_of(row["status"], row["progress_step"], row["progress_total_steps"]),
+        "estimated_finish": _datetime(row["estimated_finish"]),
+        "trained_tokens": None if trained_tokens is None else int(trained_tokens),
+        "hyperparameters": row["provider_hyperparameters"],
+        "error_detail": None
+        if not error
+        else {"code": row["error_code"], "param": row["error_param"], "message": error},
+        **_split(row),
+    }
+
+
+def _split(row: dict) -> dict:
+    fraction, seed = row["validation_fraction"], row["validation_seed"]
+    return {
+        "validation_golden_records": row["validation_golden_records"],
+        "validation_fraction": None if fraction is None else float(fraction),
+        "validation_seed": None if seed is None else int(seed),
+        "validation_file_id": row["validation_file_id"],
+    }
+
+
+def finetuning_instance_body(job) -> dict:
+    """``finetuning_body`` of a job read as a model instance with the progress annotations."""
+    return finetuning_body({name: getattr(job, name) for name in ROW_FIELDS})
