@@ -88,6 +88,33 @@ def creation_stamps(now, count: int) -> list:
     return [now + timedelta(microseconds=index) for index in range(count)]
 
 
+def _row_values(rows: list[tuple], *, now, in_order: bool) -> list[tuple]:
+    """Each row as the table's columns, with a new id and its stamps adapted for the database."""
+    meta = GoldenRecord._meta
+    prepare = meta.get_field("created_at").get_db_prep_save
+    stamps = (
+        [prepare(stamp, db_connection) for stamp in creation_stamps(now, len(rows))]
+        if in_order
+        else [prepare(now, db_connection)] * len(rows)
+    )
+    metadata_field = meta.get_field("metadata")
+    return [
+        (
+            new_id(),
+            connection_id,
+            question,
+            sql,
+            _metadata_value(metadata, metadata_field),
+            external_id,
+            stamp,
+            stamp,
+        )
+        for (connection_id, question, sql, metadata, external_id), stamp in zip(
+            rows, stamps, strict=True
+        )
+    ]
+
+
 def insert_golden_records(rows: list[tuple], *, now, in_order: bool = False) -> list[str]:
     """Insert checked rows, many per INSERT statement (COPY on PostgreSQL); their new ids.
 
@@ -103,35 +130,14 @@ def insert_golden_records(rows: list[tuple], *, now, in_order: bool = False) -> 
     meta = GoldenRecord._meta
     quote = db_connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in _INSERTED_FIELDS)
+    values = _row_values(rows, now=now, in_order=in_order)
+    if db_connection.vendor == "postgresql":
+        _copy(values, table=quote(meta.db_table), columns=columns)
+        return [row[0] for row in values]
     row_placeholder = "(" + ", ".join(["%s"] * len(_INSERTED_FIELDS)) + ")"
     per_statement = min(
         BATCH, (db_connection.features.max_query_params or 65_535) // len(_INSERTED_FIELDS)
     )
-    prepare = meta.get_field("created_at").get_db_prep_save
-    stamps = (
-        [prepare(stamp, db_connection) for stamp in creation_stamps(now, len(rows))]
-        if in_order
-        else [prepare(now, db_connection)] * len(rows)
-    )
-    metadata_field = meta.get_field("metadata")
-    values = [
-        (
-            new_id(),
-            connection_id,
-            question,
-            sql,
-            _metadata_value(metadata, metadata_field),
-            external_id,
-            stamp,
-            stamp,
-        )
-        for (connection_id, question, sql, metadata, external_id), stamp in zip(
-            rows, stamps, strict=True
-        )
-    ]
-    if db_connection.vendor == "postgresql":
-        _copy(values, table=quote(meta.db_table), columns=columns)
-        return [row[0] for row in values]
     with db_connection.cursor() as cursor:
         for start in range(0, len(values), per_statement):
             chunk = values[start : start + per_statement]
