@@ -31,7 +31,8 @@ def claim(
     workers claim side by side on PostgreSQL, each skipping the rows another is claiming,
     and the claim is atomic on its own (no transaction around it, and one statement even
     when nothing is due). Only free leases are taken, and nothing is claimed for a provider
-    that asked everyone to wait.
+    that asked everyone to wait. The jobs come back in no particular order (RETURNING keeps
+    none on PostgreSQL): callers sort them.
     """
     now = timezone.now()
     paused = ProviderPause.objects.filter(provider=OuterRef("model_provider"), paused_until__gt=now)

@@ -40,7 +40,8 @@ def test_a_claim_takes_free_and_expired_leases_up_to_its_limit(
 
     claimed = claim(worker_id="me", candidates=Finetuning.objects.order_by("alias"), limit=2)
 
-    assert [job.alias for job in claimed] == ["job1", "job2"]
+    # RETURNING gives no order on PostgreSQL: the callers sort what they claimed.
+    assert sorted(job.alias for job in claimed) == ["job1", "job2"]
     assert leases(held, expired, free, spare) == [
         ("job0", "other"),
         ("job1", "me"),
