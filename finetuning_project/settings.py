@@ -268,6 +268,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "FinetuningStatusEnum": "finetunings.models.FinetuningStatus.choices",
+        "EvaluationStatusEnum": "finetunings.evaluation_models.EvaluationStatus.choices",
     },
     # Swagger UI's assets are served from this project, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -26,7 +26,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
-from finetunings import admin_io, admin_training, errors, selectors, services, validation
+from finetunings import (
+    admin_evaluations,
+    admin_io,
+    admin_training,
+    errors,
+    selectors,
+    services,
+    validation,
+)
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -363,7 +371,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     # nor a count per filter option.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    actions = [CANCEL_ACTION, START_AGAIN_ACTION]
+    actions = [CANCEL_ACTION, START_AGAIN_ACTION, admin_evaluations.start_evaluation_action]
 
     fieldsets = [
         (
@@ -379,6 +387,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 ]
             },
         ),
+        ("Evaluation", {"fields": ["evaluation_summary"]}),
         (
             None,
             {
@@ -555,6 +564,10 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
     @admin.display(description="checkpoints")
     def checkpoint_table(self, obj):
         return admin_training.checkpoints_html(obj)
+
+    @admin.display(description="latest evaluation")
+    def evaluation_summary(self, obj):
+        return admin_evaluations.evaluation_summary_html(obj)
 
     @admin.display(description="training file")
     def training_file_link(self, obj):
@@ -861,7 +874,7 @@ class DatabaseConnectionForm(forms.ModelForm):
 
     class Meta:
         model = DatabaseConnection
-        fields = ["alias", "dialect", "connection_uri", "schema", "metadata"]
+        fields = ["alias", "dialect", "connection_uri", "schema", "metadata", "allow_execution"]
         widgets = {"schema": forms.Textarea(attrs={"class": "ft-code", "rows": 12})}
 
     def __init__(self, *args, **kwargs):
@@ -919,6 +932,7 @@ class DatabaseConnectionAdmin(
         "connection_uri",
         "schema",
         "metadata",
+        "allow_execution",
         "related_pages",
         "created_at",
         "updated_at",
@@ -966,7 +980,8 @@ class DatabaseConnectionAdmin(
         return self.fields
 
     def save_model(self, request, obj, form, change):
-        data = {field: form.cleaned_data[field] for field in ["alias", "dialect", "schema"]}
+        fields = ["alias", "dialect", "schema", "allow_execution"]
+        data = {field: form.cleaned_data[field] for field in fields}
         data["metadata"] = form.cleaned_data["metadata"]
         if not change:
             adopt(

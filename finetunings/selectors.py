@@ -5,6 +5,7 @@ Querysets here carry what their callers need in a constant number of queries.
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from finetunings.evaluation_selectors import with_latest_evaluation
 from finetunings.models import (
     ACTIVE_STATUSES,
     APIKey,
@@ -32,10 +33,11 @@ def finetuning_list() -> QuerySet[Finetuning]:
     # or comes with it (its progress, from its latest metric through the (job, step)
     # index), so a page of jobs is one query whatever its size.
     latest = FinetuningMetric.objects.filter(finetuning=OuterRef("pk")).order_by("-step")
-    return Finetuning.objects.annotate(
+    jobs = Finetuning.objects.annotate(
         progress_step=Subquery(latest.values("step")[:1]),
         progress_total_steps=Subquery(latest.values("total_steps")[:1]),
     )
+    return with_latest_evaluation(jobs)
 
 
 def finetuning_progress(finetuning: Finetuning) -> dict | None:

@@ -73,7 +73,13 @@ def _raise_if(problems: dict[str, list[str]]) -> None:
 
 
 def database_connection_create(
-    *, alias: str, dialect: str, connection_uri: str, schema: str = "", metadata=None
+    *,
+    alias: str,
+    dialect: str,
+    connection_uri: str,
+    schema: str = "",
+    metadata=None,
+    allow_execution: bool = False,
 ) -> DatabaseConnection:
     _raise_if(
         {
@@ -84,7 +90,13 @@ def database_connection_create(
             "metadata": validation.metadata_problems(metadata),
         }
     )
-    connection = DatabaseConnection(alias=alias, dialect=dialect, schema=schema, metadata=metadata)
+    connection = DatabaseConnection(
+        alias=alias,
+        dialect=dialect,
+        schema=schema,
+        metadata=metadata,
+        allow_execution=allow_execution,
+    )
     connection.connection_uri = connection_uri
     try:
         connection.save()

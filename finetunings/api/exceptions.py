@@ -131,6 +131,9 @@ def exception_handler(exc, context):
             PROVIDER_ERROR_MESSAGE.format(exc.message),
             errors.CODE_PROVIDER_ERROR,
         )
+    if isinstance(exc, errors.DomainError) and getattr(exc, "http_status", None):
+        # A domain error that names its own status (e.g. a finished evaluation's 409).
+        return error_response(HTTPStatus(exc.http_status), exc.message, exc.code, **exc.extra)
     if isinstance(exc, RequestDataTooBig):
         limit_mib = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
         return error_response(

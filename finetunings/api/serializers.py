@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finetunings import selectors
+from finetunings.api.evaluation_fields import LatestEvaluationField
 from finetunings.models import (
     DatabaseConnection,
     Dialect,
@@ -106,6 +107,12 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
         help_text="The tables the model must know (DDL and descriptions).",
     )
     metadata = MetadataField()
+    allow_execution = serializers.BooleanField(
+        required=False,
+        help_text="Let evaluations run the gold and the generated SELECTs on this database "
+        "(PostgreSQL and SQLite; a read-only transaction with a statement timeout and a row "
+        "cap) to compare their rows. Off (the default): exact match of the SQL only.",
+    )
 
     class Meta:
         model = DatabaseConnection
@@ -117,6 +124,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
             "masked_connection_uri",
             "schema",
             "metadata",
+            "allow_execution",
             "created_at",
         ]
 
@@ -264,6 +272,7 @@ class FinetuningSerializer(serializers.ModelSerializer):
         help_text="The failure as the provider described it (code, param, message); null "
         "when the job has no error. ``error`` keeps the message alone."
     )
+    evaluation = LatestEvaluationField()
 
     class Meta:
         model = Finetuning
@@ -292,6 +301,7 @@ class FinetuningSerializer(serializers.ModelSerializer):
             "trained_tokens",
             "hyperparameters",
             "error_detail",
+            "evaluation",
         ]
         read_only_fields = fields
 
