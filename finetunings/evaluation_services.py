@@ -326,8 +326,11 @@ def evaluation_fail(*, evaluation: Evaluation, worker_id: str, reason: str) -> b
     )
 
 
-def evaluation_release(*, evaluation: Evaluation, worker_id: str, reason: str) -> None:
-    """Give the evaluation back (a passing problem): the next pass, of any worker, resumes."""
+def evaluation_release(*, evaluation: Evaluation, worker_id: str, reason: str, until=None) -> None:
+    """Give the evaluation back; a later pass (of any worker, not before ``until``) resumes.
+
+    It stays running: its answers so far are kept and not asked again.
+    """
     _held(evaluation.pk, worker_id).update(
-        lease_owner=None, lease_until=None, status_message=reason
+        lease_owner=None, lease_until=until, status_message=reason
     )
