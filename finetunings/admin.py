@@ -30,6 +30,7 @@ from finetunings import (
     admin_evaluations,
     admin_io,
     admin_training,
+    admin_validation,
     errors,
     selectors,
     services,
@@ -265,7 +266,7 @@ def model_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-class FinetuningAddForm(forms.ModelForm):
+class FinetuningAddForm(admin_validation.ValidationSplitFormMixin, forms.ModelForm):
     """A blank job: its fields are checked by the same rules as ``finetuning_create``."""
 
     db_connection = forms.ModelChoiceField(
@@ -310,6 +311,7 @@ class FinetuningAddForm(forms.ModelForm):
             base_llm=self.base_llm,
             golden_records=cleaned["golden_records"],
             metadata=cleaned.get("metadata"),
+            **self.validation_request(),
         )
         for field, messages_ in problems.items():
             # The service names fields as the API does (base_llm.model_name, ...).
@@ -338,7 +340,12 @@ class FinetuningChangeList(ChangeList):
 
 
 @admin.register(Finetuning)
-class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, admin.ModelAdmin):
+class FinetuningAdmin(
+    RefuseNulCharactersMixin,
+    ServiceRefusalsAsMessagesMixin,
+    admin_validation.ValidationSplitAdminMixin,
+    admin.ModelAdmin,
+):
     form = FinetuningForm
     change_form_template = "admin/finetunings/finetuning/change_form.html"
     cancel_confirmation_template = "admin/finetunings/finetuning/cancel_confirmation.html"
@@ -426,6 +433,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     "training_file_sha256",
                     "training_file_size",
                     "training_summary_lines",
+                    *admin_validation.CHANGE_FIELDS,
                 ]
             },
         ),
@@ -476,6 +484,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     "model_provider",
                     "model_name",
                     "golden_records",
+                    *admin_validation.ADD_FIELDS,
                     "metadata",
                 ]
             },
@@ -662,6 +671,7 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                     base_llm=form.base_llm,
                     golden_records=data["golden_records"],
                     metadata=data.get("metadata"),
+                    **form.validation_request(),
                 ),
             )
             return
@@ -838,6 +848,8 @@ class FinetuningAdmin(RefuseNulCharactersMixin, ServiceRefusalsAsMessagesMixin, 
                 base_llm=job.base_llm,
                 golden_records=list(job.golden_records),
                 metadata=job.metadata,
+                # The same held-out records: its validation loss compares with this job's.
+                validation_golden_records=list(job.validation_golden_records) or None,
             )
         except errors.ValidationFailed as exc:
             self.message_user(

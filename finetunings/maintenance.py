@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 2000
 TRAINING_FILES_DIR = "training-files"
+VALIDATION_FILES_DIR = "validation-files"  # the validation split's files, kept the same way
 WEBHOOK_ACTOR = "provider webhook"
 # The machine's own record of what happened: provider and worker events, many per job.
 # Who created, changed or cancelled a job (and its status changes) is kept for ever.
@@ -82,7 +83,9 @@ def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneRep
     )
     report.webhook_records = _delete_in_batches(webhook_records, dry_run=dry_run)
 
-    report.training_files = _orphaned_training_files(now=now)
+    report.training_files = _orphaned_training_files(now=now) + _orphaned_training_files(
+        now=now, directory=VALIDATION_FILES_DIR, column="validation_file"
+    )
     if not dry_run:
         for name in report.training_files:
             default_storage.delete(name)
@@ -92,18 +95,18 @@ def data_prune(*, event_days: int, webhook_days: int, dry_run: bool) -> PruneRep
     return report
 
 
-def _orphaned_training_files(*, now) -> list[str]:
+def _orphaned_training_files(
+    *, now, directory: str = TRAINING_FILES_DIR, column: str = "training_file"
+) -> list[str]:
     try:
-        _, names = default_storage.listdir(TRAINING_FILES_DIR)
+        _, names = default_storage.listdir(directory)
     except FileNotFoundError:
         return []
     orphans = []
     for start in range(0, len(names), BATCH):
-        paths = [f"{TRAINING_FILES_DIR}/{name}" for name in names[start : start + BATCH]]
+        paths = [f"{directory}/{name}" for name in names[start : start + BATCH]]
         referenced = set(
-            Finetuning.objects.filter(training_file__in=paths).values_list(
-                "training_file", flat=True
-            )
+            Finetuning.objects.filter(**{f"{column}__in": paths}).values_list(column, flat=True)
         )
         for path in paths:
             if path in referenced:

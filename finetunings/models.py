@@ -275,6 +275,23 @@ class Finetuning(models.Model):
     error_code = models.CharField(max_length=100, null=True, blank=True)
     error_param = models.CharField(max_length=200, null=True, blank=True)
 
+    # --- The validation split (see finetunings.validation_split) ---
+    # Ids of the held-out golden records, never also in ``golden_records``; fixed at creation.
+    validation_golden_records = models.JSONField(
+        decoder=StoredJSONDecoder, default=list, blank=True
+    )
+    # Set when the split was drawn from a fraction: with the seed, it repeats the split.
+    validation_fraction = models.FloatField(null=True, blank=True)
+    validation_seed = models.BigIntegerField(null=True, blank=True)
+    validation_file_id = models.CharField(
+        "provider's validation file id", max_length=200, null=True, blank=True
+    )
+    # The exact validation JSONL (served by the validation-file route), as for training.
+    validation_file = models.FileField(upload_to="validation-files/", null=True, blank=True)
+    validation_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
+    validation_file_size = models.BigIntegerField(null=True, blank=True)
+    validation_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "fine-tuning job"

@@ -194,7 +194,12 @@ def notifications_enqueue(*, limit: int = 500) -> int:
             jobs = (
                 Finetuning.objects.filter(status=status, finished_at__gte=endpoint.created_at)
                 .exclude(Exists(told))
-                .defer("golden_records", "training_summary")
+                .defer(
+                    "golden_records",
+                    "training_summary",
+                    "validation_golden_records",
+                    "validation_summary",
+                )
                 .order_by("finished_at", "id")[:limit]
             )
             deliveries = [

@@ -90,7 +90,12 @@ def finetuning_metrics_downsampled(*, finetuning: Finetuning, points: int) -> li
 
 # What the admin's list of jobs never shows, yet weighs most: up to 100,000 golden record
 # ids per job. (The API shows them, so its list loads them.)
-FINETUNING_LIST_DEFERRED = ("golden_records", "training_summary")
+FINETUNING_LIST_DEFERRED = (
+    "golden_records",
+    "training_summary",
+    "validation_golden_records",
+    "validation_summary",
+)
 
 
 def finetuning_event_list(*, finetuning: Finetuning) -> QuerySet[FinetuningEvent]:

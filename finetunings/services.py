@@ -32,7 +32,7 @@ from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
-from finetunings import errors, validation
+from finetunings import errors, validation, validation_split
 from finetunings.models import (
     ACTIVE_STATUSES,
     ALLOWED_TRANSITIONS,
@@ -291,6 +291,7 @@ def finetuning_create_problems(
     base_llm: dict | None = None,
     golden_records: list[str] | None = None,
     metadata: dict[str, str] | None = None,
+    **validation_request,
 ) -> dict[str, list[str]]:
     """What ``finetuning_create`` would refuse, by field; empty when it would start the job.
 
@@ -301,11 +302,14 @@ def finetuning_create_problems(
         base_llm=base_llm,
         golden_records=golden_records,
         metadata=metadata,
+        validation_request=validation_request,
     )
     return {field: messages for field, messages in problems.items() if messages}
 
 
-def _finetuning_create_plan(*, db_connection_id, base_llm, golden_records, metadata):
+def _finetuning_create_plan(
+    *, db_connection_id, base_llm, golden_records, metadata, validation_request
+):
     base_llm = base_llm or {}
     model_provider = base_llm.get("model_provider") or settings.FINETUNING_DEFAULT_PROVIDER
     model_name = base_llm.get("model_name") or settings.FINETUNING_DEFAULT_MODEL
@@ -318,13 +322,30 @@ def _finetuning_create_plan(*, db_connection_id, base_llm, golden_records, metad
         problems[f"base_llm.model_parameters.{field}".rstrip(".")] = messages
 
     record_ids: list[str] = []
+    split_fields: dict = {}
     connection = DatabaseConnection.objects.alive().filter(pk=db_connection_id).first()
     if connection is None:
         problems["db_connection_id"] = [f"No database connection with id {db_connection_id!r}."]
     else:
         record_ids, record_problems = _golden_record_ids(connection, golden_records)
         problems["golden_records"] = record_problems
-    return problems, (connection, model_provider, model_name, model_parameters, record_ids)
+        # The validation split (validation_split.py): held-out ids leave the training part.
+        if not record_problems:
+            split_problems, record_ids, split_fields = validation_split.plan(
+                connection=connection,
+                training_ids=record_ids,
+                all_of_connection=golden_records is None,
+                **validation_request,
+            )
+            problems.update(split_problems)
+    return problems, (
+        connection,
+        model_provider,
+        model_name,
+        model_parameters,
+        record_ids,
+        split_fields,
+    )
 
 
 def finetuning_create(
@@ -335,15 +356,18 @@ def finetuning_create(
     base_llm: dict | None = None,
     golden_records: list[str] | None = None,
     metadata: dict[str, str] | None = None,
+    **validation_request,
 ) -> Finetuning:
+    """A queued job; ``validation_request``: see ``validation_split.plan``."""
     problems, plan = _finetuning_create_plan(
         db_connection_id=db_connection_id,
         base_llm=base_llm,
         golden_records=golden_records,
         metadata=metadata,
+        validation_request=validation_request,
     )
     _raise_if(problems)
-    connection, model_provider, model_name, model_parameters, record_ids = plan
+    connection, model_provider, model_name, model_parameters, record_ids, split_fields = plan
 
     finetuning_id = new_id()
     with transaction.atomic():
@@ -358,13 +382,16 @@ def finetuning_create(
             model_parameters=model_parameters,
             golden_records=record_ids,
             metadata=metadata,
+            **split_fields,
         )
         FinetuningEvent.objects.create(
             finetuning=finetuning,
             kind=FinetuningEventKind.CREATED,
             actor=actor,
             to_status=finetuning.status,
-            message=f"Created with {len(record_ids)} golden records.",
+            message=f"Created with {len(record_ids)} golden records"
+            + validation_split.created_note(split_fields)
+            + ".",
         )
     return finetuning
 
@@ -445,16 +472,19 @@ def finetuning_update(*, finetuning: Finetuning, actor: str, **changes) -> Finet
 
 def finetuning_delete(*, finetuning: Finetuning) -> None:
     """Delete a finished job, its timeline, and (once that is committed) its kept file."""
-    kept_file = (
-        Finetuning.objects.filter(pk=finetuning.pk).values_list("training_file", flat=True).first()
-    )
+    kept_files = (
+        Finetuning.objects.filter(pk=finetuning.pk)
+        .values_list("training_file", "validation_file")
+        .first()
+    ) or ()
     with transaction.atomic():
         deleted, _ = Finetuning.objects.filter(
             pk=finetuning.pk, status__in=TERMINAL_STATUSES
         ).delete()
-        if deleted and kept_file:
-            # Only after the commit: a rolled-back delete must still find its file.
-            transaction.on_commit(lambda: default_storage.delete(kept_file))
+        for kept_file in kept_files if deleted else ():
+            if kept_file:
+                # Only after the commit: a rolled-back delete must still find its file.
+                transaction.on_commit(lambda name=kept_file: default_storage.delete(name))
     if not deleted:
         raise errors.FinetuningActive()
 
@@ -957,7 +987,9 @@ def _without_long_lists():
     # Cancel re-reads the job on every turn of its loop (a concurrent cancel can keep it
     # waiting for seconds) and needs none of its long lists to decide: those load only if
     # the caller reads them (a job may list 100,000 golden record ids).
-    return Finetuning.objects.defer("golden_records", "training_summary")
+    return Finetuning.objects.defer(
+        "golden_records", "training_summary", "validation_golden_records", "validation_summary"
+    )
 
 
 def _mark_cancelled(job: Finetuning, *, actor: str, metadata, only_if: Q, **fields) -> bool:

@@ -1,4 +1,4 @@
-"""Builds and checks the JSONL a fine-tuning job trains on.
+"""Builds and checks the JSONL files a fine-tuning job trains and validates on.
 
 One chat example per golden record, in the job's stored order: a system message with the
 instructions and the connection's schema, a user message with the question, an assistant
@@ -54,6 +54,18 @@ MISSING_RECORDS_MESSAGE = (
 MOVED_RECORDS_MESSAGE = (
     "{moved} of the job's {total} golden records no longer belong to the job's database "
     "connection; create a new job to train on the connection's records."
+)
+VALIDATION_EXAMPLES_MINIMUM = 1
+TOO_FEW_VALIDATION_EXAMPLES_MESSAGE = (
+    "The validation file has {count} examples; it needs at least {minimum}."
+)
+MISSING_VALIDATION_RECORDS_MESSAGE = (
+    "{missing} of the job's {total} validation golden records have been deleted since the "
+    "job was created; create a new job to validate on the records that remain."
+)
+MOVED_VALIDATION_RECORDS_MESSAGE = (
+    "{moved} of the job's {total} validation golden records no longer belong to the job's "
+    "database connection; create a new job to validate on the connection's records."
 )
 EMPTY_MESSAGE_MESSAGE = "Golden record {record_id} has an empty {field}; fix it or remove it."
 TOO_LONG_MESSAGE = (
@@ -177,13 +189,12 @@ def system_message(connection: DatabaseConnection) -> str:
     )
 
 
-def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecord | None]]:
-    """(id, record or None when deleted) for each of the job's ids, in the stored order.
+def _records_in_order(ids: list[str]) -> Iterator[tuple[str, GoldenRecord | None]]:
+    """(id, record or None when deleted) for each of ``ids``, in the stored order.
 
     A record may sit on another connection (moved before moves were refused, or by hand):
     the caller tells that apart from a deleted one, so the job's message stays true.
     """
-    ids = finetuning.golden_records
     for start in range(0, len(ids), RECORDS_CHUNK_SIZE):
         chunk = ids[start : start + RECORDS_CHUNK_SIZE]
         # By primary key only: adding the connection to the WHERE clause lets SQLite pick
@@ -199,11 +210,46 @@ def _records_in_order(finetuning: Finetuning) -> Iterator[tuple[str, GoldenRecor
             yield record_id, found.get(record_id)
 
 
-def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
-    """Write the job's JSONL to ``out``, check it, and summarise it.
+@dataclass(frozen=True)
+class _FileRules:
+    """What differs between the training and the validation file: which ids, which words."""
 
-    Raises ``TrainingDataRejected`` when the provider would refuse the data.
-    """
+    ids: list[str]
+    minimum: int
+    too_few: str
+    missing: str
+    moved: str
+
+
+@dataclass
+class _Tally:
+    size: int = 0
+    examples: int = 0
+    tokens: int = 0
+    missing: int = 0
+    moved: int = 0
+    too_long: int = 0
+    longest: tuple[int, str] = (0, "")
+    token_counting: str = ""
+
+
+def _example_line(system: str, record: GoldenRecord) -> bytes:
+    for field in ("question", "sql"):
+        if not getattr(record, field).strip():
+            raise TrainingDataRejected(
+                EMPTY_MESSAGE_MESSAGE.format(record_id=record.pk, field=field)
+            )
+    example = {
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": record.question},
+            {"role": "assistant", "content": record.sql},
+        ]
+    }
+    return json.dumps(example, ensure_ascii=False).encode() + b"\n"
+
+
+def _write_examples(finetuning: Finetuning, rules: _FileRules, out: BinaryIO, digest) -> _Tally:
     connection = DatabaseConnection.objects.get(pk=finetuning.db_connection_id)
     system = system_message(connection)
     count_tokens, counting_label = token_counter(finetuning.model_name)
@@ -214,73 +260,93 @@ def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFil
         + count_tokens(system)
         + sum(count_tokens(role) for role in ("system", "user", "assistant"))
     )
-
-    digest = hashlib.sha256()
-    size = examples = total_tokens = missing = moved = 0
-    longest = (0, "")
-    too_long = 0
-    for record_id, record in _records_in_order(finetuning):
+    tally = _Tally(token_counting=counting_label)
+    for record_id, record in _records_in_order(rules.ids):
         if record is None:
-            missing += 1
+            tally.missing += 1
             continue
         if record.db_connection_id != finetuning.db_connection_id:
-            moved += 1
+            tally.moved += 1
             continue
-        for field in ("question", "sql"):
-            if not getattr(record, field).strip():
-                raise TrainingDataRejected(
-                    EMPTY_MESSAGE_MESSAGE.format(record_id=record_id, field=field)
-                )
-        example = {
-            "messages": [
-                {"role": "system", "content": system},
-                {"role": "user", "content": record.question},
-                {"role": "assistant", "content": record.sql},
-            ]
-        }
-        line = json.dumps(example, ensure_ascii=False).encode() + b"\n"
+        line = _example_line(system, record)
         out.write(line)
         digest.update(line)
-        size += len(line)
-        examples += 1
+        tally.size += len(line)
+        tally.examples += 1
         tokens = fixed_tokens + count_tokens(record.question) + count_tokens(record.sql)
-        total_tokens += tokens
-        if tokens > limit:
-            too_long += 1
-        if tokens > longest[0]:
-            longest = (tokens, record_id)
+        tally.tokens += tokens
+        tally.too_long += tokens > limit
+        if tokens > tally.longest[0]:
+            tally.longest = (tokens, record_id)
+    return tally
 
-    if missing or moved:
-        total = len(finetuning.golden_records)
+
+def _rejection(finetuning: Finetuning, rules: _FileRules, tally: _Tally) -> str | None:
+    if tally.missing or tally.moved:
+        total = len(rules.ids)
         reasons = [
-            MISSING_RECORDS_MESSAGE.format(missing=missing, total=total) if missing else "",
-            MOVED_RECORDS_MESSAGE.format(moved=moved, total=total) if moved else "",
+            rules.missing.format(missing=tally.missing, total=total) if tally.missing else "",
+            rules.moved.format(moved=tally.moved, total=total) if tally.moved else "",
         ]
-        raise TrainingDataRejected(" ".join(reason for reason in reasons if reason))
-    if examples < validation.GOLDEN_RECORDS_MINIMUM:
-        raise TrainingDataRejected(
-            TOO_FEW_EXAMPLES_MESSAGE.format(
-                count=examples, minimum=validation.GOLDEN_RECORDS_MINIMUM
-            )
+        return " ".join(reason for reason in reasons if reason)
+    if tally.examples < rules.minimum:
+        return rules.too_few.format(count=tally.examples, minimum=rules.minimum)
+    if tally.too_long:
+        return TOO_LONG_MESSAGE.format(
+            count=tally.too_long,
+            model=finetuning.model_name,
+            limit=token_limit(finetuning.model_name),
+            record_id=tally.longest[1],
+            tokens=tally.longest[0],
         )
-    if too_long:
-        raise TrainingDataRejected(
-            TOO_LONG_MESSAGE.format(
-                count=too_long,
-                model=finetuning.model_name,
-                limit=limit,
-                record_id=longest[1],
-                tokens=longest[0],
-            )
-        )
+    return None
+
+
+def _write_file(*, finetuning: Finetuning, rules: _FileRules, out: BinaryIO) -> TrainingFileSummary:
+    digest = hashlib.sha256()
+    tally = _write_examples(finetuning, rules, out, digest)
+    problem = _rejection(finetuning, rules, tally)
+    if problem:
+        raise TrainingDataRejected(problem)
     epochs = epochs_for_estimate(finetuning.model_parameters)
     return TrainingFileSummary(
-        examples=examples,
-        tokens=total_tokens,
-        max_example_tokens=longest[0],
+        examples=tally.examples,
+        tokens=tally.tokens,
+        max_example_tokens=tally.longest[0],
         n_epochs_for_estimate=epochs,
-        estimated_billed_tokens=total_tokens * epochs,
-        token_counting=counting_label,
-        bytes=size,
+        estimated_billed_tokens=tally.tokens * epochs,
+        token_counting=tally.token_counting,
+        bytes=tally.size,
         sha256=digest.hexdigest(),
     )
+
+
+def write_training_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
+    """Write the job's JSONL to ``out``, check it, and summarise it.
+
+    Raises ``TrainingDataRejected`` when the provider would refuse the data.
+    """
+    rules = _FileRules(
+        ids=finetuning.golden_records,
+        minimum=validation.GOLDEN_RECORDS_MINIMUM,
+        too_few=TOO_FEW_EXAMPLES_MESSAGE,
+        missing=MISSING_RECORDS_MESSAGE,
+        moved=MOVED_RECORDS_MESSAGE,
+    )
+    return _write_file(finetuning=finetuning, rules=rules, out=out)
+
+
+def write_validation_file(*, finetuning: Finetuning, out: BinaryIO) -> TrainingFileSummary:
+    """The same for the job's held-out records: same format, same checks, one example minimum.
+
+    (OpenAI documents its ten-example minimum for the training file only.) Its summary's
+    billed-token estimate is not billed as training; it says what validating reads.
+    """
+    rules = _FileRules(
+        ids=finetuning.validation_golden_records,
+        minimum=VALIDATION_EXAMPLES_MINIMUM,
+        too_few=TOO_FEW_VALIDATION_EXAMPLES_MESSAGE,
+        missing=MISSING_VALIDATION_RECORDS_MESSAGE,
+        moved=MOVED_VALIDATION_RECORDS_MESSAGE,
+    )
+    return _write_file(finetuning=finetuning, rules=rules, out=out)

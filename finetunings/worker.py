@@ -36,7 +36,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.utils import timezone
 
-from finetunings import notifications, services, training_data
+from finetunings import notifications, services, training_data, validation_split
 from finetunings.models import (
     PROVIDER_ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -203,6 +203,8 @@ def submit_job(
                 return
             job.finetuning_file_id = file_id
             log(f"{job.pk}: training file uploaded as {file_id}")
+        if not _prepare_validation_file(job=job, provider=provider, worker_id=worker_id, log=log):
+            return
 
         remote = None
         if job.provider_create_started_at is not None:
@@ -220,6 +222,7 @@ def submit_job(
                 hyperparameters=job.model_parameters or {},
                 suffix=job.alias,
                 metadata={METADATA_KEY: job.pk},
+                validation_file_id=job.validation_file_id,
             )
     except training_data.TrainingDataRejected as exc:
         _fail(job, worker_id=worker_id, reason=exc.message, log=log, report=report)
@@ -266,6 +269,37 @@ def _build_training_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
     else:
         log(f"{job.pk}: cancelled or taken over while its file was built; stopped")
     return kept
+
+
+def _prepare_validation_file(*, job: Finetuning, provider: Provider, worker_id: str, log: Log):
+    """Build (once), keep and upload the held-out records' file; False: the job moved on.
+
+    Done by now (or no split at all): True. Like the training file, it is kept before it is
+    uploaded, so a worker that dies after the upload sends the very same bytes again.
+    """
+    if not job.validation_golden_records or job.validation_file_id:
+        return True
+    if not job.validation_file:
+        with tempfile.TemporaryFile() as file:
+            summary = training_data.write_validation_file(finetuning=job, out=file)
+            file.seek(0)
+            if not validation_split.finetuning_store_validation_file(
+                finetuning=job, worker_id=worker_id, file=file, summary=summary.as_dict()
+            ):
+                log(f"{job.pk}: cancelled or taken over while its validation file was built")
+                return False
+        log(f"{job.pk}: validation file built: {summary.examples} examples")
+        job.refresh_from_db()
+    with job.validation_file.open("rb") as file:
+        file_id = provider.upload_training_file(filename=f"{job.pk}-validation.jsonl", file=file)
+    if not validation_split.finetuning_record_uploaded_validation_file(
+        finetuning=job, worker_id=worker_id, file_id=file_id
+    ):
+        log(f"{job.pk}: cancelled or taken over while its validation file was uploading")
+        return False
+    job.validation_file_id = file_id
+    log(f"{job.pk}: validation file uploaded as {file_id}")
+    return True
 
 
 def stop_late_provider_job(

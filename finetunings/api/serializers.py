@@ -20,6 +20,7 @@ from finetunings.models import (
     GoldenRecord,
 )
 from finetunings.validation import GOLDEN_RECORDS_MAXIMUM, SCHEMA_MAX_LENGTH, SQL_MAX_LENGTH
+from finetunings.validation_split import FRACTION_MAX, SEED_MAX
 
 
 class StrictCharField(serializers.CharField):
@@ -272,6 +273,27 @@ class FinetuningSerializer(serializers.ModelSerializer):
         help_text="The failure as the provider described it (code, param, message); null "
         "when the job has no error. ``error`` keeps the message alone."
     )
+    # The validation split (finetunings.validation_split).
+    validation_golden_records = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Ids of the golden records held out for validation (never also in "
+        "golden_records); empty without a split.",
+    )
+    validation_fraction = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="The fraction the split was drawn with; null when the ids were listed.",
+    )
+    validation_seed = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The seed of a drawn split: with validation_fraction it repeats the split "
+        "(see the README's Validation split).",
+    )
+    validation_file_id = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The provider's id of the validation file."
+    )
     evaluation = LatestEvaluationField()
 
     class Meta:
@@ -301,6 +323,10 @@ class FinetuningSerializer(serializers.ModelSerializer):
             "trained_tokens",
             "hyperparameters",
             "error_detail",
+            "validation_golden_records",
+            "validation_fraction",
+            "validation_seed",
+            "validation_file_id",
             "evaluation",
         ]
         read_only_fields = fields
@@ -336,6 +362,34 @@ class FinetuningCreateSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Golden record ids; omitted or null means every golden record of the "
         "connection at creation time. At least 10.",
+    )
+    validation_golden_records = serializers.ListField(
+        child=StrictCharField(max_length=24),
+        max_length=GOLDEN_RECORDS_MAXIMUM,
+        required=False,
+        allow_null=True,
+        help_text="Golden record ids of the same connection to hold out for validation, "
+        "never also in golden_records (when golden_records is omitted, they are taken out of "
+        "the connection's records). The worker uploads them as the provider's validation "
+        "file, so the job reports validation loss. Not with validation_fraction.",
+    )
+    validation_fraction = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=FRACTION_MAX,
+        help_text="Hold out this share (0 to 0.5, rounded half up to whole records) of the "
+        "job's golden records, drawn at random when the job is created; the job then lists "
+        "the training part in golden_records and the held-out part in "
+        "validation_golden_records. At least one record must be held out and ten left.",
+    )
+    validation_seed = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=SEED_MAX,
+        help_text="With validation_fraction: the seed of the draw (random when omitted, and "
+        "recorded on the job either way). The same ids, fraction and seed give the same split.",
     )
     metadata = MetadataField()
 

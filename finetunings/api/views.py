@@ -20,7 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from finetunings import errors, golden_record_io, selectors, services
+from finetunings import errors, golden_record_io, selectors, services, validation_split
 from finetunings.api import filters, io_serializers, serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.exceptions import validation_response
@@ -65,6 +65,17 @@ GOLDEN_RECORD_UPDATE_DESCRIPTION = (
 
 
 METRIC_POINTS_MIN, METRIC_POINTS_MAX = 2, 10_000
+
+JSONL_FILE_RESPONSES = {
+    (200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY, description="The JSONL file."),
+    # The same bytes; the type client generators turn into a call returning them.
+    (200, "application/octet-stream"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The JSONL file, as plain bytes."
+    ),
+    **BAD_REQUEST,
+    **AUTH_ERRORS,
+    **NOT_FOUND,
+}
 
 
 def _metric_points(request) -> int | None:
@@ -660,18 +671,7 @@ class FinetuningViewSet(
         description="The exact JSONL the job was (or will be) trained on, once the worker has "
         "built it: one chat example per golden record. 404 with code "
         "training_file_not_ready before that.",
-        responses={
-            (200, "application/jsonl"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The JSONL file."
-            ),
-            # The same bytes; the type client generators turn into a call returning them.
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The JSONL file, as plain bytes."
-            ),
-            **BAD_REQUEST,
-            **AUTH_ERRORS,
-            **NOT_FOUND,
-        },
+        responses=JSONL_FILE_RESPONSES,
     )
     @action(
         detail=True,
@@ -685,14 +685,59 @@ class FinetuningViewSet(
             raise exceptions.NotFound(
                 errors.TRAINING_FILE_NOT_READY_MESSAGE, code=errors.CODE_TRAINING_FILE_NOT_READY
             )
-        response = FileResponse(
-            finetuning.training_file.open("rb"),
-            as_attachment=True,
+        return _jsonl_response(
+            request,
+            finetuning.training_file,
             filename=f"{finetuning.pk}.jsonl",
-            content_type=OctetStreamRenderer.media_type
-            if request.accepted_renderer.media_type == OctetStreamRenderer.media_type
-            else JSONLinesRenderer.media_type,
+            sha256=finetuning.training_file_sha256,
         )
-        if finetuning.training_file_sha256:
-            response["ETag"] = f'"{finetuning.training_file_sha256}"'
-        return response
+
+    @extend_schema(
+        operation_id="finetunings_validation_file",
+        summary="The job's validation file",
+        description="The exact JSONL of the golden records held out for validation "
+        "(validation_golden_records), in the training file's format, once the worker has "
+        f"built it. 404 with code {validation_split.CODE_VALIDATION_FILE_NOT_READY} before "
+        f"that, and with code {validation_split.CODE_NO_VALIDATION_FILE} for a job created "
+        "without a validation split.",
+        responses=JSONL_FILE_RESPONSES,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="validation-file",
+        renderer_classes=[JSONRenderer, JSONLinesRenderer, OctetStreamRenderer],
+    )
+    def validation_file(self, request, pk=None):
+        finetuning = self.get_object()
+        if not finetuning.validation_golden_records:
+            raise exceptions.NotFound(
+                validation_split.NO_VALIDATION_FILE_MESSAGE,
+                code=validation_split.CODE_NO_VALIDATION_FILE,
+            )
+        if not finetuning.validation_file:
+            raise exceptions.NotFound(
+                validation_split.VALIDATION_FILE_NOT_READY_MESSAGE,
+                code=validation_split.CODE_VALIDATION_FILE_NOT_READY,
+            )
+        return _jsonl_response(
+            request,
+            finetuning.validation_file,
+            filename=f"{finetuning.pk}-validation.jsonl",
+            sha256=finetuning.validation_file_sha256,
+        )
+
+
+def _jsonl_response(request, stored, *, filename: str, sha256: str | None) -> FileResponse:
+    """A kept JSONL file, streamed, as JSON Lines or (when asked for) plain bytes."""
+    response = FileResponse(
+        stored.open("rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type=OctetStreamRenderer.media_type
+        if request.accepted_renderer.media_type == OctetStreamRenderer.media_type
+        else JSONLinesRenderer.media_type,
+    )
+    if sha256:
+        response["ETag"] = f'"{sha256}"'
+    return response

@@ -65,6 +65,7 @@ class ProviderJob:
     model: str | None = None
     fine_tuned_model: str | None = None
     training_file: str | None = None
+    validation_file: str | None = None
     error_message: str | None = None
     metadata: dict[str, str] | None = None
     created_at: datetime.datetime | None = None
@@ -117,7 +118,7 @@ class Provider(Protocol):
     name: str
 
     def upload_training_file(self, *, filename: str, file: BinaryIO) -> str:
-        """Upload a JSONL training file; return the provider's file id."""
+        """Upload a JSONL training (or validation) file; return the provider's file id."""
 
     def create_job(
         self,
@@ -127,8 +128,13 @@ class Provider(Protocol):
         hyperparameters: dict,
         suffix: str | None,
         metadata: dict[str, str],
+        validation_file_id: str | None = None,
     ) -> ProviderJob:
-        """Create a fine-tuning job. Must not retry on its own: a job costs money."""
+        """Create a fine-tuning job. Must not retry on its own: a job costs money.
+
+        ``validation_file_id``: an uploaded file of held-out examples (same format as the
+        training file); the provider then reports validation loss as the job trains.
+        """
 
     def retrieve_job(self, job_id: str) -> ProviderJob: ...
 

@@ -141,6 +141,7 @@ def _job(remote) -> ProviderJob:
         model=getattr(remote, "model", None),
         fine_tuned_model=getattr(remote, "fine_tuned_model", None),
         training_file=getattr(remote, "training_file", None),
+        validation_file=getattr(remote, "validation_file", None),
         error_message=error_message,
         metadata=dict(remote.metadata) if getattr(remote, "metadata", None) else None,
         created_at=_timestamp(getattr(remote, "created_at", None)),
@@ -235,12 +236,15 @@ class OpenAIProvider:
         hyperparameters: dict,
         suffix: str | None,
         metadata: dict[str, str],
+        validation_file_id: str | None = None,
     ) -> ProviderJob:
         # No SDK retries: after a timeout or a 5xx the job may exist, and a blind retry would
         # pay for a second one. The worker looks it up by metadata before trying again.
         client = self.client.with_options(max_retries=0)
         parameters = {name: _number_or_auto(value) for name, value in hyperparameters.items()}
         extra = {}
+        if validation_file_id:
+            extra["validation_file"] = validation_file_id
         if parameters:
             extra["method"] = {
                 "type": "supervised",

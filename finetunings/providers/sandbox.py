@@ -68,7 +68,9 @@ class SandboxProvider:
             digest.update(chunk)
         return f"sandbox-file-{digest.hexdigest()[:24]}"
 
-    def create_job(self, *, training_file_id, model, hyperparameters, suffix, metadata):
+    def create_job(
+        self, *, training_file_id, model, hyperparameters, suffix, metadata, validation_file_id=None
+    ):
         millis = int(_now().timestamp() * 1000)
         job_id = f"{_PREFIX}{millis}-{secrets.token_hex(4)}"
         # Every job starts by validating its file, however short the steps, so that the
@@ -78,6 +80,7 @@ class SandboxProvider:
             status="validating_files",
             model="sandbox",
             training_file=training_file_id,
+            validation_file=validation_file_id,
             metadata=metadata,
             created_at=_created(job_id),
         )

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from finetunings import evaluation_services
 from finetunings.evaluation_models import Evaluation, EvaluationStatus
+from finetunings.models import Finetuning
 from tests.admin.helpers import change_url, changelist_url, logged_in, messages_of
 from tests.helpers.evaluations import (
     BASE_MODEL,
@@ -27,7 +28,9 @@ def job(finetuning):
 
 @pytest.fixture
 def finished(job, golden_records):
-    job.validation_golden_records = [record.pk for record in golden_records[:10]]
+    held_out = [record.pk for record in golden_records[:10]]
+    Finetuning.objects.filter(pk=job.pk).update(validation_golden_records=held_out)
+    job.refresh_from_db()
     evaluation = evaluation_services.evaluation_create(finetuning=job, actor="test")
     return run_with_verdicts(
         evaluation, {FINE_TUNED_MODEL: right_first(8, 10), BASE_MODEL: right_first(5, 10)}
@@ -103,6 +106,8 @@ def test_cancel_needs_the_cancel_permission(make_staff, job, golden_records):
 def test_the_job_list_action_starts_an_evaluation_and_explains_a_refusal(
     staff, job, make_finetuning, connection, golden_records
 ):
+    held_out = [record.pk for record in golden_records[:3]]
+    Finetuning.objects.filter(pk=job.pk).update(validation_golden_records=held_out)
     running = make_finetuning(connection, status="running")
 
     response = staff.post(
@@ -112,10 +117,11 @@ def test_the_job_list_action_starts_an_evaluation_and_explains_a_refusal(
     )
 
     shown = messages_of(response)
-    # The succeeded job has no validation records here: both are refused, each saying why.
-    assert any(evaluation_services.NO_VALIDATION_RECORDS_MESSAGE in m for m in shown)
-    assert any("Only a succeeded job can be evaluated" in m for m in shown)
-    assert not Evaluation.objects.exists()
+    evaluation = Evaluation.objects.get()
+    assert evaluation.finetuning_id == job.pk
+    assert evaluation.record_count == 3
+    assert any(evaluation.pk in message for message in shown)
+    assert any("Only a succeeded job can be evaluated" in message for message in shown)
 
 
 def test_evaluations_are_neither_added_nor_deleted_in_the_admin(superuser_client, finished):

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from finetunings import evaluation_services
 from finetunings.evaluation_models import Evaluation, EvaluationStatus
 from finetunings.evaluation_report import EXECUTION_OFF_MESSAGE
-from finetunings.models import FinetuningStatus
+from finetunings.models import Finetuning, FinetuningStatus
 from tests.helpers.evaluations import (
     BASE_MODEL,
     FINE_TUNED_MODEL,
@@ -163,6 +163,21 @@ def test_a_job_that_has_not_succeeded_is_a_400(
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["code"] == evaluation_services.CODE_FINETUNING_NOT_SUCCEEDED
     assert not Evaluation.objects.exists()
+
+
+def test_by_default_the_jobs_held_out_records_are_evaluated(api, job, golden_records):
+    held_out = [record.pk for record in golden_records[-3:]]
+    Finetuning.objects.filter(pk=job.pk).update(validation_golden_records=held_out)
+
+    created = api.post(url(job), {}, format="json")
+
+    assert created.status_code == HTTPStatus.CREATED
+    body = created.json()
+    assert body["records"] == 3
+    assert body["records_source"] == "validation"
+    assert [m["role"] for m in body["models"]] == ["fine_tuned", "base"]
+    detail = api.get(url(job, body["id"])).json()
+    assert [r["golden_record_id"] for r in detail["results"]] == held_out
 
 
 def test_no_records_named_and_no_validation_records_is_a_400(api, job):

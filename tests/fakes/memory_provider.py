@@ -80,12 +80,15 @@ class InMemoryProvider:
         self.files[file_id] = file.read()
         return file_id
 
-    def create_job(self, *, training_file_id, model, hyperparameters, suffix, metadata):
+    def create_job(
+        self, *, training_file_id, model, hyperparameters, suffix, metadata, validation_file_id=None
+    ):
         self._enter("create_job", training_file_id)
         return self.add_job(
             status="validating_files",
             model=model,
             training_file=training_file_id,
+            validation_file=validation_file_id,
             metadata=metadata,
         )
 

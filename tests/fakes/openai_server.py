@@ -172,6 +172,12 @@ class FakeOpenAI:
                     "train_mean_token_accuracy": round(1 - 0.6 * math.exp(-step / 30), 6),
                     "total_steps": total_steps,
                 }
+                if job.get("validation_file"):
+                    # Only a job given a validation file reports loss on it, as OpenAI does.
+                    row["valid_loss"] = round(row["train_loss"] + 0.05, 6)
+                    row["valid_mean_token_accuracy"] = round(
+                        row["train_mean_token_accuracy"] - 0.02, 6
+                    )
                 if step == total_steps:
                     row["full_valid_loss"] = round(row["train_loss"] + 0.05, 6)
                     row["full_valid_mean_token_accuracy"] = row["train_mean_token_accuracy"]
@@ -420,10 +426,11 @@ class FakeOpenAI:
         return HTTPStatus.OK, file["content"]  # bytes: served as they are
 
     def _create(self, payload: dict) -> tuple:
-        if payload.get("training_file") not in self.files:
-            return HTTPStatus.BAD_REQUEST, _error(
-                f"Invalid file ID: {payload.get('training_file')}.", "invalid_request_error"
-            )
+        for key in ("training_file", "validation_file"):
+            if (payload.get(key) or key == "training_file") and payload.get(key) not in self.files:
+                return HTTPStatus.BAD_REQUEST, _error(
+                    f"Invalid file ID: {payload.get(key)}.", "invalid_request_error"
+                )
         with self._lock:
             hyperparameters = (
                 ((payload.get("method") or {}).get("supervised") or {}).get("hyperparameters")
@@ -451,7 +458,8 @@ class FakeOpenAI:
                 "status": "validating_files",
                 "trained_tokens": None,
                 "training_file": payload["training_file"],
-                "validation_file": None,
+                # As OpenAI does: the job keeps the validation file it was given (or null).
+                "validation_file": payload.get("validation_file"),
                 "metadata": payload.get("metadata"),
                 "suffix": payload.get("suffix"),
             }

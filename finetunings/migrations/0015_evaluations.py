@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('finetunings', '0013_checkpoints'),
+        ('finetunings', '0014_validation_split'),
     ]
 
     operations = [
