@@ -445,6 +445,27 @@ FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS = float(
     os.environ.get("FINETUNING_WORKER_RATE_LIMIT_PAUSE_SECONDS", "20")
 )
 
+# --- Evaluations (generated SQL scored against golden records) ---------------------------
+
+# Model calls one evaluation has in flight at once.
+FINETUNING_EVALUATION_CONCURRENCY = int(os.environ.get("FINETUNING_EVALUATION_CONCURRENCY", "4"))
+# Token cap of one answer: a query, not an essay (a runaway answer costs money).
+FINETUNING_EVALUATION_MAX_TOKENS = int(os.environ.get("FINETUNING_EVALUATION_MAX_TOKENS", "512"))
+# Executing gold and predicted SQL on a user's database: per-statement timeout and the most
+# rows read back (more is scored as an execution error, not compared).
+FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS = float(
+    os.environ.get("FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS", "5")
+)
+FINETUNING_EVALUATION_ROW_CAP = int(os.environ.get("FINETUNING_EVALUATION_ROW_CAP", "10000"))
+FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS = int(
+    os.environ.get("FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS", "5")
+)
+# Model calls one worker pass makes for evaluations at most; the next pass resumes, so a
+# long evaluation never holds up the submission and refresh of jobs.
+FINETUNING_EVALUATION_CALLS_PER_PASS = int(
+    os.environ.get("FINETUNING_EVALUATION_CALLS_PER_PASS", "100")
+)
+
 # --- Idempotency keys -------------------------------------------------------------------
 
 # How long a key and its first answer are kept (retries within this time are safe).

@@ -2,12 +2,17 @@
 
 Pure functions over stored answers, so the worker (which writes the summary once, when the
 evaluation ends), the API and the admin all read the same numbers and the same sentence.
-Accuracies are percentages of the evaluation's records (an answer that is missing or could
-not be scored counts as wrong), rounded to one decimal.
+Accuracies are percentages, rounded to one decimal, as ``finetunings.evaluation.summarize``
+counts them: exact match over every record; execution accuracy over the records that were
+executed (those skipped, e.g. because the gold query itself fails, are left out; a refused,
+invalid or failing answer counts as wrong), and none at all when the connection's queries
+are not executed.
 """
 
 from collections.abc import Iterable
 
+from finetunings.evaluation import RecordScore, summarize
+from finetunings.evaluation.execution import EXECUTABLE_DIALECTS
 from finetunings.evaluation_models import ModelRole, Outcome
 
 # Why execution accuracy is missing, as the summary and the pages say it.
@@ -15,7 +20,6 @@ EXECUTION_OFF_MESSAGE = (
     "exact match only: the connection does not allow evaluation queries (allow_execution)"
 )
 EXECUTION_DIALECT_MESSAGE = "exact match only: the service cannot run {dialect} queries"
-EXECUTABLE_DIALECTS = ("postgresql", "sqlite")
 
 
 def execution_problem(connection) -> str | None:
@@ -27,29 +31,27 @@ def execution_problem(connection) -> str | None:
     return None
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return round(100 * part / whole, 1) if whole else None
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else round(100 * fraction, 1)
 
 
 def _model_figures(entry: dict, answers: list, records: int, executed: bool) -> dict:
-    outcomes = dict.fromkeys(Outcome.values, 0)
-    exact = prompt = completion = 0
-    for answer in answers:
-        if answer.outcome:
-            outcomes[answer.outcome] += 1
-        exact += bool(answer.exact_match)
-        prompt += answer.prompt_tokens
-        completion += answer.completion_tokens
+    scores = [RecordScore(bool(a.exact_match), a.outcome or Outcome.INVALID) for a in answers]
+    # A record without an answer (none should be left when it finishes) counts as wrong.
+    scores += [RecordScore(False, Outcome.INVALID)] * max(0, records - len(scores))
+    totals = summarize(scores)
+    prompt = sum(answer.prompt_tokens for answer in answers)
+    completion = sum(answer.completion_tokens for answer in answers)
     return {
         "model": entry["model"],
         "role": entry["role"],
         "step": entry.get("step"),
         "answered": len(answers),
-        "exact_match": exact,
-        "exact_match_accuracy": _percent(exact, records),
-        "execution_match": outcomes[Outcome.MATCH] if executed else None,
-        "execution_accuracy": _percent(outcomes[Outcome.MATCH], records) if executed else None,
-        "outcomes": outcomes,
+        "exact_match": totals.exact_matches,
+        "exact_match_accuracy": _percent(totals.exact_match_accuracy),
+        "execution_match": totals.outcomes[Outcome.MATCH] if executed else None,
+        "execution_accuracy": _percent(totals.execution_accuracy) if executed else None,
+        "outcomes": totals.outcomes,
         "tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
     }
 

@@ -16,15 +16,21 @@ def evaluation_list(*, finetuning) -> QuerySet[Evaluation]:
 
 
 def evaluation_records(*, evaluation: Evaluation) -> list[EvaluationRecord]:
-    """The evaluation's records in order, each with ``answers_by_model`` (two queries)."""
+    """The evaluation's records in order, each with ``answers_by_model`` and
+    ``ordered_answers`` (two queries)."""
     answers = Prefetch("answers", queryset=EvaluationAnswer.objects.order_by("id"))
     records = list(
         EvaluationRecord.objects.filter(evaluation=evaluation)
         .order_by("position")
         .prefetch_related(answers)
     )
+    models = evaluation.model_ids
     for record in records:
         record.answers_by_model = {answer.model: answer for answer in record.answers.all()}
+        # In the evaluation's order of models, whatever order the answers arrived in.
+        record.ordered_answers = [
+            record.answers_by_model[model] for model in models if model in record.answers_by_model
+        ]
     return records
 
 

@@ -189,6 +189,15 @@ def system_message(connection: DatabaseConnection) -> str:
     )
 
 
+def prompt_messages(system: str, question: str) -> list[dict]:
+    """The messages a model is asked with: one definition for training and evaluation.
+
+    An evaluation must ask the fine-tuned model exactly what it was trained on, so the
+    training example is this prompt plus the answer.
+    """
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
 def _records_in_order(ids: list[str]) -> Iterator[tuple[str, GoldenRecord | None]]:
     """(id, record or None when deleted) for each of ``ids``, in the stored order.
 
@@ -241,8 +250,7 @@ def _example_line(system: str, record: GoldenRecord) -> bytes:
             )
     example = {
         "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": record.question},
+            *prompt_messages(system, record.question),
             {"role": "assistant", "content": record.sql},
         ]
     }

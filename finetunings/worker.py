@@ -36,7 +36,7 @@ from http import HTTPStatus
 from django.conf import settings
 from django.utils import timezone
 
-from finetunings import notifications, services, training_data, validation_split
+from finetunings import evaluation_worker, notifications, services, training_data, validation_split
 from finetunings.models import (
     PROVIDER_ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -133,6 +133,8 @@ def run_once(
     if stop is not None and stop.is_set():
         return report
     refresh_active_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
+    # After the jobs: one evaluation, for one pass's budget of model calls.
+    evaluation_worker.run_evaluations(worker_id=worker_id, log=log, stop=stop)
     # The clean-up runs when the refresh has caught up, or at least once per poll interval
     # when it has not: a busy worker does not spend two queries per batch on it.
     now = time.monotonic()

@@ -66,8 +66,10 @@ class ModelFiguresSerializer(EvaluatedModelSerializer):
     execution_match = serializers.IntegerField(allow_null=True)
     execution_accuracy = serializers.FloatField(
         allow_null=True,
-        help_text="Percent of records whose query returned the gold query's rows; null when "
-        "the connection's queries are not executed (see execution).",
+        help_text="Percent of the executed records whose query returned the gold query's "
+        "rows (records skipped, e.g. because the gold query fails, are left out; refused, "
+        "invalid and failing answers count as wrong); null when the connection's queries "
+        "are not executed (see execution).",
     )
     outcomes = EvaluationOutcomeCountsSerializer()
     tokens = EvaluationTokensSerializer()
@@ -158,7 +160,9 @@ class EvaluationRecordResultSerializer(serializers.Serializer):
     golden_record_id = serializers.CharField()
     question = serializers.CharField()
     sql = serializers.CharField(help_text="The gold SQL.")
-    answers = EvaluationAnswerSerializer(many=True, source="answers.all")
+    answers = EvaluationAnswerSerializer(
+        many=True, source="ordered_answers", help_text="In the order of the evaluation's models."
+    )
 
 
 class EvaluationDetailSerializer(EvaluationSerializer):

@@ -5,6 +5,7 @@ provider (settings.FINETUNING_PROVIDERS). Only ``providers/openai.py`` imports `
 """
 
 from finetunings.providers.base import (
+    GeneratedSQL,
     Provider,
     ProviderError,
     ProviderEvent,
@@ -13,10 +14,12 @@ from finetunings.providers.base import (
     ProviderNotConfigured,
     ProviderRejected,
     ProviderUnavailable,
+    extract_sql,
 )
 from finetunings.providers.registry import get_provider, reset_providers
 
 __all__ = [
+    "GeneratedSQL",
     "Provider",
     "ProviderError",
     "ProviderEvent",
@@ -26,5 +29,6 @@ __all__ = [
     "ProviderRejected",
     "ProviderUnavailable",
     "get_provider",
+    "extract_sql",
     "reset_providers",
 ]

@@ -6,6 +6,7 @@ provider understood and said no). Callers never see an SDK's own exception types
 """
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -112,6 +113,40 @@ class ProviderEventPage:
     has_more: bool
 
 
+@dataclass(frozen=True)
+class GeneratedSQL:
+    """A model's answer to one prompt: the SQL found in it, the whole text, the tokens used.
+
+    ``sql`` is "" when the answer holds nothing that looks like a query (scoring then calls
+    it invalid); ``text`` keeps what the model said, for the people reading the results.
+    """
+
+    sql: str
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    truncated: bool = False  # the token cap cut the answer short
+
+
+# A fenced block, ```sql ... ``` or plain ``` ... ```: models wrap SQL in them despite the
+# instructions, and often add a sentence before or after.
+_FENCE = re.compile(r"```(?:[ \t]*[A-Za-z0-9_+-]*[ \t]*\n)?(.*?)(?:```|\Z)", re.DOTALL)
+_SQL_START = re.compile(r"^\s*(?:SELECT|WITH)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def extract_sql(text: str | None) -> str:
+    """The query in a model's answer: a fenced block's content, else the text from its first
+    line starting with SELECT or WITH, else the whole text (for scoring to judge)."""
+    text = (text or "").strip()
+    for block in _FENCE.findall(text):
+        if block.strip():
+            return block.strip().rstrip(";").strip()
+    start = _SQL_START.search(text)
+    if start is not None:
+        text = text[start.start() :]
+    return text.strip().rstrip(";").strip()
+
+
 class Provider(Protocol):
     """What the service needs from a fine-tuning provider."""
 
@@ -157,3 +192,17 @@ class Provider(Protocol):
 
     def read_result_file(self, file_id: str) -> bytes:
         """The content of a job's result file (its per-step metrics, as CSV)."""
+
+    def generate_sql(
+        self,
+        *,
+        model: str,
+        messages: list[dict],
+        max_tokens: int,
+        timeout: float | None = None,
+    ) -> GeneratedSQL:
+        """Ask ``model`` for the SQL answering ``messages`` (one chat completion).
+
+        At most ``max_tokens`` tokens of answer; passing errors are retried by the client
+        before ``ProviderUnavailable`` is raised.
+        """

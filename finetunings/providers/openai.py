@@ -23,6 +23,7 @@ from django.conf import settings
 from finetunings import hygiene
 from finetunings.ops import context
 from finetunings.providers.base import (
+    GeneratedSQL,
     ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
@@ -30,6 +31,7 @@ from finetunings.providers.base import (
     ProviderNotConfigured,
     ProviderRejected,
     ProviderUnavailable,
+    extract_sql,
 )
 
 NOT_CONFIGURED_MESSAGE = (
@@ -328,6 +330,39 @@ class OpenAIProvider:
     def read_result_file(self, file_id: str) -> bytes:
         client = self.client
         return _call(lambda: client.files.content(file_id).read())
+
+    def generate_sql(
+        self,
+        *,
+        model: str,
+        messages: list[dict],
+        max_tokens: int,
+        timeout: float | None = None,
+    ) -> GeneratedSQL:
+        # Asking twice costs a little and changes nothing, so the SDK's retries (429, 5xx,
+        # timeouts, with its backoff) apply; only what survives them reaches the caller.
+        client = self.client
+        if timeout is not None:
+            client = client.with_options(timeout=timeout)
+        completion = _call(
+            lambda: client.chat.completions.create(
+                model=model,
+                messages=messages,
+                max_completion_tokens=max_tokens,
+                temperature=0,
+                n=1,
+            )
+        )
+        choice = completion.choices[0] if completion.choices else None
+        text = (choice.message.content or "") if choice is not None else ""
+        usage = completion.usage
+        return GeneratedSQL(
+            sql=extract_sql(text),
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage is not None else 0,
+            completion_tokens=usage.completion_tokens if usage is not None else 0,
+            truncated=choice is not None and choice.finish_reason == "length",
+        )
 
 
 # --- Webhooks ---------------------------------------------------------------------------

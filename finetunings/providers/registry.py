@@ -24,6 +24,7 @@ PROVIDER_CALLS = frozenset(
         "list_job_events",
         "read_result_file",
         "list_job_checkpoints",
+        "generate_sql",
     }
 )
 

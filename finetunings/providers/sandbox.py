@@ -20,6 +20,7 @@ import secrets
 from django.conf import settings
 
 from finetunings.providers.base import (
+    GeneratedSQL,
     ProviderCheckpoint,
     ProviderEvent,
     ProviderEventPage,
@@ -28,6 +29,9 @@ from finetunings.providers.base import (
 )
 
 NAME = "sandbox"
+# The sandbox's answer to every question: valid SQL in every dialect, never right by chance
+# of the question.
+SANDBOX_ANSWER = "SELECT 1"
 STEPS = 10
 _PREFIX = "sandbox-ftjob-"
 
@@ -188,3 +192,14 @@ class SandboxProvider:
             ids = [found.id for found in events]
             events = events[ids.index(after) + 1 :] if after in ids else []
         return ProviderEventPage(events=events[:limit], has_more=len(events) > limit)
+
+    def generate_sql(self, *, model, messages, max_tokens, timeout=None) -> GeneratedSQL:
+        # No model runs here: every model gives the same plain answer, so an evaluation of a
+        # sandbox job shows its pages working (both models score alike) at no cost.
+        # Token counts are the service's usual estimate (4 characters a token).
+        return GeneratedSQL(
+            sql=SANDBOX_ANSWER,
+            text=SANDBOX_ANSWER,
+            prompt_tokens=sum(len(m.get("content") or "") for m in messages) // 4,
+            completion_tokens=len(SANDBOX_ANSWER) // 4 + 1,
+        )

@@ -20,6 +20,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes.openai_chat import CHAT, FakeChatCompletions
+
 # Operation names, as used by the switches and in ``calls``.
 UPLOAD = "upload"
 CREATE = "create"
@@ -47,10 +49,11 @@ class _Fault:
         self.retry_after = retry_after  # a 429's Retry-After, in seconds
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeChatCompletions):
     """State and switches of the fake provider; ``base_url`` goes into OPENAI_BASE_URL."""
 
     def __init__(self):
+        self._init_chat()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.files: dict[str, dict] = {}
@@ -339,6 +342,9 @@ class FakeOpenAI:
             return self._operation(UPLOAD, "", lambda: self._upload(body, headers))
         if method == "GET" and len(parts) == 3 and parts[0] == "files" and parts[2] == "content":
             return self._operation(FILE_CONTENT, parts[1], lambda: self._file_content(parts[1]))
+        if method == "POST" and parts == ["chat", "completions"]:
+            payload = json.loads(body or b"{}")
+            return self._operation(CHAT, payload.get("model", ""), lambda: self._chat(payload))
         if parts[:2] != ["fine_tuning", "jobs"]:
             return HTTPStatus.NOT_FOUND, _error("Unknown path", "invalid_request_error")
         rest = parts[2:]
