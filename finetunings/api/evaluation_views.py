@@ -145,6 +145,7 @@ class EvaluationViewSet(
         examples=[NOT_CANCELLABLE_EXAMPLE],
         responses={
             200: shapes.EvaluationSerializer,
+            **BAD_REQUEST,  # a malformed Idempotency-Key
             **NOT_FOUND,
             **AUTH_ERRORS,
             **IDEMPOTENCY_RESPONSES,
