@@ -89,12 +89,14 @@ class PostgresExecutor:
         connection = self._connection
         timeout_ms = int(self._limits.timeout_seconds * 1000)
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION READ ONLY")
-                cursor.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
-                # No parameters: psycopg sends the text as it is, by the extended protocol,
-                # which runs one statement only.
-                cursor.execute(sql.encode(), prepare=False)
+            with connection.cursor() as setup:
+                setup.execute("SET TRANSACTION READ ONLY")
+                setup.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+            # A server-side cursor (DECLARE ... CURSOR FOR, which takes only a query): the
+            # database sends just the rows fetched, so a huge result never crosses the wire.
+            # No parameters, so the text is sent as it is.
+            with connection.cursor(name="finetunings_evaluation") as cursor:
+                cursor.execute(sql)
                 return _fetch_capped(cursor, self._limits.row_cap)
         except errors.QueryCanceled:
             raise ExecutionFailed(

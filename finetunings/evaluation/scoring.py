@@ -81,6 +81,13 @@ def results_agree(predicted: list[tuple], gold: list[tuple], *, ordered: bool) -
     return Counter(predicted_rows) == Counter(gold_rows)
 
 
+def _canonical(tree: exp.Expression, dialect: str) -> str | None:
+    try:
+        return canonical_text(tree, dialect)
+    except Exception:  # sqlglot's rewrites raise plain errors on odd trees: no exact match
+        return None
+
+
 def _ordered(tree: exp.Expression) -> bool:
     return isinstance(tree, exp.Query) and tree.args.get("order") is not None
 
@@ -102,6 +109,7 @@ class Scorer:
         self._executor = executor
         self._skip_reason = skip_reason
         self._gold: dict[str, tuple] = {}
+        self._gold_texts: dict[str, str | None] = {}
 
     @classmethod
     def for_connection(
@@ -138,9 +146,8 @@ class Scorer:
         except InvalidSQL as exc:
             return RecordScore(False, INVALID, str(exc))
         gold = self._parse_gold(gold_sql)
-        exact = gold is not None and canonical_text(predicted, self.dialect) == canonical_text(
-            gold, self.dialect
-        )
+        gold_text = self._gold_text(gold_sql, gold)
+        exact = gold_text is not None and _canonical(predicted, self.dialect) == gold_text
         try:
             check_read_only(predicted)
         except QueryRefused as exc:
@@ -148,6 +155,11 @@ class Scorer:
         if self._skip_reason:
             return RecordScore(exact, SKIPPED, self._skip_reason)
         return self._execution_score(exact, gold_sql, gold, predicted_sql)
+
+    def _gold_text(self, gold_sql: str, gold) -> str | None:
+        if gold_sql not in self._gold_texts:
+            self._gold_texts[gold_sql] = _canonical(gold, self.dialect) if gold else None
+        return self._gold_texts[gold_sql]
 
     def _parse_gold(self, gold_sql: str) -> exp.Expression | None:
         try:
