@@ -3,8 +3,8 @@
 ``run_once`` does three things, each safe to run in several processes at once and to kill
 at any moment:
 
-1. Submit: claim waiting jobs with a lease, build/check/keep the training file, upload it
-   and create the provider job. No database lock or transaction is held during a network
+1. Submit: claim waiting jobs with a lease, build/check/keep the training file (and the
+   validation file of a job with a split), upload them and create the provider job. No database lock or transaction is held during a network
    call; every result is written back with a conditional update that says whether it won.
    Creating a provider job costs money: it is never retried blindly. An attempt that may
    have created one already (a lost answer, a killed worker) looks it up by the job's id
@@ -195,6 +195,9 @@ def submit_job(
             if not _build_training_file(job=job, worker_id=worker_id, log=log):
                 return
             job.refresh_from_db()
+        # Both files are checked before either is uploaded: one refused is refused early.
+        if not _build_validation_file(job=job, worker_id=worker_id, log=log):
+            return
         if not job.finetuning_file_id:
             with job.training_file.open("rb") as file:
                 file_id = provider.upload_training_file(filename=f"{job.pk}.jsonl", file=file)
@@ -205,7 +208,7 @@ def submit_job(
                 return
             job.finetuning_file_id = file_id
             log(f"{job.pk}: training file uploaded as {file_id}")
-        if not _prepare_validation_file(job=job, provider=provider, worker_id=worker_id, log=log):
+        if not _upload_validation_file(job=job, provider=provider, worker_id=worker_id, log=log):
             return
 
         remote = None
@@ -273,25 +276,27 @@ def _build_training_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
     return kept
 
 
-def _prepare_validation_file(*, job: Finetuning, provider: Provider, worker_id: str, log: Log):
-    """Build (once), keep and upload the held-out records' file; False: the job moved on.
+def _build_validation_file(*, job: Finetuning, worker_id: str, log: Log) -> bool:
+    """Build, check and keep the held-out records' file once; False: the job moved on."""
+    if not job.validation_golden_records or job.validation_file:
+        return True  # no split, or built already
+    with tempfile.TemporaryFile() as file:
+        summary = training_data.write_validation_file(finetuning=job, out=file)
+        file.seek(0)
+        if not validation_split.finetuning_store_validation_file(
+            finetuning=job, worker_id=worker_id, file=file, summary=summary.as_dict()
+        ):
+            log(f"{job.pk}: cancelled or taken over while its validation file was built")
+            return False
+    log(f"{job.pk}: validation file built: {summary.examples} examples")
+    job.refresh_from_db()
+    return True
 
-    Done by now (or no split at all): True. Like the training file, it is kept before it is
-    uploaded, so a worker that dies after the upload sends the very same bytes again.
-    """
-    if not job.validation_golden_records or job.validation_file_id:
-        return True
-    if not job.validation_file:
-        with tempfile.TemporaryFile() as file:
-            summary = training_data.write_validation_file(finetuning=job, out=file)
-            file.seek(0)
-            if not validation_split.finetuning_store_validation_file(
-                finetuning=job, worker_id=worker_id, file=file, summary=summary.as_dict()
-            ):
-                log(f"{job.pk}: cancelled or taken over while its validation file was built")
-                return False
-        log(f"{job.pk}: validation file built: {summary.examples} examples")
-        job.refresh_from_db()
+
+def _upload_validation_file(*, job: Finetuning, provider: Provider, worker_id: str, log: Log):
+    """Upload the kept validation file (the same bytes on every retry); False: moved on."""
+    if not job.validation_file or job.validation_file_id:
+        return True  # no split, or uploaded already
     with job.validation_file.open("rb") as file:
         file_id = provider.upload_training_file(filename=f"{job.pk}-validation.jsonl", file=file)
     if not validation_split.finetuning_record_uploaded_validation_file(

@@ -93,7 +93,7 @@ def test_a_job_without_a_split_sends_no_validation_file(openai_provider, finetun
     assert not job.validation_file
 
 
-def test_a_held_out_record_deleted_before_submission_fails_the_job_before_any_create(
+def test_a_held_out_record_deleted_before_submission_fails_the_job_before_any_upload(
     openai_provider, split_job
 ):
     for record_id in split_job.validation_golden_records[:2]:
@@ -104,8 +104,8 @@ def test_a_held_out_record_deleted_before_submission_fails_the_job_before_any_cr
     job = Finetuning.objects.get(pk=split_job.pk)
     assert job.status == FinetuningStatus.FAILED
     assert job.error == training_data.MISSING_VALIDATION_RECORDS_MESSAGE.format(missing=2, total=5)
+    assert openai_provider.calls_to(UPLOAD) == []
     assert openai_provider.calls_to(CREATE) == []
-    assert openai_provider.jobs_for(job.pk) == []
 
 
 def test_a_retry_after_a_lost_create_reuses_both_uploaded_files(
