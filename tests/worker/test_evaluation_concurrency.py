@@ -2,15 +2,27 @@
 by one worker at a time, and no model is asked twice for a record."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection as db_connection
 
 from finetunings import evaluation_services, evaluation_worker
-from finetunings.evaluation_models import EvaluationAnswer, EvaluationStatus
+from finetunings.evaluation_models import (
+    EVALUATION_ACTIVE_STATUSES,
+    Evaluation,
+    EvaluationAnswer,
+    EvaluationStatus,
+)
 from tests.helpers.evaluations import BASE_MODEL, FINE_TUNED_MODEL, succeed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def roomy_timeout(settings, openai_provider):
+    """A loaded machine must not turn an answer into a timeout (and a second call)."""
+    settings.OPENAI_TIMEOUT_SECONDS = 10
 
 
 def test_two_workers_share_evaluations_without_asking_a_model_twice(
@@ -18,6 +30,7 @@ def test_two_workers_share_evaluations_without_asking_a_model_twice(
 ):
     settings.FINETUNING_EVALUATION_CALLS_PER_PASS = 3  # so the workers take turns
     settings.FINETUNING_EVALUATION_CONCURRENCY = 2
+    settings.FINETUNING_WORKER_BACKOFF_SECONDS = 0
     for model in (FINE_TUNED_MODEL, BASE_MODEL):
         openai_provider.answer_chat(model, {}, default="SELECT count(*) FROM orders")
     openai_provider.chat_delay = 0.02
@@ -35,7 +48,11 @@ def test_two_workers_share_evaluations_without_asking_a_model_twice(
     def work(worker_id):
         try:
             start.wait()
-            for _ in range(40):
+            deadline = time.monotonic() + 60
+            while (
+                time.monotonic() < deadline
+                and Evaluation.objects.filter(status__in=EVALUATION_ACTIVE_STATUSES).exists()
+            ):
                 evaluation_worker.run_evaluations(worker_id=worker_id, log=lambda line: None)
         except Exception as exc:  # surfaced below; a thread cannot fail the test itself
             failures.append(exc)

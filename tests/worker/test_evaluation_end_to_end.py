@@ -18,6 +18,14 @@ from tests.helpers import evaluation_data as data
 from tests.helpers.evaluations import succeed
 
 HEADLINE = "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records"
+
+
+@pytest.fixture(autouse=True)
+def roomy_timeout(settings, openai_provider):
+    """A loaded machine must not turn an answer into a timeout (and a second call)."""
+    settings.OPENAI_TIMEOUT_SECONDS = 10
+
+
 LIMITS = ExecutionLimits(timeout_seconds=5, row_cap=1000)
 
 

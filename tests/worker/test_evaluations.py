@@ -17,6 +17,14 @@ from finetunings.evaluation_models import Evaluation, EvaluationAnswer, Evaluati
 from tests.helpers.evaluations import BASE_MODEL, FINE_TUNED_MODEL, succeed
 
 HEADLINE = "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 records"
+
+
+@pytest.fixture(autouse=True)
+def roomy_timeout(settings, openai_provider):
+    """A loaded machine must not turn an answer into a timeout (and a second call)."""
+    settings.OPENAI_TIMEOUT_SECONDS = 10
+
+
 TOTALS = [5, 15, 25, 35, 45, 55, 65, 75, 85, 95]
 
 
