@@ -1,7 +1,7 @@
-"""As a user would: a job with a validation split succeeds, an evaluation is started
-through the API with its defaults, the worker runs it (real SDK, fake provider's models,
-a real SQLite file and a real PostgreSQL database), and the API and the job's admin page
-read "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records",
+"""As a user would: a job with a validation split is submitted and succeeds at the fake
+provider, an evaluation is started through the API with its defaults, the worker runs it
+(real SDK, the fake provider's models, a real SQLite file and a real PostgreSQL database),
+and the API and the job's admin page read "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records",
 with every disagreement listed and the user's database unchanged."""
 
 import os
@@ -11,11 +11,10 @@ import pytest
 
 from finetunings import services
 from finetunings.evaluation.execution import ExecutionLimits, executor_for
-from finetunings.models import Finetuning
+from finetunings.models import Finetuning, FinetuningStatus
 from tests.admin.helpers import change_url
 from tests.fakes.openai_chat import ChatAnswer
 from tests.helpers import evaluation_data as data
-from tests.helpers.evaluations import succeed
 
 HEADLINE = "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records"
 
@@ -89,7 +88,16 @@ def test_a_user_reads_80_50_and_30_points_after_evaluating_a_fine_tune(
         format="json",
     )
     assert created.status_code == HTTPStatus.CREATED, created.json()
-    job = succeed(Finetuning.objects.get(pk=created.json()["id"]), model_id=data.FINE_TUNED_MODEL)
+    job = Finetuning.objects.get(pk=created.json()["id"])
+    run_pass()  # builds both files, uploads them and creates the provider job
+    [remote] = openai_provider.jobs_for(job.pk)
+    assert remote["validation_file"]
+    openai_provider.set_status(remote["id"], "succeeded", fine_tuned_model=data.FINE_TUNED_MODEL)
+    Finetuning.objects.filter(pk=job.pk).update(last_polled_at=None)
+    run_pass()
+    job.refresh_from_db()
+    assert job.status == FinetuningStatus.SUCCEEDED
+    assert job.model_name == data.BASE_MODEL
     for model, field in ((data.FINE_TUNED_MODEL, "fine_tuned"), (data.BASE_MODEL, "base")):
         openai_provider.answer_chat(
             model, {case.question: chat_answer(getattr(case, field)) for case in data.CASES}
