@@ -128,6 +128,8 @@ def run_once(
         told = services.finetuning_set_waiting_reason(reason=problem, model_provider=provider.name)
         report.waiting_reason = problem
         log(f"waiting: {problem} ({told} queued jobs updated)")
+        # Sandbox jobs' evaluations run; the others wait, saying why (the provider's problem).
+        evaluation_worker.run_evaluations(worker_id=worker_id, log=log, stop=stop)
         return report
     submit_waiting_jobs(provider=provider, worker_id=worker_id, log=log, report=report, stop=stop)
     if stop is not None and stop.is_set():

@@ -1,8 +1,9 @@
 """As a user would: a job with a validation split is submitted and succeeds at the fake
 provider, an evaluation is started through the API with its defaults, the worker runs it
 (real SDK, the fake provider's models, a real SQLite file and a real PostgreSQL database),
-and the API and the job's admin page read "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records",
-with every disagreement listed and the user's database unchanged."""
+and the API and the job's admin page read "fine-tuned: 80% execution accuracy, base: 50%,
++30 points on 10 held-out records", with every disagreement listed and the user's database
+unchanged."""
 
 import os
 from http import HTTPStatus
