@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='evaluation',
-            index=models.Index(fields=['finetuning', 'created_at'], name='finetunings_finetun_077203_idx'),
+            index=models.Index(fields=['finetuning', 'created_at', 'id'], name='ft_evaluation_newest'),
         ),
         migrations.AddIndex(
             model_name='evaluation',

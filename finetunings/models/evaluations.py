@@ -114,7 +114,9 @@ class Evaluation(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = "evaluation"
         indexes = [
-            models.Index(fields=["finetuning", "created_at"]),
+            # A job's evaluations newest first, and its latest one in the job list's
+            # subquery: read from the index in order, with no sort (id breaks ties).
+            models.Index(fields=["finetuning", "created_at", "id"], name="ft_evaluation_newest"),
             models.Index(
                 "created_at",
                 name="ft_evaluation_claim",
