@@ -273,6 +273,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "FinetuningStatusEnum": "finetunings.models.FinetuningStatus.choices",
+        "EvaluationStatusEnum": "finetunings.models.EvaluationStatus.choices",
     },
     # Swagger UI's assets are served from this project, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -456,6 +457,11 @@ FINETUNING_EVALUATION_STATEMENT_TIMEOUT_SECONDS = env_float(
 FINETUNING_EVALUATION_ROW_CAP = env_int("FINETUNING_EVALUATION_ROW_CAP", 10000)
 FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS = env_int(
     "FINETUNING_EVALUATION_CONNECT_TIMEOUT_SECONDS", 5
+)
+# Model calls one worker pass makes for evaluations at most; the next pass resumes, so a
+# long evaluation never holds up the submission and refresh of jobs.
+FINETUNING_EVALUATION_CALLS_PER_PASS = int(
+    os.environ.get("FINETUNING_EVALUATION_CALLS_PER_PASS", "100")
 )
 
 # --- Idempotency keys -------------------------------------------------------------------

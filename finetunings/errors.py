@@ -43,6 +43,10 @@ class ErrorCode(StrEnum):
     TRAINING_FILE_NOT_READY = "training_file_not_ready"
     VALIDATION_FILE_NOT_READY = "validation_file_not_ready"
     NO_VALIDATION_FILE = "no_validation_file"
+    # Evaluations
+    FINETUNING_NOT_SUCCEEDED = "finetuning_not_succeeded"
+    NO_VALIDATION_RECORDS = "no_validation_records"
+    EVALUATION_NOT_CANCELLABLE = "evaluation_not_cancellable"
     # The provider and its webhooks
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PROVIDER_ERROR = "provider_error"
@@ -231,3 +235,44 @@ class IdempotencyKeyInUse(DomainError):
     code = ErrorCode.IDEMPOTENCY_KEY_IN_USE
     http_status = HTTPStatus.CONFLICT
     default_message = IDEMPOTENCY_KEY_IN_USE_MESSAGE
+
+
+# --- Evaluations ----------------------------------------------------------------------------
+
+FINETUNING_NOT_SUCCEEDED_MESSAGE = (
+    "Only a succeeded job can be evaluated (this one is {status}): its fine-tuned model must exist."
+)
+NO_VALIDATION_RECORDS_MESSAGE = (
+    "The job has no validation records to evaluate on: name the golden records to use "
+    "(golden_records), or start a job with a validation split."
+)
+
+
+class FinetuningNotSucceeded(ValidationFailed):
+    code = ErrorCode.FINETUNING_NOT_SUCCEEDED
+
+    def __init__(self, status: str):
+        message = FINETUNING_NOT_SUCCEEDED_MESSAGE.format(status=status)
+        super().__init__({"non_field_errors": [message]})
+
+
+class NoValidationRecords(ValidationFailed):
+    code = ErrorCode.NO_VALIDATION_RECORDS
+
+    def __init__(self):
+        super().__init__({"golden_records": [NO_VALIDATION_RECORDS_MESSAGE]})
+
+
+class EvaluationNotCancellable(DomainError):
+    """A finished evaluation stays as it finished (409, with its status)."""
+
+    code = ErrorCode.EVALUATION_NOT_CANCELLABLE
+    http_status = HTTPStatus.CONFLICT
+
+    def __init__(self, status: str):
+        self.status = status
+        super().__init__(f"The evaluation has already {status} and cannot be cancelled.")
+
+    @property
+    def body_extra(self) -> dict:
+        return {"status": self.status}

@@ -3,7 +3,8 @@
 One module per concern: ``jobs`` (the job list and page, assembled from ``job_fields``,
 ``cancel``, ``start_again`` and ``live``; the page's training part in ``training``, its
 timeline in ``timeline``, its validation split (and the add form's) in
-``validation_split``), ``connections``, ``golden_records`` (with the import and export
+``validation_split``, its latest evaluation in ``evaluations``, which also holds the
+evaluation admin), ``connections``, ``golden_records`` (with the import and export
 pages in ``golden_record_files``), ``api_keys``, ``webhooks``; shared pieces in ``mixins``,
 ``filters`` and ``job_forms``.
 
@@ -21,7 +22,7 @@ re-exported here, so ``from finetunings.admin import CANCEL_DONE`` keeps working
 from django.contrib import admin
 from django.urls import reverse_lazy
 
-from finetunings.admin import api_keys, connections, golden_records, jobs, webhooks
+from finetunings.admin import api_keys, connections, evaluations, golden_records, jobs, webhooks
 from finetunings.admin.api_keys import API_KEY_CREATED, API_KEY_REVOKED
 from finetunings.admin.cancel import (
     CANCEL_ACTION,
@@ -64,6 +65,7 @@ __all__ = [
     "FinetuningAdmin",
     "api_keys",
     "connections",
+    "evaluations",
     "golden_records",
     "jobs",
     "webhooks",

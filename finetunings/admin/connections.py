@@ -27,7 +27,7 @@ class DatabaseConnectionForm(MetadataFieldMixin, forms.ModelForm):
 
     class Meta:
         model = DatabaseConnection
-        fields = ["alias", "dialect", "connection_uri", "schema", "metadata"]
+        fields = ["alias", "dialect", "connection_uri", "schema", "metadata", "allow_execution"]
         widgets = {"schema": forms.Textarea(attrs={"class": "ft-code", "rows": 12})}
 
     def __init__(self, *args, **kwargs):
@@ -74,6 +74,7 @@ class DatabaseConnectionAdmin(AppAdminMixin, LargeChangeListMixin, admin.ModelAd
         "connection_uri",
         "schema",
         "metadata",
+        "allow_execution",
         "related_pages",
         "created_at",
         "updated_at",
@@ -121,7 +122,8 @@ class DatabaseConnectionAdmin(AppAdminMixin, LargeChangeListMixin, admin.ModelAd
         return self.fields
 
     def save_model(self, request, obj, form, change):
-        data = {field: form.cleaned_data[field] for field in ["alias", "dialect", "schema"]}
+        fields = ["alias", "dialect", "schema", "allow_execution"]
+        data = {field: form.cleaned_data[field] for field in fields}
         data["metadata"] = form.cleaned_data["metadata"]
         if not change:
             adopt(

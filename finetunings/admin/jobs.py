@@ -2,7 +2,8 @@
 
 The class is assembled from mixins by concern: the columns and read-only fields
 (``job_fields``), the cancel action and its confirmation (``cancel``), starting a job again
-(``start_again``) and the page's live refresh (``live``). Saving goes through the services.
+(``start_again``), the page's live refresh (``live``) and its latest evaluation
+(``evaluations``). Saving goes through the services.
 """
 
 from django.contrib import admin
@@ -14,6 +15,7 @@ from django.urls import reverse
 
 from finetunings import selectors, services
 from finetunings.admin.cancel import CANCEL_ACTION, CHANGE_FORM_ACTION_FIELD, CancelActionMixin
+from finetunings.admin.evaluations import JobEvaluationMixin, start_evaluation_action
 from finetunings.admin.filters import AnyConnectionFilter, ProviderFilter
 from finetunings.admin.job_fields import JobColumnsMixin, JobPageFieldsMixin
 from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, FinetuningForm
@@ -41,6 +43,7 @@ JOB_FIELDSETS = [
             ]
         },
     ),
+    ("Evaluation", {"fields": ["evaluation_summary"]}),
     (
         "Job",
         {
@@ -156,6 +159,7 @@ class FinetuningAdmin(
     CancelActionMixin,
     StartAgainActionMixin,
     ValidationSplitPageMixin,
+    JobEvaluationMixin,
     LivePageMixin,
     JobSearchMixin,
     admin.ModelAdmin,
@@ -179,7 +183,7 @@ class FinetuningAdmin(
     list_select_related = ["db_connection"]
     list_per_page = 50
     paginator = EstimatedCountPaginator
-    actions = [CANCEL_ACTION, START_AGAIN_ACTION]
+    actions = [CANCEL_ACTION, START_AGAIN_ACTION, start_evaluation_action]
     fieldsets = JOB_FIELDSETS
     add_fieldsets = JOB_ADD_FIELDSETS
     # Everything but the user-owned alias and metadata is owned by the provider or the worker.

@@ -10,7 +10,9 @@ compares the two byte for byte, so keys, their order and the formats are DRF's.
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from finetunings.selectors import progress_of
+from finetunings.api.evaluation_fields import LatestEvaluationSerializer
+from finetunings.models import FinetuningStatus
+from finetunings.selectors import finetuning_latest_evaluation_of, progress_of
 
 # The columns a body is built from (the progress annotations come with the query).
 ROW_FIELDS = (
@@ -49,9 +51,13 @@ ROW_FIELDS = (
 )
 
 
+# The latest evaluation's summary, annotated by ``selectors.with_latest_evaluation``.
+EVALUATION = "latest_evaluation_summary"
+
+
 def finetuning_rows(jobs: QuerySet) -> QuerySet:
     """``jobs`` (from ``selectors.finetuning_list``) as plain rows for ``finetuning_body``."""
-    return jobs.values(*ROW_FIELDS)
+    return jobs.values(*ROW_FIELDS, *([EVALUATION] if EVALUATION in jobs.query.annotations else []))
 
 
 def _datetime(value):
@@ -98,7 +104,18 @@ def finetuning_body(row: dict) -> dict:
         if not error
         else {"code": row["error_code"], "param": row["error_param"], "message": error},
         **_split(row),
+        "evaluation": _evaluation(row),
     }
+
+
+def _evaluation(row: dict) -> dict | None:
+    if EVALUATION in row:
+        summary = row[EVALUATION]
+    elif row["status"] != FinetuningStatus.SUCCEEDED:
+        summary = None  # only a job that succeeded is ever evaluated
+    else:
+        summary = finetuning_latest_evaluation_of(row["id"])
+    return None if summary is None else LatestEvaluationSerializer(summary).data
 
 
 def _split(row: dict) -> dict:
@@ -113,4 +130,7 @@ def _split(row: dict) -> dict:
 
 def finetuning_instance_body(job) -> dict:
     """``finetuning_body`` of a job read as a model instance with the progress annotations."""
-    return finetuning_body({name: getattr(job, name) for name in ROW_FIELDS})
+    row = {name: getattr(job, name) for name in ROW_FIELDS}
+    if hasattr(job, EVALUATION):
+        row[EVALUATION] = getattr(job, EVALUATION)
+    return finetuning_body(row)

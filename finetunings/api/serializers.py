@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finetunings import selectors, validation
+from finetunings.api.evaluation_fields import LatestEvaluationField
 from finetunings.api.fields import StrictCharField, golden_record_ids_field
 from finetunings.api.split_serializers import SPLIT_FIELDS, SplitFields, SplitRequestFields
 from finetunings.errors import ErrorCode
@@ -115,6 +116,7 @@ class DatabaseConnectionSerializer(serializers.ModelSerializer):
             "masked_connection_uri",
             "schema",
             "metadata",
+            "allow_execution",
             "created_at",
         ]
 
@@ -262,6 +264,7 @@ class FinetuningSerializer(SplitFields, serializers.ModelSerializer):
         help_text="The failure as the provider described it (code, param, message); null "
         "when the job has no error. ``error`` keeps the message alone."
     )
+    evaluation = LatestEvaluationField()
 
     class Meta:
         model = Finetuning
@@ -291,6 +294,7 @@ class FinetuningSerializer(SplitFields, serializers.ModelSerializer):
             "hyperparameters",
             "error_detail",
             *SPLIT_FIELDS,
+            "evaluation",
         ]
         read_only_fields = fields
 

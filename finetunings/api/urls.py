@@ -5,6 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from finetunings.api import notification_views, views, webhooks
+from finetunings.api.views import evaluations as evaluation_views
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -55,5 +56,6 @@ urlpatterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"^webhooks/openai/?$", webhooks.OpenAIWebhookView.as_view(), name="webhook-openai"),
+    *evaluation_views.urlpatterns,
     *router.urls,
 ]

@@ -12,6 +12,16 @@ from finetunings.models.connections import (
     Dialect,
     GoldenRecord,
 )
+from finetunings.models.evaluations import (
+    EVALUATION_ACTIVE_STATUSES,
+    EVALUATION_FINISHED_STATUSES,
+    Evaluation,
+    EvaluationAnswer,
+    EvaluationRecord,
+    EvaluationStatus,
+    ModelRole,
+    Outcome,
+)
 from finetunings.models.finetunings import Finetuning
 from finetunings.models.keys import APIKey, IdempotencyKey, hash_api_key
 from finetunings.models.timeline import (
@@ -40,6 +50,8 @@ from finetunings.status import (
 __all__ = [
     "ACTIVE_STATUSES",
     "ALLOWED_TRANSITIONS",
+    "EVALUATION_ACTIVE_STATUSES",
+    "EVALUATION_FINISHED_STATUSES",
     "PROVIDER_ACTIVE_STATUSES",
     "SUBMITTABLE_STATUSES",
     "TERMINAL_STATUSES",
@@ -47,6 +59,10 @@ __all__ = [
     "DatabaseConnection",
     "DatabaseConnectionQuerySet",
     "Dialect",
+    "Evaluation",
+    "EvaluationAnswer",
+    "EvaluationRecord",
+    "EvaluationStatus",
     "Finetuning",
     "FinetuningCheckpoint",
     "FinetuningEvent",
@@ -55,7 +71,9 @@ __all__ = [
     "FinetuningStatus",
     "GoldenRecord",
     "IdempotencyKey",
+    "ModelRole",
     "NullsFirstIndex",
+    "Outcome",
     "ProviderPause",
     "WebhookDelivery",
     "WebhookDeliveryStatus",

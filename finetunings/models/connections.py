@@ -44,6 +44,15 @@ class DatabaseConnection(models.Model):
         help_text="DDL and descriptions of the tables; included in every training example.",
     )
     metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    # Whether evaluations may run SQL on this database (read-only, with a timeout and a row
+    # cap); off, they score by exact match only. Off by default: it is the owner's database.
+    allow_execution = models.BooleanField(
+        "allow evaluation queries",
+        default=False,
+        help_text="Let evaluations run the gold and the generated SELECTs on this database "
+        "(read-only transaction, statement timeout, row cap) to compare their results. "
+        "Off: evaluations score by exact match of the SQL only.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)

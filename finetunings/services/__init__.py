@@ -10,6 +10,7 @@ transition.
 - ``transitions``: the status machine; ``cancel``: the cancel algorithm
 - ``submission``, ``provider_sync``, ``metrics``, ``leases``: the worker's writes
 - ``events``: the one place that writes each kind of timeline event
+- ``evaluations``: an evaluation's create and cancel, and the worker's claim and results
 - ``api_keys``, ``heartbeats``
 """
 
@@ -33,6 +34,19 @@ from finetunings.services.connections import (
     database_connection_create,
     database_connection_delete,
     database_connection_update,
+)
+from finetunings.services.evaluations import (
+    EVALUATION_MODELS_MAX,
+    EVALUATION_RECORDS_MAX,
+    evaluation_cancel,
+    evaluation_claim,
+    evaluation_create,
+    evaluation_fail,
+    evaluation_finish,
+    evaluation_release,
+    evaluation_still_held,
+    evaluation_store_answer,
+    evaluation_store_score,
 )
 from finetunings.services.events import WORKER_ACTOR
 from finetunings.services.golden_records import (
@@ -98,6 +112,8 @@ __all__ = [
     "API_KEY_PREFIX",
     "BUILDING_FILE_MESSAGE",
     "DATABASE_CONNECTION_EDITABLE_FIELDS",
+    "EVALUATION_MODELS_MAX",
+    "EVALUATION_RECORDS_MAX",
     "FINETUNING_EDITABLE_FIELDS",
     "FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE",
     "GOLDEN_RECORD_EDITABLE_FIELDS",
@@ -123,6 +139,15 @@ __all__ = [
     "database_connection_create",
     "database_connection_delete",
     "database_connection_update",
+    "evaluation_cancel",
+    "evaluation_claim",
+    "evaluation_create",
+    "evaluation_fail",
+    "evaluation_finish",
+    "evaluation_release",
+    "evaluation_still_held",
+    "evaluation_store_answer",
+    "evaluation_store_score",
     "finetuning_apply_provider_job",
     "finetuning_attach_provider_job",
     "finetuning_back_off",

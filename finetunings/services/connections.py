@@ -10,7 +10,7 @@ from finetunings.services.base import raise_if, refuse_unknown_fields
 ALIAS_TAKEN_MESSAGE = "A database connection with this alias already exists."
 # What an update may change; the URI is stored encrypted.
 DATABASE_CONNECTION_EDITABLE_FIELDS = frozenset(
-    {"alias", "dialect", "connection_uri", "schema", "metadata"}
+    {"alias", "dialect", "connection_uri", "schema", "metadata", "allow_execution"}
 )
 
 
@@ -22,7 +22,13 @@ def _alias_taken(alias: str, *, exclude_id: str | None = None) -> bool:
 
 
 def database_connection_create(
-    *, alias: str, dialect: str, connection_uri: str, schema: str = "", metadata=None
+    *,
+    alias: str,
+    dialect: str,
+    connection_uri: str,
+    schema: str = "",
+    metadata=None,
+    allow_execution: bool = False,
 ) -> DatabaseConnection:
     raise_if(
         {
@@ -31,7 +37,13 @@ def database_connection_create(
             "metadata": validation.metadata_problems(metadata),
         }
     )
-    connection = DatabaseConnection(alias=alias, dialect=dialect, schema=schema, metadata=metadata)
+    connection = DatabaseConnection(
+        alias=alias,
+        dialect=dialect,
+        schema=schema,
+        metadata=metadata,
+        allow_execution=allow_execution,
+    )
     connection.connection_uri = connection_uri
     try:
         connection.save()

@@ -15,13 +15,15 @@ at any moment:
    One job's failure stops that job only; a 429 pauses the provider for every worker.
 3. Clean up: a provider job created for a job that was cancelled meanwhile is cancelled at
    the provider, so no paid job is left running.
+4. Evaluate: work on one evaluation for at most one pass's budget of model calls
+   (``evaluations``); the next pass, of any worker, resumes it.
 
 A pass is short (one submission batch, one refresh batch), so submitting and following
 interleave, and ``stop`` (SIGTERM) is honoured between jobs, with unused leases given back.
 
 The parts: ``loop`` (``run_once``), ``submit``, ``refresh`` (with ``provider_events``:
-reading a job's events page by page) and ``cleanup``. Reads come from ``selectors``,
-every write goes through ``services``.
+reading a job's events page by page), ``cleanup`` and ``evaluations``. Reads come from
+``selectors``, every write goes through ``services``.
 """
 
 from finetunings.worker.base import METADATA_KEY, Log, PassReport, new_worker_id

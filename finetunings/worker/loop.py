@@ -1,4 +1,4 @@
-"""``run_once``: one pass of the worker (submit, refresh one batch, clean up)."""
+"""``run_once``: one pass of the worker (submit, refresh one batch, clean up, evaluate)."""
 
 import logging
 import threading
@@ -10,6 +10,7 @@ from finetunings import notifications, services
 from finetunings.providers import Provider, get_provider
 from finetunings.worker.base import Log, PassReport, new_worker_id
 from finetunings.worker.cleanup import stop_orphaned_provider_jobs
+from finetunings.worker.evaluations import run_evaluations
 from finetunings.worker.refresh import refresh_active_jobs
 from finetunings.worker.submit import submit_waiting_jobs
 
@@ -53,6 +54,9 @@ def run_once(
     report = PassReport()
     _pass(worker_id=worker_id, log=log, report=report, stop=stop)
     if stop is None or not stop.is_set():
+        # After the jobs, one evaluation for one pass's budget of model calls; also when the
+        # provider has no key: sandbox jobs' evaluations run, the others wait saying why.
+        run_evaluations(worker_id=worker_id, log=log, stop=stop)
         _notify(log=log, report=report)
     return report
 
