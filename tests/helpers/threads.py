@@ -1,4 +1,5 @@
-"""Requests sent from several threads at once, each with its own database connection."""
+"""Requests and worker passes run from several threads at once, each thread with its own
+database connection."""
 
 import threading
 from collections.abc import Callable
@@ -33,6 +34,31 @@ def send_at_once(requests: list[Callable[[APIClient], object]], raw_key: str) ->
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def run_workers_at_once(
+    work: Callable[[str], None], worker_ids=("w1", "w2"), timeout: float = 60
+) -> list[Exception]:
+    """Run ``work(worker_id)`` for each worker id in its own thread, all released together;
+    what the threads raised (a thread cannot fail the test itself)."""
+    start = threading.Barrier(len(worker_ids))
+    failures = []
+
+    def run(worker_id):
+        try:
+            start.wait()
+            work(worker_id)
+        except Exception as exc:  # surfaced to the caller
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(worker_id,)) for worker_id in worker_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return failures
 
 
 def patch_at_once(url: str, bodies: list[dict], raw_key: str) -> list[int | str]:

@@ -3,15 +3,14 @@ killed mid-submission leaves nothing another cannot finish."""
 
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 
-from django.db import connection as db_connection
 from django.utils import timezone
 
 from finetunings import worker
 from finetunings.models import Finetuning, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
+from tests.helpers.threads import run_workers_at_once
 from tests.helpers.worker_process import (
     CONCURRENT_WORKER_MARKS,
     PROJECT_DIR,
@@ -28,26 +27,14 @@ def test_two_workers_at_once_never_submit_the_same_job_twice(
     jobs = [make_finetuning(connection) for _ in range(8)]
     settings.FINETUNING_WORKER_SUBMIT_BATCH = 2  # so both workers take turns on the queue
     openai_provider.delay_next(CREATE, 0.05, times=len(jobs))  # keep creates in flight
-    start = threading.Barrier(2)
-    failures = []
     submitted_by = {"w1": [], "w2": []}
 
     def work(worker_id):
-        try:
-            start.wait()
-            for _ in range(len(jobs)):
-                report = worker.run_once(worker_id=worker_id, log=lambda line: None)
-                submitted_by[worker_id].extend(report.submitted)
-        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
-            failures.append(exc)
-        finally:
-            db_connection.close()
+        for _ in range(len(jobs)):
+            report = worker.run_once(worker_id=worker_id, log=lambda line: None)
+            submitted_by[worker_id].extend(report.submitted)
 
-    threads = [threading.Thread(target=work, args=(name,)) for name in ("w1", "w2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    failures = run_workers_at_once(work)
 
     assert failures == []
     assert sorted(submitted_by["w1"] + submitted_by["w2"]) == sorted(job.pk for job in jobs)

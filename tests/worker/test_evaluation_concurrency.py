@@ -1,11 +1,9 @@
 """Several workers run evaluations against one PostgreSQL database: each evaluation is run
 by one worker at a time, and no model is asked twice for a record."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection as db_connection
 
 from finetunings import services
 from finetunings.models import (
@@ -16,6 +14,7 @@ from finetunings.models import (
 )
 from finetunings.worker.evaluations import run_evaluations
 from tests.helpers.evaluations import BASE_MODEL, FINE_TUNED_MODEL, succeed
+from tests.helpers.threads import run_workers_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -43,28 +42,16 @@ def test_two_workers_share_evaluations_without_asking_a_model_twice(
         )
         for _ in range(3)
     ]
-    start = threading.Barrier(2)
-    failures = []
 
     def work(worker_id):
-        try:
-            start.wait()
-            deadline = time.monotonic() + 60
-            while (
-                time.monotonic() < deadline
-                and Evaluation.objects.filter(status__in=EVALUATION_ACTIVE_STATUSES).exists()
-            ):
-                run_evaluations(worker_id=worker_id, log=lambda line: None)
-        except Exception as exc:  # surfaced below; a thread cannot fail the test itself
-            failures.append(exc)
-        finally:
-            db_connection.close()
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and Evaluation.objects.filter(status__in=EVALUATION_ACTIVE_STATUSES).exists()
+        ):
+            run_evaluations(worker_id=worker_id, log=lambda line: None)
 
-    threads = [threading.Thread(target=work, args=(name,)) for name in ("w1", "w2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    failures = run_workers_at_once(work, timeout=120)
 
     assert failures == []
     for evaluation in evaluations:
