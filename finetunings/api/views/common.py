@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
 
@@ -126,6 +126,25 @@ class FriendlyNotFoundMixin:
         except Http404:
             noun = self.queryset.model._meta.verbose_name
             raise exceptions.NotFound(f"No {noun} with id {self.kwargs['pk']!r}.") from None
+
+
+def found_or_404(queryset, pk: str, message: str):
+    """The row of ``queryset`` with id ``pk``, else a 404 saying ``message``."""
+    # No id holds a NUL, and PostgreSQL would refuse to even look one up.
+    found = queryset.filter(pk=pk).first() if "\x00" not in pk else None
+    if found is None:
+        raise exceptions.NotFound(message)
+    return found
+
+
+def not_cancellable_example(title: str, detail: str, code: str) -> OpenApiExample:
+    """The documented 409 of cancelling something that has already finished."""
+    return OpenApiExample(
+        title,
+        value={"detail": detail, "code": code, "status": "succeeded"},
+        response_only=True,
+        status_codes=["409"],
+    )
 
 
 # The answers each kind of route documents, so every viewset lists the same ones.

@@ -9,7 +9,7 @@ from http import HTTPStatus
 
 from django.urls import re_path
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,7 +19,13 @@ from finetunings.api import evaluation_serializers as shapes
 from finetunings.api import serializers
 from finetunings.api.authentication import actor_for
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
-from finetunings.api.views.common import AUTH_ERRORS, BAD_REQUEST, NOT_FOUND
+from finetunings.api.views.common import (
+    AUTH_ERRORS,
+    BAD_REQUEST,
+    NOT_FOUND,
+    found_or_404,
+    not_cancellable_example,
+)
 from finetunings.errors import ErrorCode
 from finetunings.models import Evaluation
 
@@ -36,15 +42,10 @@ CREATE_DESCRIPTION = (
 CREATE_EXAMPLE = OpenApiExample(
     "The fine-tuned and the base model on the job's validation records", value={}
 )
-NOT_CANCELLABLE_EXAMPLE = OpenApiExample(
+NOT_CANCELLABLE_EXAMPLE = not_cancellable_example(
     "The evaluation has already succeeded",
-    value={
-        "detail": "The evaluation has already succeeded and cannot be cancelled.",
-        "code": ErrorCode.EVALUATION_NOT_CANCELLABLE,
-        "status": "succeeded",
-    },
-    response_only=True,
-    status_codes=["409"],
+    "The evaluation has already succeeded and cannot be cancelled.",
+    ErrorCode.EVALUATION_NOT_CANCELLABLE,
 )
 
 
@@ -69,20 +70,14 @@ class EvaluationViewSet(
 
     def get_finetuning(self):
         pk = self.kwargs["finetuning_pk"]
-        finetuning = selectors.finetuning_list().filter(pk=pk).first() if "\x00" not in pk else None
-        if finetuning is None:
-            raise exceptions.NotFound(f"No fine-tuning job with id {pk!r}.")
-        return finetuning
+        return found_or_404(selectors.finetuning_list(), pk, f"No fine-tuning job with id {pk!r}.")
 
     def get_queryset(self):
         return selectors.evaluation_list(finetuning=self.get_finetuning())
 
     def get_object(self):
         pk = self.kwargs["pk"]
-        evaluation = self.get_queryset().filter(pk=pk).first() if "\x00" not in pk else None
-        if evaluation is None:
-            raise exceptions.NotFound(f"No evaluation with id {pk!r} of this job.")
-        return evaluation
+        return found_or_404(self.get_queryset(), pk, f"No evaluation with id {pk!r} of this job.")
 
     def get_serializer_class(self):
         if self.action == "retrieve":

@@ -33,6 +33,7 @@ from finetunings.api.views.common import (
     jsonl_file_route,
     kept_file_response,
     listed,
+    not_cancellable_example,
     shown,
 )
 from finetunings.errors import ErrorCode
@@ -69,15 +70,10 @@ CANCEL_EXAMPLE = OpenApiExample(
     value={"metadata": {"reason": "no longer needed"}},
     request_only=True,
 )
-NOT_CANCELLABLE_EXAMPLE = OpenApiExample(
+NOT_CANCELLABLE_EXAMPLE = not_cancellable_example(
     "The job has already succeeded",
-    value={
-        "detail": "The fine-tuning job has already succeeded and cannot be cancelled.",
-        "code": ErrorCode.NOT_CANCELLABLE,
-        "status": "succeeded",
-    },
-    response_only=True,
-    status_codes=["409"],
+    "The fine-tuning job has already succeeded and cannot be cancelled.",
+    ErrorCode.NOT_CANCELLABLE,
 )
 SEED_CANCEL_EXAMPLE = OpenApiExample(
     "Cancel (as in the original documentation)",
