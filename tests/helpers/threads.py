@@ -11,54 +11,47 @@ from rest_framework.test import APIClient
 ROUNDS = 20
 
 
-def send_at_once(requests: list[Callable[[APIClient], object]], raw_key: str) -> list:
-    """Call each request with its own authenticated client from its own thread, all
-    released together; what each returned (or the repr of what it raised), in finishing order."""
-    barrier = threading.Barrier(len(requests))
-    results = []
-
-    def send(request):
-        try:
-            client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
-            barrier.wait()
-            results.append(request(client))
-        except Exception as exc:  # a thread's failure must fail the test, not vanish
-            results.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=send, args=(request,)) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
-
-
-def run_workers_at_once(
-    work: Callable[[str], None], worker_ids=("w1", "w2"), timeout: float = 60
+def run_at_once(
+    work: Callable[[object], None], arguments=("w1", "w2"), timeout: float = 60
 ) -> list[Exception]:
-    """Run ``work(worker_id)`` for each worker id in its own thread, all released together;
-    what the threads raised (a thread cannot fail the test itself)."""
-    start = threading.Barrier(len(worker_ids))
+    """Run ``work(argument)`` for each argument (by default two worker ids) in its own
+    thread, all released together; what the threads raised (a thread cannot fail the test
+    itself)."""
+    start = threading.Barrier(len(arguments))
     failures = []
 
-    def run(worker_id):
+    def run(argument):
         try:
             start.wait()
-            work(worker_id)
+            work(argument)
         except Exception as exc:  # surfaced to the caller
             failures.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run, args=(worker_id,)) for worker_id in worker_ids]
+    threads = [threading.Thread(target=run, args=(argument,)) for argument in arguments]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=timeout)
     return failures
+
+
+def send_at_once(requests: list[Callable[[APIClient], object]], raw_key: str) -> list:
+    """Call each request with its own authenticated client from its own thread, all
+    released together; what each returned (or the repr of what it raised), in finishing order."""
+    results = []
+
+    def send(request):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        try:
+            results.append(request(client))
+        except Exception as exc:  # a thread's failure must fail the test, not vanish
+            results.append(repr(exc))
+
+    results.extend(repr(exc) for exc in run_at_once(send, requests))
+    return results
 
 
 def patch_at_once(url: str, bodies: list[dict], raw_key: str) -> list[int | str]:

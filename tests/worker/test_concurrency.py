@@ -10,7 +10,7 @@ from django.utils import timezone
 from finetunings import worker
 from finetunings.models import Finetuning, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
-from tests.helpers.threads import run_workers_at_once
+from tests.helpers.threads import run_at_once
 from tests.helpers.worker_process import (
     CONCURRENT_WORKER_MARKS,
     PROJECT_DIR,
@@ -34,7 +34,7 @@ def test_two_workers_at_once_never_submit_the_same_job_twice(
             report = worker.run_once(worker_id=worker_id, log=lambda line: None)
             submitted_by[worker_id].extend(report.submitted)
 
-    failures = run_workers_at_once(work)
+    failures = run_at_once(work)
 
     assert failures == []
     assert sorted(submitted_by["w1"] + submitted_by["w2"]) == sorted(job.pk for job in jobs)

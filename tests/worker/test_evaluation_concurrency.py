@@ -14,7 +14,7 @@ from finetunings.models import (
 )
 from finetunings.worker.evaluations import run_evaluations
 from tests.helpers.evaluations import BASE_MODEL, FINE_TUNED_MODEL, succeed
-from tests.helpers.threads import run_workers_at_once
+from tests.helpers.threads import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,7 @@ def test_two_workers_share_evaluations_without_asking_a_model_twice(
         ):
             run_evaluations(worker_id=worker_id, log=lambda line: None)
 
-    failures = run_workers_at_once(work, timeout=120)
+    failures = run_at_once(work, timeout=120)
 
     assert failures == []
     for evaluation in evaluations:
