@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from finetunings import errors, selectors, services
 from finetunings.evaluation import report
-from finetunings.models import Evaluation
+from finetunings.models import EVALUATION_LIFECYCLE_FIELDS, Evaluation
 
 CANCEL_PERMISSION = "finetunings.cancel_finetuning"
 STARTED_MESSAGE = "Evaluation {id} of {job} is queued; the worker will run it."
@@ -131,12 +131,7 @@ class EvaluationAdmin(admin.ModelAdmin):
         "status_message",
         "error",
         "summary_block",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "cancelled_at",
-        "cancelled_by",
+        *EVALUATION_LIFECYCLE_FIELDS,
     ]
     readonly_fields = fields
     change_form_template = "admin/finetunings/evaluation/change_form.html"

@@ -15,6 +15,7 @@ from finetunings.api.evaluation_fields import (
 )
 from finetunings.api.fields import StrictCharField
 from finetunings.models import (
+    EVALUATION_LIFECYCLE_FIELDS,
     Evaluation,
     EvaluationStatus,
     Outcome,
@@ -22,20 +23,27 @@ from finetunings.models import (
 from finetunings.services import EVALUATION_MODELS_MAX, EVALUATION_RECORDS_MAX
 
 
-class EvaluationCreateSerializer(serializers.Serializer):
-    golden_records = serializers.ListField(
-        child=StrictCharField(max_length=24),
-        max_length=EVALUATION_RECORDS_MAX,
+def _optional_strings(*, length: int, count: int, help_text: str) -> serializers.ListField:
+    """A list that may be left out or null: the service picks the default then."""
+    return serializers.ListField(
+        child=StrictCharField(max_length=length),
+        max_length=count,
         required=False,
         allow_null=True,
+        help_text=help_text,
+    )
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    golden_records = _optional_strings(
+        length=24,
+        count=EVALUATION_RECORDS_MAX,
         help_text="Golden record ids of the job's connection to evaluate on; omitted or null "
         f"means the job's validation records. At most {EVALUATION_RECORDS_MAX}.",
     )
-    models = serializers.ListField(
-        child=StrictCharField(max_length=300),
-        max_length=EVALUATION_MODELS_MAX,
-        required=False,
-        allow_null=True,
+    models = _optional_strings(
+        length=300,
+        count=EVALUATION_MODELS_MAX,
         help_text="Model ids to ask: the job's fine-tuned model, its base model, or a "
         "checkpoint's model id (GET .../checkpoints). Omitted or null means the fine-tuned "
         "model and its base model.",
@@ -124,12 +132,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "records_source",
             "progress",
             "summary",
-            "created_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "cancelled_at",
-            "cancelled_by",
+            *EVALUATION_LIFECYCLE_FIELDS,
         ]
         read_only_fields = fields
 

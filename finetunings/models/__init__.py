@@ -15,6 +15,7 @@ from finetunings.models.connections import (
 from finetunings.models.evaluations import (
     EVALUATION_ACTIVE_STATUSES,
     EVALUATION_FINISHED_STATUSES,
+    EVALUATION_LIFECYCLE_FIELDS,
     Evaluation,
     EvaluationAnswer,
     EvaluationRecord,
@@ -51,6 +52,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ALLOWED_TRANSITIONS",
     "EVALUATION_ACTIVE_STATUSES",
+    "EVALUATION_LIFECYCLE_FIELDS",
     "EVALUATION_FINISHED_STATUSES",
     "PROVIDER_ACTIVE_STATUSES",
     "SUBMITTABLE_STATUSES",

@@ -18,6 +18,7 @@ from finetunings.status import lease_is_free
 __all__ = [
     "EVALUATION_ACTIVE_STATUSES",
     "EVALUATION_FINISHED_STATUSES",
+    "EVALUATION_LIFECYCLE_FIELDS",
     "Evaluation",
     "EvaluationAnswer",
     "EvaluationRecord",
@@ -37,6 +38,15 @@ class EvaluationStatus(models.TextChoices):
 
 EVALUATION_ACTIVE_STATUSES = (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING)
 EVALUATION_FINISHED_STATUSES = (EvaluationStatus.SUCCEEDED, EvaluationStatus.FAILED)
+# Who started an evaluation and when it moved, in the order the API and the admin show them.
+EVALUATION_LIFECYCLE_FIELDS = [
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "cancelled_at",
+    "cancelled_by",
+]
 
 
 class EvaluationQuerySet(models.QuerySet):
