@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from finetunings.api.evaluation_fields import LatestEvaluationSerializer
+from finetunings.api.serializers import JOB_COLUMN_FIELDS
+from finetunings.api.split_serializers import SPLIT_FIELDS
 from finetunings.models import FinetuningStatus
 from finetunings.selectors import finetuning_latest_evaluation_of, progress_of
 
@@ -24,19 +26,7 @@ ROW_FIELDS = (
     "model_provider",
     "model_name",
     "model_parameters",
-    "finetuning_file_id",
-    "finetuning_job_id",
-    "model_id",
-    "created_at",
-    "golden_records",
-    "metadata",
-    "provider_status",
-    "status_message",
-    "updated_at",
-    "finished_at",
-    "cancelled_at",
-    "cancelled_by",
-    "training_summary",
+    *JOB_COLUMN_FIELDS,
     "estimated_finish",
     "trained_tokens",
     "provider_hyperparameters",
@@ -44,10 +34,7 @@ ROW_FIELDS = (
     "error_param",
     "progress_step",
     "progress_total_steps",
-    "validation_golden_records",
-    "validation_fraction",
-    "validation_seed",
-    "validation_file_id",
+    *SPLIT_FIELDS,
 )
 
 

@@ -233,6 +233,25 @@ class HyperparametersField(serializers.JSONField):
     pass
 
 
+# The job's columns a body shows under their own names, in ``FinetuningSerializer``'s order
+# (``job_bodies`` reads the same ones from the row).
+JOB_COLUMN_FIELDS = [
+    "finetuning_file_id",
+    "finetuning_job_id",
+    "model_id",
+    "created_at",
+    "golden_records",
+    "metadata",
+    "provider_status",
+    "status_message",
+    "updated_at",
+    "finished_at",
+    "cancelled_at",
+    "cancelled_by",
+    "training_summary",
+]
+
+
 class FinetuningSerializer(SplitFields, serializers.ModelSerializer):
     db_connection_id = serializers.CharField(read_only=True)
     base_llm = BaseLLMSerializer(read_only=True)
@@ -275,19 +294,7 @@ class FinetuningSerializer(SplitFields, serializers.ModelSerializer):
             "status",
             "error",
             "base_llm",
-            "finetuning_file_id",
-            "finetuning_job_id",
-            "model_id",
-            "created_at",
-            "golden_records",
-            "metadata",
-            "provider_status",
-            "status_message",
-            "updated_at",
-            "finished_at",
-            "cancelled_at",
-            "cancelled_by",
-            "training_summary",
+            *JOB_COLUMN_FIELDS,
             "progress",
             "estimated_finish",
             "trained_tokens",
