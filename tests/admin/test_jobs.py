@@ -43,16 +43,24 @@ def changelist_queries(client) -> int:
     return len(queries)
 
 
-def test_the_change_list_shows_what_staff_need_per_job(
-    viewer_client, connection, golden_records, make_finetuning
-):
-    job = make_finetuning(
-        connection,
-        alias="sales-model",
-        status=FinetuningStatus.RUNNING,
-        finetuning_job_id="ftjob-abc123",
-        finetuning_file_id="file-xyz789",
-    )
+@pytest.fixture
+def make_sales_job(connection, golden_records, make_finetuning):
+    """The running job "sales-model" that the provider knows as ftjob-abc123."""
+
+    def make(**fields):
+        return make_finetuning(
+            connection,
+            alias="sales-model",
+            status=FinetuningStatus.RUNNING,
+            finetuning_job_id="ftjob-abc123",
+            **fields,
+        )
+
+    return make
+
+
+def test_the_change_list_shows_what_staff_need_per_job(viewer_client, connection, make_sales_job):
+    job = make_sales_job(finetuning_file_id="file-xyz789")
 
     page = viewer_client.get(changelist_url())
 
@@ -140,17 +148,8 @@ def date_filter(client, title) -> dict[str, str]:
     return dict(parse_qsl(choice["query_string"].lstrip("?")))
 
 
-def test_the_change_page_shows_every_field_and_the_timeline(
-    viewer_client, connection, golden_records, make_finetuning
-):
-    job = make_finetuning(
-        connection,
-        alias="sales-model",
-        status=FinetuningStatus.RUNNING,
-        finetuning_job_id="ftjob-abc123",
-        provider_status="running",
-        metadata={"team": "sales"},
-    )
+def test_the_change_page_shows_every_field_and_the_timeline(viewer_client, make_sales_job):
+    job = make_sales_job(provider_status="running", metadata={"team": "sales"})
     FinetuningEvent.objects.create(
         finetuning=job, kind="provider_event", actor="provider", message="Step 10/100: loss 0.42"
     )
