@@ -20,10 +20,8 @@ from finetunings.models import (
     FinetuningStatus,
     ProviderPause,
 )
-from finetunings.providers import get_provider
 from tests.fakes.openai_server import EVENTS, LIST, RETRIEVE, UPLOAD
-
-pytestmark = pytest.mark.usefixtures("no_network")
+from tests.helpers.refresh import due_again, refresh
 
 
 def provider_events(job):
@@ -32,18 +30,6 @@ def provider_events(job):
             finetuning_id=job.pk, kind=FinetuningEventKind.PROVIDER_EVENT
         ).order_by("created_at", "provider_sequence", "id")
     )
-
-
-def refresh(worker_id="test-worker"):
-    lines = []
-    report = worker.refresh_active_jobs(
-        provider=get_provider("openai"), worker_id=worker_id, log=lines.append
-    )
-    return report, lines
-
-
-def due_again(*jobs):
-    Finetuning.objects.filter(pk__in=[job.pk for job in jobs]).update(last_polled_at=None)
 
 
 # --- Claimed in batches ----------------------------------------------------------------

@@ -8,29 +8,15 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 
-from finetunings import selectors, worker
+from finetunings import selectors
 from finetunings.models import (
     Finetuning,
     FinetuningCheckpoint,
     FinetuningMetric,
     FinetuningStatus,
 )
-from finetunings.providers import get_provider
 from tests.fakes.openai_server import CHECKPOINTS, FILE_CONTENT
-
-pytestmark = pytest.mark.usefixtures("no_network")
-
-
-def refresh():
-    lines = []
-    report = worker.refresh_active_jobs(
-        provider=get_provider("openai"), worker_id="test-worker", log=lines.append
-    )
-    return report, lines
-
-
-def due_again(*jobs):
-    Finetuning.objects.filter(pk__in=[job.pk for job in jobs]).update(last_polled_at=None)
+from tests.helpers.refresh import due_again, refresh
 
 
 def steps_of(job):

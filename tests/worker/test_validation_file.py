@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from finetunings import services, training_data, worker
+from finetunings import services, training_data
 from finetunings.models import (
     Finetuning,
     FinetuningEvent,
@@ -16,16 +16,8 @@ from finetunings.models import (
     FinetuningStatus,
     GoldenRecord,
 )
-from finetunings.providers import get_provider
 from tests.fakes.openai_server import CREATE, UPLOAD
-
-pytestmark = pytest.mark.usefixtures("no_network")
-
-
-def run_pass():
-    lines = []
-    worker.run_once(worker_id="test-worker", log=lines.append)
-    return lines
+from tests.helpers.refresh import due_again, refresh
 
 
 def questions_in(content: bytes) -> list[str]:
@@ -49,7 +41,7 @@ def split_job(connection, make_golden_records):
 
 
 def test_the_provider_receives_a_validation_file_disjoint_from_the_training_file(
-    openai_provider, split_job
+    openai_provider, split_job, run_pass
 ):
     run_pass()
 
@@ -73,7 +65,9 @@ def test_the_provider_receives_a_validation_file_disjoint_from_the_training_file
     assert job.validation_summary["examples"] == 5
 
 
-def test_the_timeline_says_what_the_kept_validation_file_holds(openai_provider, split_job):
+def test_the_timeline_says_what_the_kept_validation_file_holds(
+    openai_provider, split_job, run_pass
+):
     run_pass()
 
     job = Finetuning.objects.get(pk=split_job.pk)
@@ -83,15 +77,15 @@ def test_the_timeline_says_what_the_kept_validation_file_holds(openai_provider, 
     assert built.data == job.validation_summary
 
 
-def test_validation_loss_is_reported_for_a_job_with_a_validation_file(openai_provider, split_job):
+def test_validation_loss_is_reported_for_a_job_with_a_validation_file(
+    openai_provider, split_job, run_pass
+):
     run_pass()
     job = Finetuning.objects.get(pk=split_job.pk)
     openai_provider.train(job.finetuning_job_id, 5, total_steps=5)
-    Finetuning.objects.filter(pk=job.pk).update(last_polled_at=None)
+    due_again(job)
 
-    worker.refresh_active_jobs(
-        provider=get_provider("openai"), worker_id="test-worker", log=lambda line: None
-    )
+    refresh()
 
     rows = FinetuningMetric.objects.filter(finetuning=job).order_by("step")
     assert [row.step for row in rows] == [1, 2, 3, 4, 5]
@@ -99,7 +93,7 @@ def test_validation_loss_is_reported_for_a_job_with_a_validation_file(openai_pro
     assert all(row.valid_loss > row.train_loss for row in rows)
 
 
-def test_a_job_without_a_split_sends_no_validation_file(openai_provider, finetuning):
+def test_a_job_without_a_split_sends_no_validation_file(openai_provider, finetuning, run_pass):
     run_pass()
 
     [remote] = openai_provider.jobs_for(finetuning.pk)
@@ -111,7 +105,7 @@ def test_a_job_without_a_split_sends_no_validation_file(openai_provider, finetun
 
 
 def test_a_held_out_record_deleted_before_submission_fails_the_job_before_any_upload(
-    openai_provider, split_job
+    openai_provider, split_job, run_pass
 ):
     for record_id in split_job.validation_golden_records[:2]:
         services.golden_record_delete(golden_record=GoldenRecord.objects.get(pk=record_id))
@@ -126,7 +120,7 @@ def test_a_held_out_record_deleted_before_submission_fails_the_job_before_any_up
 
 
 def test_a_retry_after_a_lost_create_reuses_both_uploaded_files(
-    openai_provider, split_job, make_due
+    openai_provider, split_job, make_due, run_pass
 ):
     openai_provider.lose_next_response(CREATE)
     run_pass()
