@@ -15,7 +15,6 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 CONCURRENT_WORKER_MARKS = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("no_network"),
 ]
 
 

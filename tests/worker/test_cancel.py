@@ -17,8 +17,6 @@ from tests.fakes.openai_server import CANCEL, CREATE, UPLOAD
 from tests.helpers.api import cancelled_after_the_next_refresh, post_cancel
 from tests.helpers.webhooks import SECRET, event_body, signed_headers
 
-pytestmark = pytest.mark.usefixtures("no_network")
-
 WEBHOOK_URL = "/api/v1/webhooks/openai"
 
 

@@ -32,8 +32,6 @@ from finetunings.services import (
 from tests.fakes.openai_server import CANCEL, CREATE, LIST
 from tests.helpers.api import cancelled_after_the_next_refresh, post_cancel
 
-pytestmark = pytest.mark.usefixtures("no_network")
-
 REFUSED = "server closed the connection unexpectedly"
 
 

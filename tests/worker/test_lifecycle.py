@@ -2,13 +2,9 @@
 
 import json
 
-import pytest
-
 from finetunings import worker
 from finetunings.models import Finetuning, FinetuningEvent, FinetuningEventKind, FinetuningStatus
 from tests.fakes.openai_server import CREATE, UPLOAD
-
-pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def statuses(finetuning):

@@ -22,8 +22,6 @@ from finetunings.providers.openai import NOT_CONFIGURED_MESSAGE
 from tests.fakes.openai_fixtures import SLOWER_THAN_TIMEOUT
 from tests.fakes.openai_server import CREATE, LIST, RETRIEVE, UPLOAD
 
-pytestmark = pytest.mark.usefixtures("no_network")
-
 FAULTS = {
     "429": lambda fake, op: fake.fail_next(op, 429),
     "500": lambda fake, op: fake.fail_next(op, 500),
