@@ -174,15 +174,24 @@ def test_without_the_switch_answers_are_scored_by_exact_match_only_and_marked_so
     assert set(EvaluationAnswer.objects.values_list("outcome", flat=True)) == {"skipped"}
 
 
-def test_a_pass_asks_at_most_its_budget_and_the_next_pass_resumes(
-    settings, job, records, models_answer
-):
-    settings.FINETUNING_EVALUATION_CALLS_PER_PASS = 6
-    settings.FINETUNING_EVALUATION_CONCURRENCY = 1
-    fake = models_answer()
-    evaluation = start(job, records)
+@pytest.fixture
+def first_pass_within(settings, job, records, models_answer):
+    """Start an evaluation and let worker w1 run one pass of at most ``calls`` model calls,
+    one at a time; the fake and the evaluation."""
 
-    run_evaluations(worker_id="w1")
+    def run(calls):
+        settings.FINETUNING_EVALUATION_CALLS_PER_PASS = calls
+        settings.FINETUNING_EVALUATION_CONCURRENCY = 1
+        fake = models_answer()
+        evaluation = start(job, records)
+        run_evaluations(worker_id="w1")
+        return fake, evaluation
+
+    return run
+
+
+def test_a_pass_asks_at_most_its_budget_and_the_next_pass_resumes(first_pass_within):
+    fake, evaluation = first_pass_within(calls=6)
 
     evaluation.refresh_from_db()
     assert evaluation.status == EvaluationStatus.RUNNING
@@ -195,13 +204,9 @@ def test_a_pass_asks_at_most_its_budget_and_the_next_pass_resumes(
 
 
 def test_a_killed_workers_evaluation_is_resumed_by_another_without_asking_twice(
-    settings, job, records, models_answer
+    settings, first_pass_within
 ):
-    settings.FINETUNING_EVALUATION_CALLS_PER_PASS = 7
-    settings.FINETUNING_EVALUATION_CONCURRENCY = 1
-    fake = models_answer()
-    evaluation = start(job, records)
-    run_evaluations(worker_id="w1")
+    fake, evaluation = first_pass_within(calls=7)
     # As a worker killed mid-run leaves it: still running, held by a lease nobody renews.
     Evaluation.objects.filter(pk=evaluation.pk).update(
         lease_owner="killed", lease_until=timezone.now() + timedelta(minutes=5)
