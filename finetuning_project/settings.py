@@ -423,6 +423,11 @@ FINETUNING_WORKER_POLL_SECONDS = env_float("FINETUNING_WORKER_POLL_SECONDS", 30)
 # While every batch comes full (a backlog), the worker looks for webhook deliveries to make
 # at most this often; a worker that has caught up looks after every pass.
 FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS = env_float("FINETUNING_WORKER_WEBHOOK_CHECK_SECONDS", 10)
+# The same for evaluations: while every batch comes full and none was found last time, the
+# worker looks for one at most this often (one it is working on goes on every pass).
+FINETUNING_WORKER_EVALUATION_CHECK_SECONDS = env_float(
+    "FINETUNING_WORKER_EVALUATION_CHECK_SECONDS", 10
+)
 FINETUNING_WORKER_SLEEP_SECONDS = env_float("FINETUNING_WORKER_SLEEP_SECONDS", 10)
 FINETUNING_WORKER_BACKOFF_SECONDS = env_float("FINETUNING_WORKER_BACKOFF_SECONDS", 15)
 FINETUNING_WORKER_BACKOFF_MAX_SECONDS = env_float("FINETUNING_WORKER_BACKOFF_MAX_SECONDS", 900)

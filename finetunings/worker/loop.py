@@ -26,6 +26,8 @@ def _configuration_problem(provider: Provider) -> str | None:
 # deliveries to make (see run_once).
 _last_sweep = {"at": float("-inf")}
 _last_notifications = {"at": float("-inf")}
+# When this process last looked for an evaluation to work on, and whether it found one.
+_last_evaluations = {"at": float("-inf"), "found": False}
 
 
 def _due(last: dict, *, every: float, report: PassReport) -> bool:
@@ -54,9 +56,7 @@ def run_once(
     report = PassReport()
     _pass(worker_id=worker_id, log=log, report=report, stop=stop)
     if stop is None or not stop.is_set():
-        # After the jobs, one evaluation for one pass's budget of model calls; also when the
-        # provider has no key: sandbox jobs' evaluations run, the others wait saying why.
-        run_evaluations(worker_id=worker_id, log=log, stop=stop)
+        _evaluate(worker_id=worker_id, log=log, report=report, stop=stop)
         _notify(log=log, report=report)
     return report
 
@@ -86,6 +86,20 @@ def _pass(*, worker_id: str, log: Log, report: PassReport, stop) -> None:
     every = settings.FINETUNING_WORKER_POLL_SECONDS
     if not stopping and not report.rate_limited and _due(_last_sweep, every=every, report=report):
         stop_orphaned_provider_jobs(provider=provider, log=log)
+
+
+def _evaluate(*, worker_id: str, log: Log, report: PassReport, stop) -> None:
+    """After the jobs, one evaluation for one pass's budget of model calls.
+
+    Also when the provider has no key: sandbox jobs' evaluations run, the others wait saying
+    why. While the last look found one, every pass works on; otherwise a busy worker looks
+    again at most every ``FINETUNING_WORKER_EVALUATION_CHECK_SECONDS``, so a backlog of jobs
+    pays nothing for evaluations that do not exist.
+    """
+    every = settings.FINETUNING_WORKER_EVALUATION_CHECK_SECONDS
+    if _last_evaluations["found"] or _due(_last_evaluations, every=every, report=report):
+        found = run_evaluations(worker_id=worker_id, log=log, stop=stop)
+        _last_evaluations["found"] = found is not None
 
 
 def _notify(*, log: Log, report: PassReport) -> None:

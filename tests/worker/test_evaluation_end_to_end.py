@@ -13,9 +13,9 @@ import pytest
 from finetunings import services
 from finetunings.evaluation.execution import ExecutionLimits, executor_for
 from finetunings.models import Finetuning, FinetuningStatus
-from tests.helpers.admin import change_url
 from tests.fakes.openai_chat import ChatAnswer
 from tests.helpers import evaluation_data as data
+from tests.helpers.admin import change_url
 
 HEADLINE = "fine-tuned: 80% execution accuracy, base: 50%, +30 points on 10 held-out records"
 

@@ -1,4 +1,4 @@
-"""The pass's housekeeping: how often a worker looks for webhook deliveries to make."""
+"""The pass's housekeeping: how often a worker looks for webhook deliveries and evaluations."""
 
 import pytest
 from django.db import connection as db_connection
@@ -13,6 +13,8 @@ from finetunings.worker import loop
 def notifications_never_checked(monkeypatch):
     monkeypatch.setitem(loop._last_notifications, "at", float("-inf"))
     monkeypatch.setitem(loop._last_sweep, "at", float("-inf"))
+    monkeypatch.setitem(loop._last_evaluations, "at", float("-inf"))
+    monkeypatch.setitem(loop._last_evaluations, "found", False)
 
 
 def looks_for_deliveries(queries) -> int:
@@ -68,3 +70,24 @@ def test_a_job_that_ends_during_a_pass_is_told_by_the_end_of_that_pass(
 
     told = WebhookDelivery.objects.filter(finetuning=job, event_type="finetuning.succeeded")
     assert told.exists()
+
+
+def looks_for_evaluations(queries) -> int:
+    return sum(
+        'FROM "finetunings_evaluation"' in query["sql"] or "finetunings_evaluation " in query["sql"]
+        for query in queries.captured_queries
+    )
+
+
+def test_a_busy_worker_with_no_evaluation_looks_for_one_once_per_interval(
+    settings, openai_provider, followed_jobs, notifications_never_checked
+):
+    settings.FINETUNING_WORKER_REFRESH_BATCH = 1
+    settings.FINETUNING_WORKER_EVALUATION_CHECK_SECONDS = 3600
+    followed_jobs(openai_provider, 3, status="running")
+
+    with CaptureQueriesContext(db_connection) as queries:
+        reports = [worker.run_once(log=lambda line: None) for _ in range(3)]
+
+    assert [report.busy for report in reports] == [True, True, True]
+    assert looks_for_evaluations(queries) == 1  # the first pass; none since
