@@ -2,28 +2,44 @@
 
 What the service could not do faster in the same process: no framework between the
 database and the bytes. Each floor returns the same JSON content as the API (same keys,
-same values), so a ratio against it is the cost of everything else.
+same values: benchmarks/hot_paths.py checks it before timing), so a ratio against it is
+the cost of everything else. A job's progress and latest evaluation come from the same
+subqueries the API's query has, in the same one query.
 """
 
 import datetime
 import json
 
+JOB_TABLE = "finetunings_finetuning"
 JOB_COLUMNS = (
     "id, db_connection_id, alias, status, error, model_provider, model_name, "
     "model_parameters, finetuning_file_id, finetuning_job_id, model_id, created_at, "
     "golden_records, metadata, provider_status, status_message, updated_at, finished_at, "
     "cancelled_at, cancelled_by, training_summary, estimated_finish, trained_tokens, "
-    "provider_hyperparameters, error_code, error_param"
+    "provider_hyperparameters, error_code, error_param, validation_golden_records, "
+    "validation_fraction, validation_seed, validation_file_id"
 )
-JOB_TABLE = "finetunings_finetuning"
+# The job's latest training step, and its latest succeeded evaluation's summary.
+_LATEST_METRIC = (
+    "(SELECT {column} FROM finetunings_finetuningmetric m "
+    f"WHERE m.finetuning_id = {JOB_TABLE}.id ORDER BY m.step DESC LIMIT 1)"
+)
+DERIVED_COLUMNS = (
+    f"{_LATEST_METRIC.format(column='step')}, {_LATEST_METRIC.format(column='total_steps')}, "
+    f"(SELECT summary FROM finetunings_evaluation e WHERE e.finetuning_id = {JOB_TABLE}.id "
+    "AND e.status = 'succeeded' ORDER BY e.created_at DESC, e.id DESC LIMIT 1)"
+)
+JOB_SELECT = f"SELECT {JOB_COLUMNS}, {DERIVED_COLUMNS} FROM {JOB_TABLE}"
 NEWEST_FIRST = "ORDER BY created_at DESC, id DESC"
 
 
 def _time(value):
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite hands back text
+    if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite's, stored in UTC
+        value = value.replace(tzinfo=datetime.UTC)
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -35,7 +51,8 @@ def job_dict(row) -> dict:
     (id_, connection, alias, status, error, provider, model, parameters, file_id, job_id,
      model_id, created, records, metadata, provider_status, status_message, updated,
      finished, cancelled, cancelled_by, summary, estimated, tokens, hyper, code,
-     param) = row  # fmt: skip
+     param, validation_records, fraction, seed, validation_file, step, total_steps,
+     evaluation) = row  # fmt: skip
     return {
         "id": id_,
         "db_connection_id": connection,
@@ -60,18 +77,39 @@ def job_dict(row) -> dict:
         "cancelled_at": _time(cancelled),
         "cancelled_by": cancelled_by,
         "training_summary": _json(summary),
-        "progress": None,
+        "progress": _progress(status, step, total_steps),
         "estimated_finish": _time(estimated),
         "trained_tokens": tokens,
         "hyperparameters": _json(hyper),
         "error_detail": {"code": code, "param": param, "message": error} if error else None,
+        "validation_golden_records": _json(validation_records),
+        "validation_fraction": fraction,
+        "validation_seed": seed,
+        "validation_file_id": validation_file,
+        "evaluation": _evaluation(_json(evaluation)),
     }
+
+
+def _progress(status, step, total):
+    if step is None:
+        return None
+    if not total:
+        return {"step": step, "total_steps": total, "percent": None}
+    percent = 100.0 if status == "succeeded" else min(round(100 * step / total, 1), 100.0)
+    return {"step": step, "total_steps": total, "percent": percent}
+
+
+def _evaluation(summary):
+    # The stored summary is what the API shows, but for the time format of finished_at.
+    if summary is None:
+        return None
+    return {**summary, "finished_at": summary["finished_at"].replace("+00:00", "Z")}
 
 
 def job_page(where: str = "", params=(), limit: int = 100) -> bytes:
     from django.db import connection
 
-    sql = f"SELECT {JOB_COLUMNS} FROM {JOB_TABLE} {where} {NEWEST_FIRST} LIMIT {limit + 1}"
+    sql = f"{JOB_SELECT} {where} {NEWEST_FIRST} LIMIT {limit + 1}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -83,7 +121,7 @@ def job_one(job_id: str) -> bytes:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {JOB_COLUMNS} FROM {JOB_TABLE} WHERE id = %s", [job_id])
+        cursor.execute(f"{JOB_SELECT} WHERE id = %s", [job_id])
         return json.dumps(job_dict(cursor.fetchone())).encode()
 
 
@@ -98,7 +136,7 @@ def cancel(job_id: str) -> bytes:
             "error = 'Fine tuning cancelled by the user', cancelled_at = %s, updated_at = %s, "
             "finished_at = %s, cancelled_by = 'api key bench' "
             f"WHERE id = %s AND status IN ('queued', 'validating_files', 'running') "
-            f"RETURNING {JOB_COLUMNS}",
+            f"RETURNING {JOB_COLUMNS}, {DERIVED_COLUMNS}",
             [now, now, now, job_id],
         )
         row = cursor.fetchone()

@@ -45,7 +45,7 @@ class Result:
     def line(self) -> str:
         ratio = self.project / self.floor if self.floor else float("nan")
         return (
-            f"{self.name:<44} {self.project * 1000:>10.2f} {self.floor * 1000:>10.2f} "
+            f"{self.name:<52} {self.project * 1000:>10.2f} {self.floor * 1000:>10.2f} "
             f"{ratio:>7.2f}x {self.queries:>8}  {self.note}"
         )
 
@@ -97,6 +97,7 @@ class Bench:
         self.seeded = _seed_all(jobs)
         _, raw_key = services.api_key_create(name="bench")
         self.api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        self.plain = Client()
         self.staff = Client()
         self.staff.force_login(_superuser())
         self.results: list[Result] = []
@@ -149,6 +150,21 @@ def _superuser():
 # --- The paths ------------------------------------------------------------------------
 
 API = "/api/v1/finetunings"
+FLOOR_VIEW = "/bench-floor/finetunings"  # benchmarks/urls.py
+
+
+def same_content(path: str, project: bytes, floor: bytes, part=lambda body: body) -> None:
+    """Stop unless the floor gives what the project gives (a ratio is only fair then)."""
+    ours, theirs = part(json.loads(project)), part(json.loads(floor))
+    if ours == theirs:
+        return
+    if isinstance(ours, list):
+        if len(ours) != len(theirs):
+            raise SystemExit(f"{path}: {len(ours)} items, the floor {len(theirs)}")
+        ours, theirs = next((a, b) for a, b in zip(ours, theirs, strict=True) if a != b)
+    differ = {key: (ours.get(key), theirs.get(key)) for key in {*ours, *theirs}
+              if ours.get(key) != theirs.get(key)}  # fmt: skip
+    raise SystemExit(f"{path}: the floor's content differs (project, floor): {differ}")
 
 
 def bench_lists(bench: Bench) -> None:
@@ -166,11 +182,24 @@ def bench_lists(bench: Bench) -> None:
         ),
     ]
     for name, params, where, args in cases:
+        same_content(
+            name,
+            bench.get(bench.api, API, {"limit": 100, **params}),
+            _floors.job_page(where, args),
+            part=lambda body: body["results"],  # the floor has no next page's link
+        )
         bench.add(
             name,
             lambda i, params=params: bench.get(bench.api, API, {"limit": 100, **params}),
             lambda i, where=where, args=args: _floors.job_page(where, args),
         )
+    # The framework's own floor: a plain Django view, same middleware, same raw query.
+    bench.add(
+        "list, first page, limit=100, vs plain Django view",
+        lambda i: bench.get(bench.api, API, {"limit": 100}),
+        lambda i: bench.get(bench.plain, FLOOR_VIEW, {"limit": 100}),
+        note="(floor: benchmarks/floor_views.py through the same client)",
+    )
 
 
 def bench_retrieve(bench: Bench) -> None:
@@ -179,10 +208,17 @@ def bench_retrieve(bench: Bench) -> None:
     from finetunings.models import Finetuning
 
     ids = list(Finetuning.objects.order_by("-created_at").values_list("id", flat=True)[:500])
+    same_content("retrieve", bench.get(bench.api, f"{API}/{ids[0]}"), _floors.job_one(ids[0]))
     bench.add(
         "retrieve one job",
         lambda i: bench.get(bench.api, f"{API}/{ids[i % len(ids)]}"),
         lambda i: _floors.job_one(ids[(i + 250) % len(ids)]),
+    )
+    bench.add(
+        "retrieve one job, vs plain Django view",
+        lambda i: bench.get(bench.api, f"{API}/{ids[i % len(ids)]}"),
+        lambda i: bench.get(bench.plain, f"{FLOOR_VIEW}/{ids[(i + 250) % len(ids)]}"),
+        note="(floor: benchmarks/floor_views.py through the same client)",
     )
 
 
@@ -356,6 +392,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(PATHS), action="append")
     parser.add_argument("--profile", choices=sorted(PATHS))
     args = parser.parse_args()
+    # The project's settings, plus the plain Django views of benchmarks/urls.py.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
     setup()
     from django.db import connection
 
@@ -367,7 +405,7 @@ def main() -> None:
         profile(bench, args.profile)
         return
     print(f"database: {connection.vendor}; times in ms (medians); ratio = project / floor")
-    print(f"{'path':<44} {'project':>10} {'floor':>10} {'ratio':>8} {'queries':>8}")
+    print(f"{'path':<52} {'project':>10} {'floor':>10} {'ratio':>8} {'queries':>8}")
     for name in args.only or PATHS:
         PATHS[name](bench)
 
