@@ -4,9 +4,8 @@ Querysets here carry what their callers need in a constant number of queries.
 """
 
 from django.db import connection as db_connection
-from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
-from finetunings.hygiene import StoredJSONDecoder
 from finetunings.models import (
     APIKey,
     DatabaseConnection,
@@ -22,6 +21,8 @@ from finetunings.models import (
     GoldenRecord,
     hash_api_key,
 )
+from finetunings.models.base import StoredJSONField
+from finetunings.prepared import PreparedRead
 
 
 def database_connection_list() -> QuerySet[DatabaseConnection]:
@@ -114,13 +115,25 @@ def finetuning_timeline_latest(
     return latest, len(latest) if len(latest) < limit else events.count()
 
 
+# Read on every API request: compiled once (see prepared.py).
+_API_KEY_FIELDS = ("id", "name", "prefix", "last_used_at")
+_LIVE_API_KEY = PreparedRead(
+    lambda key_hash: (
+        APIKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
+        .order_by("pk")
+        .values(*_API_KEY_FIELDS)[:1]
+    ),
+    "key_hash",
+)
+
+
 def api_key_for(raw_key: str) -> APIKey | None:
     """The live API key whose hash matches ``raw_key``, or None."""
-    return (
-        APIKey.objects.filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
-        .only("id", "name", "prefix", "last_used_at")
-        .first()
-    )
+    found = _LIVE_API_KEY.first(key_hash=hash_api_key(raw_key))
+    if found is None:
+        return None
+    # As ``.only(*_API_KEY_FIELDS)`` would give it: the other fields load when read.
+    return APIKey.from_db(db_connection.alias, list(found), list(found.values()))
 
 
 def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:
@@ -251,7 +264,7 @@ def _latest_summary():
     latest = Evaluation.objects.filter(
         finetuning=OuterRef("pk"), status=EvaluationStatus.SUCCEEDED
     ).order_by("-created_at", "-id")
-    return Subquery(latest.values("summary")[:1], output_field=JSONField(decoder=StoredJSONDecoder))
+    return Subquery(latest.values("summary")[:1], output_field=StoredJSONField())
 
 
 def with_latest_evaluation(queryset: QuerySet) -> QuerySet:

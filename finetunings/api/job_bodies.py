@@ -14,7 +14,8 @@ from finetunings.api.evaluation_fields import LatestEvaluationSerializer
 from finetunings.api.serializers import JOB_COLUMN_FIELDS
 from finetunings.api.split_serializers import SPLIT_FIELDS
 from finetunings.models import FinetuningStatus
-from finetunings.selectors import finetuning_latest_evaluation_of, progress_of
+from finetunings.prepared import PreparedRead
+from finetunings.selectors import finetuning_latest_evaluation_of, finetuning_list, progress_of
 
 # The columns a body is built from (the progress annotations come with the query).
 ROW_FIELDS = (
@@ -47,11 +48,23 @@ def finetuning_rows(jobs: QuerySet) -> QuerySet:
     return jobs.values(*ROW_FIELDS, *([EVALUATION] if EVALUATION in jobs.query.annotations else []))
 
 
-def _datetime(value):
+# ``GET /finetunings/{id}``: the same query with the job's id, compiled once per database.
+_ONE_ROW = PreparedRead(
+    lambda finetuning_id: finetuning_rows(finetuning_list()).filter(pk=finetuning_id),
+    "finetuning_id",
+)
+
+
+def finetuning_row(finetuning_id: str) -> dict | None:
+    """The row ``finetuning_body`` needs for one job, or None when there is no such job."""
+    return _ONE_ROW.first(finetuning_id=finetuning_id)
+
+
+def _datetime(value, zone):
     # DRF's DateTimeField with DATETIME_FORMAT "iso-8601": the current time zone, UTC as Z.
     if value is None:
         return None
-    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -59,6 +72,7 @@ def finetuning_body(row: dict) -> dict:
     """What ``FinetuningSerializer`` renders for the job of ``row``, in its field order."""
     error = row["error"]
     trained_tokens = row["trained_tokens"]
+    zone = timezone.get_current_timezone()  # once per body: each look-up costs a context read
     return {
         "id": row["id"],
         "db_connection_id": row["db_connection_id"],
@@ -73,18 +87,18 @@ def finetuning_body(row: dict) -> dict:
         "finetuning_file_id": row["finetuning_file_id"],
         "finetuning_job_id": row["finetuning_job_id"],
         "model_id": row["model_id"],
-        "created_at": _datetime(row["created_at"]),
+        "created_at": _datetime(row["created_at"], zone),
         "golden_records": row["golden_records"],
         "metadata": row["metadata"],
         "provider_status": row["provider_status"],
         "status_message": row["status_message"],
-        "updated_at": _datetime(row["updated_at"]),
-        "finished_at": _datetime(row["finished_at"]),
-        "cancelled_at": _datetime(row["cancelled_at"]),
+        "updated_at": _datetime(row["updated_at"], zone),
+        "finished_at": _datetime(row["finished_at"], zone),
+        "cancelled_at": _datetime(row["cancelled_at"], zone),
         "cancelled_by": row["cancelled_by"],
         "training_summary": row["training_summary"],
         "progress": progress_of(row["status"], row["progress_step"], row["progress_total_steps"]),
-        "estimated_finish": _datetime(row["estimated_finish"]),
+        "estimated_finish": _datetime(row["estimated_finish"], zone),
         "trained_tokens": None if trained_tokens is None else int(trained_tokens),
         "hyperparameters": row["provider_hyperparameters"],
         "error_detail": None

@@ -4,8 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from finetunings import crypto, validation
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import new_id
+from finetunings.models.base import StoredJSONField, new_id
 
 
 class Dialect(models.TextChoices):
@@ -43,7 +42,7 @@ class DatabaseConnection(models.Model):
         default="",
         help_text="DDL and descriptions of the tables; included in every training example.",
     )
-    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    metadata = StoredJSONField(null=True, blank=True)
     # Whether evaluations may run SQL on this database (read-only, with a timeout and a row
     # cap); off, they score by exact match only. Off by default: it is the owner's database.
     allow_execution = models.BooleanField(
@@ -98,7 +97,7 @@ class GoldenRecord(models.Model):
     )
     question = models.TextField()
     sql = models.TextField()
-    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    metadata = StoredJSONField(null=True, blank=True)
     # The record's id where it was kept before (a spreadsheet row, Dataherald's id): an
     # import that names it again updates this record instead of adding a duplicate.
     external_id = models.CharField(max_length=200, null=True, blank=True)

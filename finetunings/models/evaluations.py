@@ -11,8 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import new_id
+from finetunings.models.base import StoredJSONField, new_id
 from finetunings.status import lease_is_free
 
 __all__ = [
@@ -98,14 +97,14 @@ class Evaluation(models.Model):
         max_length=20, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED
     )
     # [{"model": "<model id>", "role": "fine_tuned"|"base"|"checkpoint", "step": n|None}]
-    evaluated_models = models.JSONField(decoder=StoredJSONDecoder, default=list)
+    evaluated_models = StoredJSONField(default=list)
     # "validation": the job's held-out records; "chosen": the ids the request named.
     records_source = models.CharField(max_length=20, default="validation")
     record_count = models.PositiveIntegerField(default=0)
     # Answers stored so far (of record_count x len(models)): the progress, without a count.
     answered_count = models.PositiveIntegerField(default=0)
     # Per-model figures and the fine-tuned-vs-base comparison, written when it finishes.
-    summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    summary = StoredJSONField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
     status_message = models.TextField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True, default="")

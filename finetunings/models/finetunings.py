@@ -6,8 +6,7 @@ Its status vocabulary and named querysets live in ``finetunings.status``.
 from django.db import models
 from django.db.models import Q
 
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import NullsFirstIndex, new_id
+from finetunings.models.base import NullsFirstIndex, StoredJSONField, new_id
 from finetunings.models.connections import DatabaseConnection
 from finetunings.status import (
     ACTIVE_STATUSES,
@@ -37,7 +36,7 @@ class Finetuning(models.Model):
 
     model_provider = models.CharField(max_length=30, default="openai")
     model_name = models.CharField(max_length=100)
-    model_parameters = models.JSONField(decoder=StoredJSONDecoder, default=dict, blank=True)
+    model_parameters = StoredJSONField(default=dict, blank=True)
 
     finetuning_file_id = models.CharField(
         "provider's training file id", max_length=200, null=True, blank=True
@@ -50,8 +49,8 @@ class Finetuning(models.Model):
     provider_status = models.CharField(max_length=50, null=True, blank=True)
 
     # Ids of the golden records at creation time; never changed afterwards.
-    golden_records = models.JSONField(decoder=StoredJSONDecoder, default=list)
-    metadata = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    golden_records = StoredJSONField(default=list)
+    metadata = StoredJSONField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -68,7 +67,7 @@ class Finetuning(models.Model):
     # Written with the lease, before the provider is asked, so that a cancel the provider
     # accepted but the database failed to record (a dropped connection, a restart) is still
     # recorded as the user's, with these details, by the next retry or worker refresh.
-    cancel_request = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    cancel_request = StoredJSONField(null=True, blank=True)
 
     # Worker bookkeeping: who holds the job, until when, and when to try again.
     lease_owner = models.CharField(max_length=100, null=True, blank=True)
@@ -80,9 +79,7 @@ class Finetuning(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     # Where reading the provider's events stands (see worker.fetch_new_events): the newest
     # stored event and, when a per-pass budget cut a read short, the gap still to fill.
-    provider_events_cursor = models.JSONField(
-        decoder=StoredJSONDecoder, null=True, blank=True, editable=False
-    )
+    provider_events_cursor = StoredJSONField(null=True, blank=True, editable=False)
     # Set just before the provider is asked to create the job: an attempt that finds it set
     # may have created one already (a lost response, a killed worker) and must look first.
     provider_create_started_at = models.DateTimeField(null=True, blank=True)
@@ -91,14 +88,12 @@ class Finetuning(models.Model):
     training_file = models.FileField(upload_to="training-files/", null=True, blank=True)
     training_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
     training_file_size = models.BigIntegerField(null=True, blank=True)
-    training_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    training_summary = StoredJSONField(null=True, blank=True)
 
     # The validation split (see finetunings.validation_split): the held-out golden records,
     # never also in ``golden_records`` and fixed at creation, and their file, kept and
     # served (the validation-file route) as the training file is.
-    validation_golden_records = models.JSONField(
-        decoder=StoredJSONDecoder, default=list, blank=True
-    )
+    validation_golden_records = StoredJSONField(default=list, blank=True)
     # Set when the split was drawn from a fraction: with the seed, it repeats the split.
     validation_fraction = models.FloatField(null=True, blank=True)
     validation_seed = models.BigIntegerField(null=True, blank=True)
@@ -108,13 +103,13 @@ class Finetuning(models.Model):
     validation_file = models.FileField(upload_to="validation-files/", null=True, blank=True)
     validation_file_sha256 = models.CharField(max_length=64, null=True, blank=True)
     validation_file_size = models.BigIntegerField(null=True, blank=True)
-    validation_summary = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    validation_summary = StoredJSONField(null=True, blank=True)
 
     # What the provider reports about the training itself (kept from every refresh).
     trained_tokens = models.BigIntegerField(null=True, blank=True)
     estimated_finish = models.DateTimeField(null=True, blank=True)
     # The hyperparameters as the provider resolved them (``"auto"`` replaced by numbers).
-    provider_hyperparameters = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    provider_hyperparameters = StoredJSONField(null=True, blank=True)
     error_code = models.CharField(max_length=100, null=True, blank=True)
     error_param = models.CharField(max_length=200, null=True, blank=True)
 

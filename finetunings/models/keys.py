@@ -5,8 +5,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import new_id
+from finetunings.models.base import StoredJSONField, new_id
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -54,7 +53,7 @@ class IdempotencyKey(models.Model):
     request_fingerprint = models.CharField(max_length=64)
     # Empty while the first request is still being answered.
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    response_body = StoredJSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     # A request that died mid-way leaves its key locked only until then.
     locked_until = models.DateTimeField(null=True, blank=True)

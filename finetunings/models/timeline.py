@@ -4,8 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import new_id
+from finetunings.models.base import StoredJSONField, new_id
 from finetunings.models.finetunings import Finetuning
 
 
@@ -30,7 +29,7 @@ class FinetuningEvent(models.Model):
     from_status = models.CharField(max_length=20, null=True, blank=True)
     to_status = models.CharField(max_length=20, null=True, blank=True)
     message = models.TextField(blank=True, default="")
-    data = models.JSONField(decoder=StoredJSONDecoder, null=True, blank=True)
+    data = StoredJSONField(null=True, blank=True)
     # Provider events are stored once, however often the worker lists them.
     provider_event_id = models.CharField(max_length=200, null=True, blank=True)
     # The provider's order of its events (its times are whole seconds, so many share one);
@@ -99,7 +98,7 @@ class FinetuningCheckpoint(models.Model):
     provider_checkpoint_id = models.CharField(max_length=200)
     step = models.PositiveIntegerField()
     model_id = models.CharField("checkpoint model id", max_length=300)
-    metrics = models.JSONField(decoder=StoredJSONDecoder, default=dict, blank=True)
+    metrics = StoredJSONField(default=dict, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -3,8 +3,7 @@
 from django.db import models
 
 from finetunings import crypto
-from finetunings.hygiene import StoredJSONDecoder
-from finetunings.models.base import new_id
+from finetunings.models.base import StoredJSONField, new_id
 from finetunings.models.finetunings import Finetuning
 
 
@@ -23,7 +22,7 @@ class WebhookEndpoint(models.Model):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     url = models.URLField(max_length=2000)
-    events = models.JSONField(decoder=StoredJSONDecoder, default=all_webhook_event_types)
+    events = StoredJSONField(default=all_webhook_event_types)
     active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True, default="")
     secret_encrypted = models.TextField(editable=False)
@@ -61,7 +60,7 @@ class WebhookDelivery(models.Model):
     event_type = models.CharField(max_length=40, choices=WebhookEventType.choices)
     # The Standard Webhooks message id: the same for every attempt, so receivers can dedupe.
     message_id = models.CharField(max_length=40, unique=True)
-    payload = models.JSONField(decoder=StoredJSONDecoder)
+    payload = StoredJSONField()
     status = models.CharField(
         max_length=20,
         choices=WebhookDeliveryStatus.choices,

@@ -124,8 +124,11 @@ class FriendlyNotFoundMixin:
         try:
             return super().get_object()
         except Http404:
-            noun = self.queryset.model._meta.verbose_name
-            raise exceptions.NotFound(f"No {noun} with id {self.kwargs['pk']!r}.") from None
+            raise self.not_found() from None
+
+    def not_found(self) -> exceptions.NotFound:
+        noun = self.queryset.model._meta.verbose_name
+        return exceptions.NotFound(f"No {noun} with id {self.kwargs['pk']!r}.")
 
 
 def found_or_404(queryset, pk: str, message: str):
