@@ -4,24 +4,11 @@ The API-key class is listed first in the settings, so a request without credenti
 401 with ``WWW-Authenticate: Bearer`` (DRF takes the challenge from the first class).
 """
 
-from datetime import timedelta
-
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
 from finetunings import selectors, services
 from finetunings.models import APIKey
-
-# As in ``services.api_key_touch``, whose UPDATE keeps the same condition for concurrent
-# requests: checked here first on the row already read, so a key in steady use costs no
-# write (and no transaction) on most requests.
-TOUCH_INTERVAL = timedelta(minutes=1)
-
-
-def touch_due(api_key: APIKey) -> bool:
-    last_used = api_key.last_used_at
-    return last_used is None or last_used < timezone.now() - TOUCH_INTERVAL
 
 
 class APIKeyUser:
@@ -68,7 +55,9 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         api_key = selectors.api_key_for(raw_key)
         if api_key is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
-        if touch_due(api_key):
+        # Checked on the row already read, so a key in steady use costs no write (and no
+        # transaction) on most requests; the touch's UPDATE keeps the same condition.
+        if services.api_key_touch_due(api_key):
             services.api_key_touch(api_key=api_key)
         return APIKeyUser(api_key), api_key
 

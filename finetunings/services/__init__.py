@@ -19,6 +19,7 @@ from finetunings.services.api_keys import (
     api_key_create,
     api_key_revoke,
     api_key_touch,
+    api_key_touch_due,
     hash_api_key,
 )
 from finetunings.services.cancel import (
@@ -136,6 +137,7 @@ __all__ = [
     "api_key_create",
     "api_key_revoke",
     "api_key_touch",
+    "api_key_touch_due",
     "database_connection_create",
     "database_connection_delete",
     "database_connection_update",

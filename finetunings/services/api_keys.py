@@ -25,9 +25,19 @@ def api_key_revoke(*, api_key: APIKey) -> None:
     APIKey.objects.filter(pk=api_key.pk, revoked_at=None).update(revoked_at=timezone.now())
 
 
+# How stale a key's last_used_at may get: one write per key per interval, not per request.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_key_touch_due(api_key: APIKey) -> bool:
+    """Whether the key as read was last used over ``TOUCH_INTERVAL`` ago (or never)."""
+    last_used = api_key.last_used_at
+    return last_used is None or last_used < timezone.now() - TOUCH_INTERVAL
+
+
 def api_key_touch(*, api_key: APIKey) -> None:
     """Record that a key was used, at most once a minute per key (not a write per request)."""
     now = timezone.now()
     APIKey.objects.filter(pk=api_key.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_INTERVAL)
     ).update(last_used_at=now)
