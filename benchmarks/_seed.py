@@ -2,7 +2,8 @@
 
 100,000 jobs with 20 golden record ids each by default (the issue's figures), spread over
 50 connections and four years, mostly finished; a few hundred running jobs with a provider
-job to cancel; one connection whose jobs are all old (the case an index must serve).
+job to cancel; one connection whose jobs are all old (the case an index must serve);
+training steps for one job in ten and every running one (what a job's progress is read from).
 """
 
 import datetime
@@ -12,6 +13,7 @@ STATUSES = ["succeeded"] * 6 + ["failed"] * 2 + ["cancelled"] * 2
 CONNECTIONS = 50
 RUNNING = 400
 BATCH = 2000
+STEPS = 30
 
 
 def seed_jobs(jobs: int) -> dict:
@@ -41,6 +43,7 @@ def seed_jobs(jobs: int) -> dict:
                 )
     finally:
         created_at.auto_now_add = True
+    _seed_metrics()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {Finetuning._meta.db_table}")
@@ -49,6 +52,24 @@ def seed_jobs(jobs: int) -> dict:
     )
     old = DatabaseConnection.objects.get(alias="bench0").pk
     return {"connections": connections, "running": running, "old_connection": old}
+
+
+def _seed_metrics() -> None:
+    from finetunings.models import Finetuning, FinetuningMetric
+
+    trained = Finetuning.objects.filter(alias__endswith="0").values_list("id", "status")
+    running = Finetuning.objects.filter(status="running").values_list("id", "status")
+    metrics = (
+        FinetuningMetric(
+            finetuning_id=job_id,
+            step=step,
+            total_steps=STEPS,
+            train_loss=2.0 / step,
+        )
+        for job_id, status in {*trained, *running}
+        for step in (range(1, 4) if status == "running" else (STEPS - 1, STEPS))
+    )
+    FinetuningMetric.objects.bulk_create(metrics, batch_size=BATCH)
 
 
 def _job(i: int, connections: list[str], now, rng):
