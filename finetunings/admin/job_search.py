@@ -55,7 +55,9 @@ class EstimatedCountPaginator(Paginator):
             estimate = _estimated_rows(queryset)
             if estimate is not None:
                 return estimate
-        return queryset.order_by()[:COUNT_CAP].count()
+        # Only the key: the list's annotations (each a subquery) would be compiled and sent
+        # along for nothing.
+        return queryset.order_by().values("pk")[:COUNT_CAP].count()
 
 
 def _estimated_rows(queryset) -> int | None:

@@ -137,6 +137,21 @@ JOB_ADD_FIELDSETS = [
 ]
 
 
+# What the list's columns read of a row (its progress comes annotated): the page's rows load
+# no more, so none of the JSON fields is fetched and decoded 50 times.
+LIST_FIELDS = (
+    "alias",
+    "status",
+    "model_id",
+    "model_provider",
+    "model_name",
+    "finetuning_job_id",
+    "finetuning_file_id",
+    "created_at",
+    "db_connection__alias",
+)
+
+
 class FinetuningChangeList(ChangeList):
     """The change list's rows and its bulk actions' querysets, without the long JSON fields.
 
@@ -148,6 +163,16 @@ class FinetuningChangeList(ChangeList):
         queryset = super().get_queryset(request, exclude_parameters)
         # What the list never shows, yet weighs most (the API shows them, so its list loads them).
         return queryset.without_long_lists()
+
+    def get_results(self, request):
+        # The page's rows only; the actions' querysets keep every short field (the services
+        # they call read more than the columns do).
+        queryset = self.queryset
+        self.queryset = queryset.only(*LIST_FIELDS)
+        try:
+            super().get_results(request)
+        finally:
+            self.queryset = queryset
 
 
 @admin.register(Finetuning)
@@ -199,7 +224,10 @@ class FinetuningAdmin(
         js = ["finetunings/copy.js", "finetunings/live.js"]
 
     def get_queryset(self, request):
-        return selectors.finetuning_list()
+        # Not the API's finetuning_list(): the latest evaluation's subquery would be built,
+        # compiled and run for every row of the list and every poll of the live view, which
+        # never show it.
+        return selectors.finetuning_list_with_progress()
 
     def get_changelist(self, request, **kwargs):
         return FinetuningChangeList
