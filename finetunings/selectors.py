@@ -36,12 +36,16 @@ def finetuning_list() -> QuerySet[Finetuning]:
     # Everything the API shows of a job lives in its own row (golden record ids included)
     # or comes with it (its progress, from its latest metric through the (job, step)
     # index), so a page of jobs is one query whatever its size.
+    return with_latest_evaluation(finetuning_with_progress())
+
+
+def finetuning_with_progress() -> QuerySet[Finetuning]:
+    """Jobs with their progress (``progress_step``, ``progress_total_steps``) in the query."""
     latest = FinetuningMetric.objects.filter(finetuning=OuterRef("pk")).order_by("-step")
-    jobs = Finetuning.objects.annotate(
+    return Finetuning.objects.annotate(
         progress_step=Subquery(latest.values("step")[:1]),
         progress_total_steps=Subquery(latest.values("total_steps")[:1]),
     )
-    return with_latest_evaluation(jobs)
 
 
 def finetuning_progress(finetuning: Finetuning) -> dict | None:
