@@ -37,14 +37,15 @@ def finetuning_list() -> QuerySet[Finetuning]:
     # Everything the API shows of a job lives in its own row (golden record ids included)
     # or comes with it (its progress and latest evaluation), so a page of jobs is one query
     # whatever its size.
-    return with_latest_evaluation(finetuning_list_with_progress())
+    return with_latest_evaluation(finetuning_with_progress())
 
 
-def finetuning_list_with_progress() -> QuerySet[Finetuning]:
-    """Jobs with their progress, from their latest metric through the (job, step) index.
+def finetuning_with_progress() -> QuerySet[Finetuning]:
+    """Jobs with their progress (``progress_step``, ``progress_total_steps``), from their
+    latest metric through the (job, step) index, in the same query.
 
-    The admin's jobs: its list shows progress and no evaluation, and only a job's own page
-    reads the latest evaluation (in one query of its own, see ``finetuning_latest_evaluation``).
+    The admin's jobs (its list shows progress and no evaluation; only a job's own page reads
+    the latest evaluation, in one query of its own) and a cancel's claim.
     """
     latest = FinetuningMetric.objects.filter(finetuning=OuterRef("pk")).order_by("-step")
     return Finetuning.objects.annotate(

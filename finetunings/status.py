@@ -88,7 +88,7 @@ class FinetuningQuerySet(models.QuerySet):
         return self.filter(lease_is_free("lease_until", now))
 
     def cancel_lease_free(self, now):
-        """No process is cancelling them at the provider right now."""
+        """No process is cancelling them right now (see ``services.cancel``)."""
         return self.filter(lease_is_free("cancel_lease_until", now))
 
     def held_by(self, worker_id: str):

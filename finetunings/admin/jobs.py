@@ -227,7 +227,7 @@ class FinetuningAdmin(
         # Not the API's finetuning_list(): the latest evaluation's subquery would be built,
         # compiled and run for every row of the list and every poll of the live view, which
         # never show it.
-        return selectors.finetuning_list_with_progress()
+        return selectors.finetuning_with_progress()
 
     def get_changelist(self, request, **kwargs):
         return FinetuningChangeList

@@ -61,7 +61,8 @@ class Finetuning(models.Model):
     # Why a job is waiting (no provider key, provider unreachable, ...), for people to read.
     status_message = models.TextField(null=True, blank=True)
 
-    # One process at a time may cancel at the provider; the lease expires if it dies mid-call.
+    # One process at a time may cancel a job (here or at the provider); the lease expires if
+    # that process dies mid-cancel.
     cancel_lease_until = models.DateTimeField(null=True, blank=True)
     # The user's cancel while it is in flight at the provider: who, when, their metadata.
     # Written with the lease, before the provider is asked, so that a cancel the provider

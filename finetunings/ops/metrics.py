@@ -126,6 +126,8 @@ def render() -> tuple[bytes, str]:
 @contextlib.contextmanager
 def cancel_timer():
     """Observe a cancel's latency (API or admin) with its outcome, taken from its error."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     from finetunings import errors
     from finetunings.providers import ProviderRejected, ProviderUnavailable
 
@@ -133,6 +135,9 @@ def cancel_timer():
     outcome = "cancelled"
     try:
         yield
+    except ObjectDoesNotExist:
+        outcome = None  # no such job: a 404, not a cancel
+        raise
     except errors.FinetuningNotCancellable:
         outcome = "not_cancellable"
         raise
@@ -149,4 +154,5 @@ def cancel_timer():
         outcome = "error"
         raise
     finally:
-        CANCEL_SECONDS.labels(outcome=outcome).observe(time.monotonic() - started)
+        if outcome is not None:
+            CANCEL_SECONDS.labels(outcome=outcome).observe(time.monotonic() - started)

@@ -7,7 +7,8 @@ conditional update (compare and swap on the current status) that writes its
 transition.
 
 - ``connections``, ``golden_records``, ``jobs``: what users create and edit
-- ``transitions``: the status machine; ``cancel``: the cancel algorithm
+- ``transitions``: the status machine; ``cancel`` (and ``cancel_provider``): the cancel
+  algorithm
 - ``submission``, ``provider_sync``, ``metrics``, ``leases``: the worker's writes
 - ``events``: the one place that writes each kind of timeline event
 - ``evaluations``: an evaluation's create and cancel, and the worker's claim and results
@@ -23,12 +24,14 @@ from finetunings.services.api_keys import (
     hash_api_key,
 )
 from finetunings.services.cancel import (
-    FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE,
     METADATA_NOT_STORABLE_MESSAGE,
-    PROVIDER_METADATA_KEY,
     CancelOutcome,
     finetuning_cancel,
     finetuning_record_cancel_failed,
+)
+from finetunings.services.cancel_provider import (
+    FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE,
+    PROVIDER_METADATA_KEY,
 )
 from finetunings.services.connections import (
     DATABASE_CONNECTION_EDITABLE_FIELDS,

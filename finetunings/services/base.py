@@ -29,12 +29,38 @@ def update_returning(rows: QuerySet, fields: dict):
 
     One statement (``UPDATE ... RETURNING``, on PostgreSQL and SQLite alike) where an
     update followed by a read would be two, and could read someone else's later write.
+    The row comes back as ``rows`` would read it: without the fields they defer, with their
+    annotations (subqueries on the row, such as a job's progress).
     """
+    annotations = rows.query.annotations
     query = rows.query.chain(UpdateQuery)
     query.add_update_values(fields)
-    sql, params = query.get_compiler(rows.db).as_sql()
-    model = rows.model
-    columns = ", ".join(
-        connections[rows.db].ops.quote_name(field.column) for field in model._meta.concrete_fields
-    )
-    return next(iter(model.objects.using(rows.db).raw(f"{sql} RETURNING {columns}", params)), None)
+    query.annotations = {}
+    compiler = query.get_compiler(rows.db)
+    sql, params = compiler.as_sql()
+    model, connection = rows.model, connections[rows.db]
+    names, defer = rows.query.deferred_loading
+    loaded = [
+        field
+        for field in model._meta.concrete_fields
+        if field.primary_key or (field.name in names) != defer
+    ]
+    columns = [connection.ops.quote_name(field.column) for field in loaded]
+    params = list(params)
+    for name, annotation in annotations.items():
+        annotation_sql, annotation_params = compiler.compile(annotation)
+        columns.append(f"{annotation_sql} AS {connection.ops.quote_name(name)}")
+        params.extend(annotation_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {', '.join(columns)}", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Built as a query's rows are (a raw() query costs as much again, in mapping columns).
+    selected = [field.get_col(model._meta.db_table) for field in loaded]
+    selected += annotations.values()
+    [values] = compiler.apply_converters([row], compiler.get_converters(selected))
+    instance = model.from_db(rows.db, [field.attname for field in loaded], values[: len(loaded)])
+    for name, value in zip(annotations, values[len(loaded) :], strict=True):
+        setattr(instance, name, value)
+    return instance

@@ -1,47 +1,37 @@
 """Cancel: stop a job at the provider if it runs there, and keep it as ``cancelled``.
 
-``finetuning_cancel`` is the algorithm the API and the admin share; its steps are below it.
-A cancel of a job with a provider job holds the cancel lease (one process at a time asks
-the provider) and never keeps a transaction open during the provider call.
+``finetuning_cancel`` is the algorithm the API and the admin share; its steps are below it,
+and the provider's side of them in ``cancel_provider``. Every cancel first takes the job's
+cancel lease (one process at a time cancels a job), and its first statement is that
+claim, which also reads the job. A cancel never keeps a transaction open during a provider
+call.
 """
 
-import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, InterfaceError, OperationalError, transaction
-from django.db import connection as db_connection
-from django.db.models import Q
+from django.db import DataError, transaction
+from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from finetunings import errors, validation
 from finetunings.models import Finetuning, FinetuningStatus
 from finetunings.ops import context as ops_context
-from finetunings.providers import ProviderError, ProviderRejected, get_provider
 from finetunings.services import events
-from finetunings.services.base import raise_if
+from finetunings.services.base import raise_if, update_returning
+from finetunings.services.cancel_provider import (
+    attach_unrecorded_provider_job,
+    cancel_at_provider,
+    release_cancel_lease,
+    settle_pending_cancel,
+)
 from finetunings.services.jobs import finetuning_update
-from finetunings.services.provider_sync import finetuning_apply_provider_job
-from finetunings.services.submission import attach_remote_job
-from finetunings.services.transitions import (
-    mark_cancelled_by_user,
-    merged_metadata,
-    record_requested_cancel,
-)
+from finetunings.services.transitions import mark_cancelled_by_user, merged_metadata
 from finetunings.status import TERMINAL_STATUSES
-
-logger = logging.getLogger(__name__)
-
-# Metadata key under which each provider job carries our job's id: how a create whose
-# answer was lost is found again (see ``worker.submit_job``).
-PROVIDER_METADATA_KEY = "finetuning_id"
-FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE = (
-    "Found the provider job {job_id}, created for this job but never recorded (the create's "
-    "answer was lost or its worker stopped), by this job's id in its metadata."
-)
 
 
 @dataclass(frozen=True)
@@ -58,27 +48,36 @@ class CancelOutcome:
 
 def finetuning_cancel(
     *,
-    finetuning: Finetuning,
+    finetuning: Finetuning | None = None,
+    finetuning_id: str | None = None,
     actor: str,
     metadata: dict[str, str] | None = None,
-    just_read: bool = False,
+    jobs: QuerySet[Finetuning] | None = None,
 ) -> CancelOutcome:
     """Cancel a job: stop it at the provider if it runs there, and keep it as ``cancelled``.
 
     - ``succeeded``/``failed``: ``FinetuningNotCancellable``; already ``cancelled``: returned.
+    - An active job: one process at a time takes its cancel lease and cancels it;
+      concurrent requests wait for its outcome.
     - No provider job yet: cancelled locally, on condition that none has appeared meanwhile
       (a worker that creates one afterwards loses its own update and cancels that job).
-    - Provider job: one process at a time takes the cancel lease and asks the provider, with
-      no transaction open during the call; concurrent requests wait for its outcome. If the
-      provider says the job already finished, that is recorded and the cancel refused.
+    - Provider job: the provider is asked with no transaction open during the call. If it
+      says the job already finished, that is recorded and the cancel refused.
     - Provider unreachable or failing: ``ProviderError``, and the job is left as it was.
 
-    ``just_read``: the caller read ``finetuning`` in this request, so the first look at
-    the job is that read (every write below is conditional on what it saw).
+    The job is ``finetuning``, or that of ``finetuning_id`` when the caller has not read it
+    (unknown: ``Finetuning.DoesNotExist``, before any other answer). ``jobs`` is how it is
+    read (default: without its long lists); their annotations, such as the job's progress,
+    come with the answer, as a cancel changes none of what they read.
     """
-    raise_if({"metadata": validation.metadata_problems(metadata)})
-    cancel = _Cancel(finetuning.pk, actor=actor, metadata=metadata)
-    cancel.read = finetuning if just_read else None
+    cancel = _Cancel(
+        finetuning_id or finetuning.pk,
+        actor=actor,
+        metadata=metadata,
+        jobs=Finetuning.objects.without_long_lists() if jobs is None else jobs,
+        seen=finetuning is not None,
+    )
+    cancel.refuse_unstorable_metadata()
     return cancel.run()
 
 
@@ -94,51 +93,133 @@ _WAIT = object()
 
 
 class _Cancel:
-    """One call's cancel: its deadline, and what it has asked once already."""
+    """One call's cancel: its deadline, what it has read, and what it has asked once."""
 
-    def __init__(self, finetuning_id: str, *, actor: str, metadata):
+    def __init__(self, finetuning_id: str, *, actor: str, metadata, jobs, seen: bool):
         self.finetuning_id, self.actor, self.metadata = finetuning_id, actor, metadata
+        self.jobs = jobs
         # Waiting never outlasts the request's own deadline: the caller must get its answer
         # (503 at worst) before the web server's timeout kills the request.
         wait = settings.FINETUNING_CANCEL_WAIT_SECONDS
         remaining = ops_context.remaining_seconds()
         self.deadline = time.monotonic() + (wait if remaining is None else min(wait, remaining))
         self.pause = 0.02
-        self.asked_the_database = self.asked_the_provider = False
-        self.read: Finetuning | None = None  # a read of the job made for this call
+        self.asked_the_provider = False
+        self.seen = seen  # the job existed: not finding it now means it was deleted
+        self.annotated: Finetuning | None = None  # the first read with ``jobs``' annotations
+        self.request: dict = {}  # what the last claim wrote as the user's cancel request
+
+    def refuse_unstorable_metadata(self) -> None:
+        """Refuse, before anything is written, metadata that no cancel could store.
+
+        The database is asked about the request's metadata alone: what the job and a
+        pending request hold is stored already, so their merge stores too.
+        """
+        problems = validation.metadata_problems(self.metadata)
+        if self.metadata and not problems:
+            problems = _metadata_problems_at_the_database(self.finetuning_id, self.metadata)
+        if problems:
+            self.look()  # an unknown job is a 404, whatever the request holds
+            raise_if({"metadata": problems})
 
     def run(self) -> CancelOutcome:
         while True:
-            outcome = self.turn()
+            outcome = self.claimed() or self.unclaimed()
             if outcome is _LOOK_AGAIN:
                 continue
             if outcome is not _WAIT:
-                return outcome
+                return self.with_annotations(outcome)
             if time.monotonic() > self.deadline:
                 raise errors.CancelInProgress(retry_after=_cancel_retry_after(self.finetuning_id))
             time.sleep(self.pause)
             self.pause = min(self.pause * 2, 0.25)
 
-    def turn(self):
-        job = (
-            self.read
-            or Finetuning.objects.without_long_lists().filter(pk=self.finetuning_id).first()
-        )
-        self.read = None  # later turns look again: they follow a write or a wait
+    def claimed(self):
+        """Cancel the job if this call can take its cancel lease; None if it cannot."""
+        job = self.claim()
         if job is None:
-            raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
+            return None
+        if not job.finetuning_job_id:
+            return self.cancel_here(job)
+        # A cancel whose request died after the provider accepted it (``cancel_request``
+        # outlived its lease) is the one this retry completes, on behalf of whoever asked.
+        request = job.cancel_request
+        ours = (request.get("at"), request.get("actor")) == (self.request["at"], self.actor)
+        pending = None if ours else request
+        try:
+            merged = self.checked_metadata(job, pending)
+        except BaseException:
+            release_cancel_lease(job, cancel_request=pending)  # as before the claim
+            raise
+        done = cancel_at_provider(job, request=request, pending=pending, metadata=merged)
+        if done is None:
+            return _LOOK_AGAIN
+        # Completing another request's cancel (``pending``) records theirs, not ours.
+        return CancelOutcome(done, cancelled_now=pending is None)
+
+    def claim(self) -> Finetuning | None:
+        """The job with its cancel lease taken, if it is active and no one holds the lease.
+
+        One statement: the lease and the read are one ``UPDATE ... RETURNING``. The user's
+        request goes with the lease only for a job at the provider (what a cancel there that
+        outlives its request needs), and never replaces a pending one.
+        """
+        now = timezone.now()
+        self.request = {"actor": self.actor, "at": now.isoformat(), "metadata": self.metadata}
+        request = Case(
+            When(finetuning_job_id=None, then=F("cancel_request")),
+            default=Coalesce(F("cancel_request"), Value(self.request, output_field=JSONField())),
+        )
+        rows = self.jobs.defer(*Finetuning.LONG_FIELDS).active().cancel_lease_free(now)
+        lease = now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS)
+        job = update_returning(
+            rows.filter(pk=self.finetuning_id),
+            {"cancel_lease_until": lease, "cancel_request": request},
+        )
+        return self.saw(job)
+
+    def unclaimed(self):
+        """Why the job could not be claimed: it has finished, or another process cancels it."""
+        job = self.look()
         if job.status == FinetuningStatus.CANCELLED:
             merged = _merge_cancel_metadata(job, actor=self.actor, metadata=self.metadata)
             return CancelOutcome(merged, cancelled_now=False)
         if job.status in TERMINAL_STATUSES:
             raise errors.FinetuningNotCancellable(job.status)
-        # A cancel whose request died after the provider accepted it (``cancel_request``
-        # outlived its lease) is the one this retry completes, on behalf of whoever asked.
         pending = job.cancel_request if job.finetuning_job_id else None
-        merged = self.checked_metadata(job, pending)
-        if not job.finetuning_job_id:
-            return self.cancel_here(job, merged)
-        return self.cancel_at_provider(job, pending, merged)
+        self.checked_metadata(job, pending)  # a request bound to be refused need not wait
+        if pending and not self.asked_the_provider:
+            # The lease may belong to a request that died after the provider accepted its
+            # cancel (its database connection dropped): one look at the provider settles it
+            # now instead of after the lease. A look, not a cancel: one process cancels.
+            self.asked_the_provider = True
+            if settle_pending_cancel(job, request=pending):
+                return _LOOK_AGAIN
+        return _WAIT
+
+    def look(self) -> Finetuning:
+        # The first read is the caller's own (the answer may be the job as it is); later
+        # ones follow a write or a wait, and leave out the long lists.
+        rows = self.jobs if self.annotated is None else Finetuning.objects.without_long_lists()
+        job = self.saw(rows.filter(pk=self.finetuning_id).first())
+        if job is not None:
+            return job
+        if not self.seen:
+            raise Finetuning.DoesNotExist(f"No fine-tuning job with id {self.finetuning_id!r}.")
+        raise errors.DeletedMeanwhile("fine-tuning job")  # a finished job may be deleted
+
+    def saw(self, job: Finetuning | None) -> Finetuning | None:
+        if job is not None:
+            self.seen = True
+            self.annotated = self.annotated or job
+        return job
+
+    def with_annotations(self, outcome: CancelOutcome) -> CancelOutcome:
+        # The answer is often the cancel's own write, which reads no annotation.
+        for name in self.jobs.query.annotations:
+            if not hasattr(outcome.finetuning, name):
+                setattr(outcome.finetuning, name, getattr(self.annotated, name))
+        return outcome
 
     def checked_metadata(self, job: Finetuning, pending: dict | None):
         """The metadata the cancel will write, once everything that could refuse it agreed.
@@ -150,85 +231,32 @@ class _Cancel:
             merged_metadata(job.metadata, (pending or {}).get("metadata")), self.metadata
         )
         raise_if({"metadata": validation.metadata_problems(merged)})
-        if self.metadata and not self.asked_the_database:
-            # Once: a request waiting for another cancel must not write on every turn.
-            raise_if({"metadata": _metadata_problems_at_the_database(job, merged)})
-            self.asked_the_database = True
         return merged
 
-    def cancel_here(self, job: Finetuning, merged):
-        if job.provider_create_started_at is not None and _attach_unrecorded_provider_job(
-            job, actor=self.actor
-        ):
-            return _LOOK_AGAIN  # it has a provider job now: cancel that at the provider
-        cancelled = mark_cancelled_by_user(
-            job.pk,
-            actor=self.actor,
-            metadata=merged,
-            only_if=Q(finetuning_job_id=None),
-            from_status=job.status,
-        )
-        if cancelled is not None:
-            return CancelOutcome(cancelled, cancelled_now=True)
-        return _LOOK_AGAIN  # a provider job appeared, or the status moved
-
-    def cancel_at_provider(self, job: Finetuning, pending: dict | None, merged):
-        request = pending or {
-            "actor": self.actor,
-            "at": timezone.now().isoformat(),
-            "metadata": self.metadata,
-        }
-        if _take_cancel_lease(job, request=request):
-            done = _cancel_at_provider(job, request=request, pending=pending, metadata=merged)
-            if done is None:
-                return _LOOK_AGAIN
-            # Completing another request's cancel (``pending``) records theirs, not ours.
-            return CancelOutcome(done, cancelled_now=pending is None)
-        if pending and not self.asked_the_provider:
-            # The lease may belong to a request that died after the provider accepted its
-            # cancel (its database connection dropped): one look at the provider settles it
-            # now instead of after the lease. A look, not a cancel: one process cancels.
-            self.asked_the_provider = True
-            if _settle_pending_cancel(job, request=pending):
-                return _LOOK_AGAIN
-        return _WAIT
-
-
-def _attach_unrecorded_provider_job(job: Finetuning, *, actor: str) -> bool:
-    """Find a provider job created for ``job`` but never recorded, and record it.
-
-    A create may have reached the provider without its answer reaching us (it answered
-    500 or timed out after creating, or its worker was killed before recording it). Such a
-    provider job trains, and bills, until it is stopped, so a cancel looks it up now by the
-    job's id in its metadata rather than leaving it to the worker's clean-up after the
-    lease. Provider errors propagate (503/502) with the job unchanged. Returns whether the
-    job now has a provider job (this call's or a worker's).
-    """
-    remote = get_provider(job.model_provider).find_job_by_metadata(
-        key=PROVIDER_METADATA_KEY, value=job.pk
-    )
-    if remote is None:
-        return False
-    attach_remote_job(
-        job,
-        remote,
-        actor=actor,
-        message=FOUND_UNRECORDED_PROVIDER_JOB_MESSAGE.format(job_id=remote.id),
-        provider_create_started_at=None,
-    )
-    return True
-
-
-def _settle_pending_cancel(job: Finetuning, *, request: dict) -> bool:
-    """Record ``request`` if the provider already reports the job cancelled."""
-    try:
-        remote = get_provider(job.model_provider).retrieve_job(job.finetuning_job_id)
-    except ProviderError:
-        return False  # the lease holder, or its expiry, decides
-    if remote.mapped_status != FinetuningStatus.CANCELLED:
-        return False
-    record_requested_cancel(job.pk, request=request, provider_status=remote.status)
-    return True
+    def cancel_here(self, job: Finetuning):
+        """Cancel a job with no provider job, holding its cancel lease."""
+        cancelled = None
+        try:
+            merged = self.checked_metadata(job, None)
+            if job.provider_create_started_at is not None and attach_unrecorded_provider_job(
+                job, actor=self.actor
+            ):
+                return _LOOK_AGAIN  # it has a provider job now: cancel that at the provider
+            cancelled = mark_cancelled_by_user(
+                job.pk,
+                actor=self.actor,
+                metadata=merged,
+                only_if=Q(finetuning_job_id=None),
+                from_status=job.status,
+            )
+        finally:
+            if cancelled is None:
+                # The cancel's own write ends the lease; on any other outcome, the next
+                # turn (or another request) must be able to take it again.
+                release_cancel_lease(job)
+        if cancelled is None:
+            return _LOOK_AGAIN  # a provider job appeared, or the status moved
+        return CancelOutcome(cancelled, cancelled_now=True)
 
 
 METADATA_NOT_STORABLE_MESSAGE = (
@@ -236,7 +264,7 @@ METADATA_NOT_STORABLE_MESSAGE = (
 )
 
 
-def _metadata_problems_at_the_database(job: Finetuning, metadata) -> list[str]:
+def _metadata_problems_at_the_database(finetuning_id: str, metadata) -> list[str]:
     """Let the database itself say whether it accepts the metadata, then undo the write.
 
     The rules in ``validation`` describe what we know the databases refuse; this asks the
@@ -244,7 +272,7 @@ def _metadata_problems_at_the_database(job: Finetuning, metadata) -> list[str]:
     """
     try:
         with transaction.atomic():
-            Finetuning.objects.filter(pk=job.pk).update(metadata=metadata)
+            Finetuning.objects.filter(pk=finetuning_id).update(metadata=metadata)
             transaction.set_rollback(True)
     except DataError:
         return [METADATA_NOT_STORABLE_MESSAGE]
@@ -277,107 +305,3 @@ def _merge_cancel_metadata(job: Finetuning, *, actor: str, metadata) -> Finetuni
     if not metadata or merged == job.metadata:
         return job
     return finetuning_update(finetuning=job, actor=actor, metadata=merged)
-
-
-def _take_cancel_lease(job: Finetuning, *, request: dict) -> bool:
-    now = timezone.now()
-    return bool(
-        Finetuning.objects.active()
-        .cancel_lease_free(now)
-        .filter(pk=job.pk)
-        .update(
-            cancel_lease_until=now + timedelta(seconds=settings.FINETUNING_CANCEL_LEASE_SECONDS),
-            cancel_request=request,
-        )
-    )
-
-
-_KEEP = object()
-
-
-def _release_cancel_lease(job: Finetuning, *, cancel_request=_KEEP) -> None:
-    """Let a retry cancel again; best effort, as the database may be what failed."""
-    fields = {"cancel_lease_until": None}
-    if cancel_request is not _KEEP:
-        fields["cancel_request"] = cancel_request
-    try:
-        Finetuning.objects.filter(pk=job.pk).update(**fields)
-    except DatabaseError:
-        # The lease expires by itself; raising here would hide the error that matters.
-        logger.warning("Could not release the cancel lease of %s", job.pk, exc_info=True)
-
-
-# A dropped connection or a database fail-over usually heals within a second or two; the
-# request that holds the provider's "yes" keeps trying that long before it gives up.
-_CANCEL_WRITE_PAUSES = (0.1, 0.3, 0.9)
-
-
-def _record_cancel(
-    job: Finetuning, *, request: dict, metadata, provider_status: str
-) -> Finetuning | None:
-    """Write the cancel the provider has accepted, retrying passing database failures.
-
-    Should the database stay down, ``cancel_request`` (written with the lease) still holds
-    the user's cancel: the next retry or worker refresh records it (see
-    ``finetuning_apply_provider_job``).
-    """
-    for pause in (*_CANCEL_WRITE_PAUSES, None):
-        try:
-            return mark_cancelled_by_user(
-                job.pk,
-                actor=request["actor"],
-                metadata=metadata,
-                only_if=Q(finetuning_job_id=job.finetuning_job_id),
-                provider_status=provider_status,
-                cancelled_at=datetime.fromisoformat(request["at"]),
-                from_status=job.status,
-            )
-        except (OperationalError, InterfaceError):
-            if pause is None:
-                raise
-            if not db_connection.in_atomic_block:
-                db_connection.close()  # a broken connection is not reused; the next one is new
-            time.sleep(pause)
-    return None
-
-
-def _cancel_at_provider(
-    job: Finetuning, *, request: dict, pending: dict | None, metadata
-) -> Finetuning | None:
-    """Cancel at the provider while holding the lease; None means "look at the job again"."""
-    provider = get_provider(job.model_provider)
-    try:
-        try:
-            remote = provider.cancel_job(job.finetuning_job_id)
-        except ProviderRejected:
-            # The provider refuses to cancel a job that has already ended; ask what it is.
-            remote = provider.retrieve_job(job.finetuning_job_id)
-            if remote.mapped_status not in TERMINAL_STATUSES:
-                raise
-    except ProviderError as exc:
-        # A time-out or a 5xx may come after the provider stopped the job: then the user's
-        # request stays (lease released), so a refresh that finds the job cancelled records
-        # it as theirs. Otherwise nothing has changed, and the job is left as it was.
-        _release_cancel_lease(job, cancel_request=request if exc.may_have_acted else pending)
-        raise
-    except BaseException:
-        # So that a retry, here or elsewhere, can try again; nothing else has changed.
-        _release_cancel_lease(job, cancel_request=pending)
-        raise
-
-    cancelled = None
-    try:
-        if remote.mapped_status in (FinetuningStatus.SUCCEEDED, FinetuningStatus.FAILED):
-            finetuning_apply_provider_job(finetuning=job, remote=remote, actor="provider")
-            raise errors.FinetuningNotCancellable(remote.mapped_status)
-        # "cancelled", or still winding down ("cancelling" or any other active status): the
-        # provider has accepted the cancel, so the job is cancelled for our users.
-        cancelled = _record_cancel(
-            job, request=request, metadata=metadata, provider_status=remote.status
-        )
-        return cancelled
-    finally:
-        # Whatever happened to the write, a retry must not wait for this lease to expire
-        # (the cancel's own write ends it: a finished job holds no lease).
-        if cancelled is None:
-            _release_cancel_lease(job)

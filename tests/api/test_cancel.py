@@ -228,12 +228,38 @@ def test_merged_metadata_over_the_key_limit_is_400(
     assert snapshot(job) == before
 
 
-def test_unknown_id_is_404(api, db):
-    response = api.post("/api/v1/finetunings/ffffffffffffffffffffffff/cancel", format="json")
+def test_merged_metadata_refused_on_a_provider_job_leaves_its_cancel_lease_as_it_was(
+    api, connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        metadata={f"k{i}": "v" for i in range(16)},
+    )
+    before = Finetuning.objects.filter(pk=job.pk).values().get()
+
+    response = cancel(api, job, {"metadata": {"one-more": "v"}})
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert Finetuning.objects.filter(pk=job.pk).values().get() == before
+    assert provider.calls_to("cancel_job") == []
+
+
+UNKNOWN_ID = "ffffffffffffffffffffffff"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, {"metadata": {f"k{i}": "v" for i in range(17)}}, {"finetuning_id": "other"}],
+)
+def test_unknown_id_is_404_whatever_the_body(api, db, body):
+    response = api.post(f"/api/v1/finetunings/{UNKNOWN_ID}/cancel", body, format="json")
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
-        "detail": "No fine-tuning job with id 'ffffffffffffffffffffffff'.",
+        "detail": f"No fine-tuning job with id {UNKNOWN_ID!r}.",
         "code": ErrorCode.NOT_FOUND,
     }
 

@@ -36,7 +36,8 @@ REFUSED = "server closed the connection unexpectedly"
 
 
 def is_cancel_write(sql: str) -> bool:
-    return sql.startswith('UPDATE "finetunings_finetuning"') and '"cancelled_by"' in sql
+    # The write that sets who cancelled (the cancel lease's claim only RETURNs the column).
+    return sql.startswith('UPDATE "finetunings_finetuning"') and '"cancelled_by" =' in sql
 
 
 @contextlib.contextmanager

@@ -118,13 +118,19 @@ class FriendlyNotFoundMixin:
     """A 404 that names the kind of thing and the id that was not found."""
 
     def get_object(self):
-        if "\x00" in self.kwargs.get("pk", ""):
-            # No id holds a NUL, and PostgreSQL would refuse to even look one up.
-            raise exceptions.NotFound(f"No {self.queryset.model._meta.verbose_name} with that id.")
+        self.lookup_pk()
         try:
             return super().get_object()
         except Http404:
             raise self.not_found() from None
+
+    def lookup_pk(self) -> str:
+        """The id in the path, for a view that looks it up itself (404 if none could hold it)."""
+        pk = self.kwargs.get("pk", "")
+        if "\x00" in pk:
+            # No id holds a NUL, and PostgreSQL would refuse to even look one up.
+            raise exceptions.NotFound(f"No {self.queryset.model._meta.verbose_name} with that id.")
+        return pk
 
     def not_found(self) -> exceptions.NotFound:
         noun = self.queryset.model._meta.verbose_name

@@ -42,6 +42,7 @@ from finetunings.api.views.common import (
     shown,
 )
 from finetunings.errors import ErrorCode
+from finetunings.models import Finetuning
 from finetunings.ops import metrics
 
 METRIC_POINTS_MIN, METRIC_POINTS_MAX = 2, 10_000
@@ -112,6 +113,9 @@ class FinetuningViewSet(
     """Fine-tuning jobs: start them, follow them, cancel them."""
 
     queryset = selectors.finetuning_list()
+    # What a cancel reads its job with; built once, as ``queryset`` is (it is only ever
+    # cloned), since building its progress subqueries is a noticeable part of a cancel.
+    cancel_queryset = selectors.finetuning_with_progress()
     serializer_class = serializers.FinetuningSerializer
     filterset_class = filters.FinetuningFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -149,23 +153,22 @@ class FinetuningViewSet(
             return finetuning_rows(super().get_queryset())
         return super().get_queryset()
 
-    def _names_a_filter(self) -> bool:
-        return not self.filterset_class.base_filters.keys().isdisjoint(self.request.query_params)
-
     def filter_queryset(self, queryset):
         # Building the filter set (a deep copy of every filter) costs more than the rest of a
         # retrieve; with no parameter naming a filter it would filter nothing.
-        if not self._names_a_filter():
+        if not self.filters_named():
             return queryset
         return super().filter_queryset(queryset)
 
+    def filters_named(self) -> bool:
+        return not self.filterset_class.base_filters.keys().isdisjoint(self.request.query_params)
+
     def get_object(self):
-        pk = self.kwargs.get("pk", "")
-        if self.action != "retrieve" or self._names_a_filter() or "\x00" in pk:
+        if self.action != "retrieve" or self.filters_named():
             return super().get_object()
         # The fast read path's one query, compiled once (a filter named in the query
         # string still applies to a retrieve, through DRF's own get_object above).
-        row = finetuning_row(pk)
+        row = finetuning_row(self.lookup_pk())
         if row is None:
             raise self.not_found()
         self.check_object_permissions(self.request, row)
@@ -245,26 +248,31 @@ class FinetuningViewSet(
     @idempotent(atomic=False)  # above @action, which replaces the method's schema kwargs
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        finetuning = self.get_object()
+        finetuning_id = self.lookup_pk()
         serializer = self.get_serializer(data=request.data)
+        valid = serializer.is_valid()
+        body_id = serializer.validated_data.get("finetuning_id") if valid else None
+        mismatch = body_id is not None and body_id != pk
+        if not valid or mismatch or self.filters_named():
+            self.get_object()  # an unknown job (or one the filters leave out) is a 404 first
         serializer.is_valid(raise_exception=True)
-        body_id = serializer.validated_data.get("finetuning_id")
-        if body_id is not None and body_id != finetuning.pk:
+        if mismatch:
             response = validation_response(
-                {"finetuning_id": [f"Must equal the id in the path ({finetuning.pk!r})."]}
+                {"finetuning_id": [f"Must equal the id in the path ({pk!r})."]}
             )
             response.data["code"] = ErrorCode.ID_MISMATCH
             return response
-        with metrics.cancel_timer():
-            cancelled = services.finetuning_cancel(
-                finetuning=finetuning,
-                actor=actor_for(request),
-                metadata=serializer.validated_data.get("metadata"),
-                just_read=True,
-            ).finetuning
-        # A cancel writes no metrics: the progress read with the job still holds.
-        cancelled.progress_step = finetuning.progress_step
-        cancelled.progress_total_steps = finetuning.progress_total_steps
+        try:
+            # The cancel's first statement reads the job (as it takes its cancel lease).
+            with metrics.cancel_timer():
+                cancelled = services.finetuning_cancel(
+                    finetuning_id=finetuning_id,
+                    actor=actor_for(request),
+                    metadata=serializer.validated_data.get("metadata"),
+                    jobs=self.cancel_queryset,
+                ).finetuning
+        except Finetuning.DoesNotExist:
+            raise self.not_found() from None
         return Response(finetuning_instance_body(cancelled))
 
     @extend_schema(
