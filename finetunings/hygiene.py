@@ -28,6 +28,8 @@ def unsafe_text_path(data) -> tuple[str, str] | None:
 
     Walks with an explicit stack: a body may be nested as deeply as the JSON parser allows.
     """
+    if not _may_hold_unsafe_text(data):
+        return None
     stack: list[tuple[str, object]] = [("", data)]
     while stack:
         path, value = stack.pop()
@@ -45,6 +47,20 @@ def unsafe_text_path(data) -> tuple[str, str] | None:
                 for index, item in enumerate(value)
             )
     return None
+
+
+def _may_hold_unsafe_text(data) -> bool:
+    """False when no text in ``data`` can hold an unsafe character, found in one pass in C.
+
+    The walk costs a bulk create of 10,000 records more than its parse. ``json.dumps``
+    writes NUL as ``\\u0000`` (a text's own backslash doubled, so at worst a false alarm)
+    and, with ``ensure_ascii=False``, a surrogate as itself.
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # not plain JSON data, or deep: walk
+        return True
+    return "\\u0000" in text or (not text.isascii() and has_unsafe_text(text))
 
 
 def replace_unsafe_text(text: str) -> str:

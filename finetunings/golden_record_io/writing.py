@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from itertools import accumulate, repeat
 
 from django.db import connection as db_connection
 from django.utils import timezone
@@ -10,6 +11,7 @@ from finetunings.golden_record_io.reading import MISSING
 from finetunings.models import DatabaseConnection, GoldenRecord, new_id
 
 BATCH = 1000
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def write_batch(batch: list[tuple[DatabaseConnection, dict]]) -> tuple[int, int]:
@@ -85,17 +87,21 @@ def creation_stamps(now, count: int) -> list:
     A job takes its connection's records in creation order; records created by one
     request keep the order they were given in rather than tie (and sort by their ids).
     """
-    return [now + timedelta(microseconds=index) for index in range(count)]
+    if count <= 0:
+        return []
+    return list(accumulate(repeat(_MICROSECOND, count - 1), initial=now))
 
 
 def _row_values(rows: list[tuple], *, now, in_order: bool) -> list[tuple]:
     """Each row as the table's columns, with a new id and its stamps adapted for the database."""
     meta = GoldenRecord._meta
-    prepare = meta.get_field("created_at").get_db_prep_save
+    # What the field's get_db_prep_save does to an aware datetime, without its per-value
+    # checks: 10,000 of them cost a bulk create more than a tenth of its floor.
+    adapt = db_connection.ops.adapt_datetimefield_value
     stamps = (
-        [prepare(stamp, db_connection) for stamp in creation_stamps(now, len(rows))]
+        [adapt(stamp) for stamp in creation_stamps(now, len(rows))]
         if in_order
-        else [prepare(now, db_connection)] * len(rows)
+        else [meta.get_field("created_at").get_db_prep_save(now, db_connection)] * len(rows)
     )
     metadata_field = meta.get_field("metadata")
     return [

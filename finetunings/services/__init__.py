@@ -58,6 +58,7 @@ from finetunings.services.golden_records import (
     golden_record_delete,
     golden_record_update,
     golden_records_create,
+    golden_records_create_rows,
 )
 from finetunings.services.heartbeats import worker_heartbeat_record, worker_heartbeat_remove
 from finetunings.services.jobs import (
@@ -185,6 +186,7 @@ __all__ = [
     "golden_record_delete",
     "golden_record_update",
     "golden_records_create",
+    "golden_records_create_rows",
     "hash_api_key",
     "metric_values",
     "parse_result_file",

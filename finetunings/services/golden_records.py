@@ -16,29 +16,28 @@ GOLDEN_RECORD_EDITABLE_FIELDS = frozenset({"question", "sql", "metadata", "db_co
 
 
 def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
-    """Create golden records, all or none.
+    """Create golden records, all or none; the records as written (``GoldenRecord``s).
 
     Each item has ``db_connection_id``, ``question``, ``sql`` and optionally ``metadata``.
     Problems are reported per item as ``<index>.<field>`` when more than one is given.
+    """
+    return [_instance(row) for row in golden_records_create_rows(records=records)]
+
+
+def golden_records_create_rows(*, records: list[dict]) -> list[dict]:
+    """``golden_records_create``, answered with plain rows rather than model instances.
+
+    Each row holds the record's fields by name, as written (nothing is re-read): ``id``,
+    ``db_connection_id``, ``question``, ``sql``, ``metadata``, ``external_id``,
+    ``created_at`` and ``updated_at``. 10,000 model instances would cost a bulk create
+    more than its writing.
     """
     too_much = validation.total_sql_problem(records)
     if too_much:
         raise errors.TooMuchSQL({"sql": [too_much]}, message=too_much)
     connection_ids = {record["db_connection_id"] for record in records}
     connections = DatabaseConnection.objects.alive().in_bulk(connection_ids)
-    problems: dict[str, list[str]] = {}
-    # Imports repeat statements (one per hundred records is common): each distinct
-    # statement is parsed once per dialect, the costliest step of an import.
-    sql_problems = functools.cache(validation.sql_problems)
-    for index, record in enumerate(records):
-        prefix = f"{index}." if len(records) > 1 else ""
-        connection = connections.get(record["db_connection_id"])
-        if connection is None:
-            problems[f"{prefix}db_connection_id"] = no_connection(record["db_connection_id"])
-        else:
-            problems[f"{prefix}sql"] = list(sql_problems(record["sql"], connection.dialect))
-        problems[f"{prefix}metadata"] = validation.metadata_problems(record.get("metadata"))
-    raise_if(problems)
+    raise_if(_problems(records, connections))
     rows = [
         (
             record["db_connection_id"],
@@ -62,23 +61,53 @@ def golden_records_create(*, records: list[dict]) -> list[GoldenRecord]:
             }
         )
         ids = insert_golden_records(rows, now=now, in_order=True)
-    stamps = creation_stamps(now, len(rows))
-    return [_inserted(*written) for written in zip(ids, rows, stamps, strict=True)]
+    return _written(ids, rows, creation_stamps(now, len(rows)))
 
 
-def _inserted(record_id: str, row: tuple, created_at) -> GoldenRecord:
-    """The record ``insert_golden_records`` wrote, as if read back (nothing is re-read)."""
-    connection_id, question, sql, metadata, external_id = row
-    record = GoldenRecord(
-        id=record_id,
-        db_connection_id=connection_id,
-        question=question,
-        sql=sql,
-        metadata=metadata,
-        external_id=external_id,
-        created_at=created_at,
-        updated_at=created_at,
-    )
+def _written(ids: list[str], rows: list[tuple], stamps: list) -> list[dict]:
+    """The rows ``insert_golden_records`` wrote, by field name."""
+    return [
+        {
+            "id": record_id,
+            "db_connection_id": connection_id,
+            "question": question,
+            "sql": sql,
+            "metadata": metadata,
+            "external_id": external_id,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for record_id, (connection_id, question, sql, metadata, external_id), stamp in zip(
+            ids, rows, stamps, strict=True
+        )
+    ]
+
+
+def _problems(records: list[dict], connections: dict) -> dict[str, list[str]]:
+    """What is wrong with each record (``<index>.<field>`` when there are several)."""
+    problems: dict[str, list[str]] = {}
+    # Imports repeat statements (one per hundred records is common): each distinct
+    # statement is parsed once per dialect, the costliest step of an import.
+    sql_problems = functools.cache(validation.sql_problems)
+    many = len(records) > 1
+    for index, record in enumerate(records):
+        connection = connections.get(record["db_connection_id"])
+        if connection is None:
+            field, messages = "db_connection_id", no_connection(record["db_connection_id"])
+        else:
+            field, messages = "sql", sql_problems(record["sql"], connection.dialect)
+        metadata_messages = validation.metadata_problems(record.get("metadata"))
+        # Keys only for the records that have problems: most requests have none.
+        if messages or metadata_messages:
+            prefix = f"{index}." if many else ""
+            problems[f"{prefix}{field}"] = list(messages)
+            problems[f"{prefix}metadata"] = metadata_messages
+    return problems
+
+
+def _instance(row: dict) -> GoldenRecord:
+    """The record of ``row`` as if read back (nothing is re-read)."""
+    record = GoldenRecord(**row)
     record._state.adding, record._state.db = False, "default"
     return record
 

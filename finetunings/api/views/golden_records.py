@@ -10,7 +10,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from finetunings import golden_record_io, selectors, services
-from finetunings.api import filters, io_serializers, serializers
+from finetunings.api import filters, golden_record_bodies, io_serializers, serializers
 from finetunings.api.exceptions import validation_response
 from finetunings.api.idempotency import IDEMPOTENCY_RESPONSES, idempotent
 from finetunings.api.renderers import JSONRenderer
@@ -91,14 +91,21 @@ class GoldenRecordViewSet(IdempotentCreateMixin, FriendlyNotFoundMixin, viewsets
 
     def get_serializer(self, *args, **kwargs):
         if self.action == "create" and isinstance(kwargs.get("data"), list):
-            kwargs.update(
-                many=True, allow_empty=False, max_length=serializers.GOLDEN_RECORDS_BULK_MAX
+            # GoldenRecordSerializer(many=True), checked and answered in bulk.
+            kwargs.setdefault("context", self.get_serializer_context())
+            return golden_record_bodies.GoldenRecordListSerializer(
+                *args,
+                child=self.get_serializer_class()(context=kwargs["context"]),
+                allow_empty=False,
+                max_length=serializers.GOLDEN_RECORDS_BULK_MAX,
+                **kwargs,
             )
         return super().get_serializer(*args, **kwargs)
 
     def perform_create(self, serializer):
         records = serializer.validated_data
-        created = services.golden_records_create(
+        # Plain rows: the serializers render a row as they would the record.
+        created = services.golden_records_create_rows(
             records=records if isinstance(records, list) else [records]
         )
         serializer.instance = created if isinstance(records, list) else created[0]
