@@ -5,6 +5,15 @@ from rest_framework import serializers
 from finetunings import validation
 
 
+def rendered_datetime(value, zone) -> str | None:
+    """What DRF's DateTimeField renders (DATETIME_FORMAT "iso-8601"): ``value`` in the
+    current time zone ``zone`` (looked up once by the caller), UTC written as Z."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 class StrictCharField(serializers.CharField):
     """A string, and only a string: DRF's CharField would quietly turn 42 into "42"."""
 

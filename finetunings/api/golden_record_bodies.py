@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from finetunings import hygiene, validation
+from finetunings.api.fields import rendered_datetime
 
 # ``GoldenRecordSerializer``'s limit of db_connection_id (the others are validation's).
 CONNECTION_ID_MAX_LENGTH = 24
@@ -76,12 +77,6 @@ def well_formed_records(data, *, max_length: int | None) -> list[dict] | None:
     return records
 
 
-def _datetime(value, zone) -> str:
-    # DRF's DateTimeField with DATETIME_FORMAT "iso-8601": the current time zone, UTC as Z.
-    text = value.astimezone(zone).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def golden_record_body(row: dict, zone=None) -> dict:
     """What ``GoldenRecordSerializer`` renders for the record of ``row``, in its field order."""
     metadata = row["metadata"]
@@ -94,7 +89,7 @@ def golden_record_body(row: dict, zone=None) -> dict:
         if metadata is None
         else {str(key): None if value is None else str(value) for key, value in metadata.items()},
         "external_id": row["external_id"],
-        "created_at": _datetime(row["created_at"], zone or timezone.get_current_timezone()),
+        "created_at": rendered_datetime(row["created_at"], zone or timezone.get_current_timezone()),
     }
 
 

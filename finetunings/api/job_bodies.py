@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from finetunings.api.evaluation_fields import LatestEvaluationSerializer
+from finetunings.api.fields import rendered_datetime
 from finetunings.api.serializers import JOB_COLUMN_FIELDS
 from finetunings.api.split_serializers import SPLIT_FIELDS
 from finetunings.models import FinetuningStatus
@@ -60,14 +61,6 @@ def finetuning_row(finetuning_id: str) -> dict | None:
     return _ONE_ROW.first(finetuning_id=finetuning_id)
 
 
-def _datetime(value, zone):
-    # DRF's DateTimeField with DATETIME_FORMAT "iso-8601": the current time zone, UTC as Z.
-    if value is None:
-        return None
-    text = value.astimezone(zone).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def finetuning_body(row: dict) -> dict:
     """What ``FinetuningSerializer`` renders for the job of ``row``, in its field order."""
     error = row["error"]
@@ -87,18 +80,18 @@ def finetuning_body(row: dict) -> dict:
         "finetuning_file_id": row["finetuning_file_id"],
         "finetuning_job_id": row["finetuning_job_id"],
         "model_id": row["model_id"],
-        "created_at": _datetime(row["created_at"], zone),
+        "created_at": rendered_datetime(row["created_at"], zone),
         "golden_records": row["golden_records"],
         "metadata": row["metadata"],
         "provider_status": row["provider_status"],
         "status_message": row["status_message"],
-        "updated_at": _datetime(row["updated_at"], zone),
-        "finished_at": _datetime(row["finished_at"], zone),
-        "cancelled_at": _datetime(row["cancelled_at"], zone),
+        "updated_at": rendered_datetime(row["updated_at"], zone),
+        "finished_at": rendered_datetime(row["finished_at"], zone),
+        "cancelled_at": rendered_datetime(row["cancelled_at"], zone),
         "cancelled_by": row["cancelled_by"],
         "training_summary": row["training_summary"],
         "progress": progress_of(row["status"], row["progress_step"], row["progress_total_steps"]),
-        "estimated_finish": _datetime(row["estimated_finish"], zone),
+        "estimated_finish": rendered_datetime(row["estimated_finish"], zone),
         "trained_tokens": None if trained_tokens is None else int(trained_tokens),
         "hyperparameters": row["provider_hyperparameters"],
         "error_detail": None
