@@ -175,13 +175,11 @@ class ConnectionInUse(DomainError):
 
 
 class CancelInProgress(DomainError):
-    """Another request is cancelling this job at the provider and has not finished yet."""
+    """Another request is cancelling this job (at the provider, or a job not there yet)."""
 
     code = ErrorCode.CANCEL_IN_PROGRESS
     http_status = HTTPStatus.SERVICE_UNAVAILABLE
-    default_message = (
-        "Another request is cancelling this fine-tuning job at the provider; retry shortly."
-    )
+    default_message = "Another request is cancelling this fine-tuning job; retry shortly."
 
     def __init__(self, message: str | None = None, *, retry_after: int = 2):
         self.retry_after = retry_after

@@ -142,7 +142,9 @@ def api_key_for(raw_key: str) -> APIKey | None:
     if found is None:
         return None
     # As ``.only(*_API_KEY_FIELDS)`` would give it: the other fields load when read.
-    return APIKey.from_db(db_connection.alias, list(found), list(found.values()))
+    # ``from_db`` takes the values in the model's field order, whatever the tuple's.
+    names = [f.attname for f in APIKey._meta.concrete_fields if f.attname in found]
+    return APIKey.from_db(db_connection.alias, names, [found[name] for name in names])
 
 
 def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:

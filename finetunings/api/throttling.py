@@ -21,6 +21,7 @@ the ``get_many`` only, plus an ``incr`` and a ``decr`` when requests racing it t
 last places between its read and its increment.
 """
 
+import contextlib
 import logging
 import math
 from time import time
@@ -66,7 +67,8 @@ class _SlidingWindowThrottle(SimpleRateThrottle):
         if carried + counted - 1 < self.num_requests:
             return True
         # Concurrent requests took the last places between the read and the increment.
-        self.cache.decr(current)
+        with contextlib.suppress(ValueError):  # evicted meanwhile: nothing left to take back
+            self.cache.decr(current)
         return self._refuse(previous, counted - 1, offset)
 
     def _increment(self, key, counted):

@@ -121,8 +121,9 @@ def cancel_at_provider(
     job: Finetuning, *, request: dict, pending: dict | None, metadata
 ) -> Finetuning | None:
     """Cancel at the provider while holding the lease; None means "look at the job again"."""
-    provider = get_provider(job.model_provider)
     try:
+        # Inside the try: a provider no longer configured must give the lease back too.
+        provider = get_provider(job.model_provider)
         try:
             remote = provider.cancel_job(job.finetuning_job_id)
         except ProviderRejected:

@@ -264,6 +264,55 @@ def test_unknown_id_is_404_whatever_the_body(api, db, body):
     }
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ('{"metadata": ', "application/json"),
+        ('{"metadata": {"a": "\\u0000"}}', "application/json"),
+        ("cancel it", "text/plain"),
+    ],
+)
+def test_unknown_id_is_404_even_with_a_body_that_does_not_parse(api, db, content, content_type):
+    response = api.post(
+        f"/api/v1/finetunings/{UNKNOWN_ID}/cancel", content, content_type=content_type
+    )
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == ErrorCode.NOT_FOUND
+
+
+def test_a_body_that_does_not_parse_on_a_known_job_is_still_refused(api, finetuning):
+    response = api.post(
+        f"/api/v1/finetunings/{finetuning.pk}/cancel",
+        '{"metadata": ',
+        content_type="application/json",
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert Finetuning.objects.get(pk=finetuning.pk).status == finetuning.status
+
+
+def test_a_provider_no_longer_configured_gives_the_cancel_lease_back(
+    api, connection, golden_records, make_finetuning, provider
+):
+    remote = provider.add_job(status="running")
+    job = make_finetuning(
+        connection,
+        status=FinetuningStatus.RUNNING,
+        finetuning_job_id=remote.id,
+        model_provider="retired-provider",
+    )
+    before = snapshot(job)
+
+    response = cancel(api, job)
+
+    assert response.status_code == HTTPStatus.BAD_GATEWAY
+    assert snapshot(job) == before
+    # Given back at once: a retry is answered now, not after the lease runs out.
+    assert Finetuning.objects.get(pk=job.pk).cancel_lease_until is None
+    assert cancel(api, job).status_code == HTTPStatus.BAD_GATEWAY
+
+
 def test_get_on_cancel_is_405(api, finetuning):
     assert (
         api.get(f"/api/v1/finetunings/{finetuning.pk}/cancel").status_code

@@ -249,7 +249,12 @@ class FinetuningViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         finetuning_id = self.lookup_pk()
-        serializer = self.get_serializer(data=request.data)
+        try:
+            data = request.data
+        except exceptions.APIException:  # a body that does not parse, or of another type
+            self.get_object()  # an unknown job is a 404 first, whatever its body
+            raise
+        serializer = self.get_serializer(data=data)
         valid = serializer.is_valid()
         body_id = serializer.validated_data.get("finetuning_id") if valid else None
         mismatch = body_id is not None and body_id != pk
