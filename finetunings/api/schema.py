@@ -138,3 +138,33 @@ def _document_webhook(webhook) -> None:
         "required": True,
         "content": {"application/json": {"schema": copy.deepcopy(WEBHOOK_BODY)}},
     }
+
+
+RATE_LIMITED = (
+    "Over the rate limit of the API key (or staff user); retry after Retry-After seconds."
+)
+
+
+def document_rate_limits(result, generator, request, public):
+    """Postprocessing hook: every authenticated operation may answer 429 (api/throttling.py).
+
+    An operation that documents 401 is one a caller authenticates for, and so one their
+    budget counts; its 429 has the same error body, and the ``Retry-After`` header.
+    """
+    for operations in result["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            if "401" not in responses or "429" in responses:
+                continue
+            responses["429"] = {
+                "content": copy.deepcopy(responses["401"].get("content", {})),
+                "description": RATE_LIMITED,
+                "headers": {
+                    "Retry-After": {
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "Seconds to wait before the next request.",
+                    }
+                },
+            }
+            operation["responses"] = dict(sorted(responses.items()))
+    return result

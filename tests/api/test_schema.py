@@ -22,6 +22,7 @@ def test_cancel_documents_request_example_and_every_response(schema):
         "404",
         "409",
         "422",
+        "429",
         "502",
         "503",
     }
@@ -80,6 +81,18 @@ def test_every_api_route_but_the_webhook_declares_bearer_auth(schema):
 
 
 @pytest.mark.django_db
+def test_every_authenticated_route_documents_its_429_and_retry_after(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path in UNAUTHENTICATED_ROUTES:
+                assert "429" not in operation["responses"], (method, path)
+                continue
+            throttled = operation["responses"]["429"]
+            assert "Retry-After" in throttled["headers"], (method, path)
+            body = throttled["content"]["application/json"]["schema"]["$ref"]
+            assert body == "#/components/schemas/Error", (method, path)
+
+
 def test_the_schema_is_valid_openapi_without_warnings(tmp_path):
     target = tmp_path / "schema.yaml"
 
