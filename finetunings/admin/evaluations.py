@@ -7,6 +7,7 @@ page the summary that ``evaluation_summary_html`` renders (``JobEvaluationMixin`
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -96,12 +97,22 @@ class JobEvaluationMixin:
     def evaluation_summary(self, obj):
         return evaluation_summary_html(obj)
 
+    def has_evaluate_permission(self, request, obj=None) -> bool:
+        """Who may start an evaluation (the list's action and the job page's button)."""
+        return request.user.has_perm("finetunings.add_evaluation")
 
-@admin.action(description="Evaluate the selected jobs (fine-tuned vs base model)")
+
+EVALUATE_ACTION = "start_evaluation_action"
+
+
+@admin.action(
+    description="Evaluate the selected jobs (fine-tuned vs base model)",
+    permissions=["evaluate"],
+    location=[ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM],
+)
 def start_evaluation_action(modeladmin, request, queryset):
-    """For the job list: queue one evaluation per selected job, with the defaults."""
-    if not request.user.has_perm("finetunings.add_evaluation"):
-        raise PermissionDenied
+    """Queue one evaluation per job, with the defaults: the job list's selected jobs, or the
+    job of the page whose "Evaluate" button was pressed (which then shows again)."""
     for finetuning in queryset:
         try:
             evaluation = services.evaluation_create(

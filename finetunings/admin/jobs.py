@@ -15,7 +15,11 @@ from django.urls import reverse
 
 from finetunings import selectors, services
 from finetunings.admin.cancel import CANCEL_ACTION, CHANGE_FORM_ACTION_FIELD, CancelActionMixin
-from finetunings.admin.evaluations import JobEvaluationMixin, start_evaluation_action
+from finetunings.admin.evaluations import (
+    EVALUATE_ACTION,
+    JobEvaluationMixin,
+    start_evaluation_action,
+)
 from finetunings.admin.filters import AnyConnectionFilter, ProviderFilter
 from finetunings.admin.job_fields import JobColumnsMixin, JobPageFieldsMixin
 from finetunings.admin.job_forms import JOB_EDITABLE_FIELDS, FinetuningAddForm, FinetuningForm
@@ -24,7 +28,7 @@ from finetunings.admin.live import LivePageMixin
 from finetunings.admin.mixins import AppAdminMixin, LargeChangeListMixin, adopt, staff_actor
 from finetunings.admin.start_again import START_AGAIN_ACTION, StartAgainActionMixin
 from finetunings.admin.validation_split import ADD_FIELDS, PAGE_FIELDS, ValidationSplitPageMixin
-from finetunings.models import Finetuning
+from finetunings.models import Finetuning, FinetuningStatus
 
 # The job page, top to bottom: what staff ask first, then the job's own fields, then the
 # worker's bookkeeping folded away, then the timeline.
@@ -264,12 +268,18 @@ class FinetuningAdmin(
         context["show_start_again_button"] = obj is not None and self.has_start_again_permission(
             request, obj
         )
+        context["show_evaluate_button"] = (
+            obj is not None
+            and obj.status == FinetuningStatus.SUCCEEDED
+            and self.has_evaluate_permission(request, obj)
+        )
         # One way to do each thing on a job's page: buttons, shown only where they apply.
         # The actions' dropdown offered a cancel of finished jobs too; the buttons still
         # post the change page's actions, which check permissions as before.
         context["action_form"] = None
         context["cancel_action"] = CANCEL_ACTION
         context["start_again_action"] = START_AGAIN_ACTION
+        context["evaluate_action"] = EVALUATE_ACTION
         context["change_form_action_field"] = CHANGE_FORM_ACTION_FIELD
         context["action_checkbox_name"] = helpers.ACTION_CHECKBOX_NAME
         context.update(self.live_page_context(request, obj))

@@ -7,8 +7,15 @@ import pytest
 from django.urls import reverse
 
 from finetunings import services
+from finetunings.admin.evaluations import EVALUATE_ACTION
 from finetunings.models import Evaluation, EvaluationStatus, Finetuning
-from tests.helpers.admin import change_url, changelist_url, logged_in, messages_of
+from tests.helpers.admin import (
+    CHANGE_FORM_ACTION,
+    change_url,
+    changelist_url,
+    logged_in,
+    messages_of,
+)
 from tests.helpers.evaluations import (
     BASE_MODEL,
     FINE_TUNED_MODEL,
@@ -140,3 +147,40 @@ def test_a_connection_form_shows_the_evaluation_queries_switch(superuser_client,
 
     assert "allow_execution" in page
     assert "Allow evaluation queries" in page
+
+
+def evaluate_from_its_page(client, job):
+    return client.post(
+        change_url(job),
+        {CHANGE_FORM_ACTION: EVALUATE_ACTION, "_selected_action": job.pk},
+        follow=True,
+    )
+
+
+def test_a_succeeded_jobs_page_has_an_evaluate_button_that_starts_one(staff, job, golden_records):
+    held_out = [record.pk for record in golden_records[:3]]
+    Finetuning.objects.filter(pk=job.pk).update(validation_golden_records=held_out)
+    page = staff.get(change_url(job))
+    assert b'class="ft-evaluate-button"' in page.content
+
+    response = evaluate_from_its_page(staff, job)
+
+    evaluation = Evaluation.objects.get()
+    assert evaluation.finetuning_id == job.pk
+    assert evaluation.status == EvaluationStatus.QUEUED
+    assert response.redirect_chain[-1][0] == change_url(job)
+    assert any(evaluation.pk in message for message in messages_of(response))
+
+
+def test_the_evaluate_button_shows_only_for_a_succeeded_job_and_who_may_evaluate(
+    make_staff, staff, job, make_finetuning, connection, golden_records
+):
+    running = make_finetuning(connection, status="running")
+    held_out = [record.pk for record in golden_records[:3]]
+    Finetuning.objects.filter(pk=job.pk).update(validation_golden_records=held_out)
+    reader = logged_in(make_staff("rita", "view_finetuning", "view_evaluation"))
+
+    assert b"ft-evaluate-button" not in staff.get(change_url(running)).content
+    assert b"ft-evaluate-button" not in reader.get(change_url(job)).content
+    evaluate_from_its_page(reader, job)
+    assert not Evaluation.objects.exists()
