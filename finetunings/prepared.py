@@ -3,13 +3,15 @@
 Django builds and compiles a queryset on every evaluation. For a query that reads one row
 (a job by its id for ``GET /finetunings/{id}``, an API key by its hash on every request),
 that costs more than running it. A ``PreparedRead`` builds its ``values()`` queryset once
-per database with a marker in place of each value, keeps the SQL and the compiler, and
+per database connection (Django keeps one per thread, so no compiler is shared between
+threads) with a marker in place of each value, keeps the SQL and the compiler, and
 from then on only runs the SQL with the values put in. Its rows go through the same
 compiler's converters (``from_db_value``, the backend's own), so they are what the
 queryset would have given, key for key.
 """
 
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,14 +40,15 @@ class PreparedRead:
     def __init__(self, build: Callable[..., QuerySet], *names: str):
         self._build = build
         self._names = names
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def rows(self, using: str = DEFAULT_DB_ALIAS, **values) -> list[dict]:
-        compiled = self._compiled.get(using) or self._compile(using)
+        connection = connections[using]
+        compiled = self._compiled.get(connection) or self._compile(connection)
         params = list(compiled.params)
         for name, slot in compiled.slots.items():
             params[slot] = values[name]
-        with connections[using].cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             fetched = cursor.fetchall()
         if compiled.converters:
@@ -56,10 +59,11 @@ class PreparedRead:
         found = self.rows(using, **values)
         return found[0] if found else None
 
-    def _compile(self, using: str) -> _Compiled:
+    def _compile(self, connection) -> _Compiled:
+        using = connection.alias
         markers = {name: f"prepared-{name}-{uuid.uuid4().hex}" for name in self._names}
         query = self._build(**markers).using(using).query
-        compiler = query.get_compiler(using)
+        compiler = query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
         slots = {}
         for name, marker in markers.items():
@@ -76,7 +80,7 @@ class PreparedRead:
             converters=compiler.get_converters(fields),
             columns=_columns(query),
         )
-        self._compiled[using] = compiled
+        self._compiled[connection] = compiled
         return compiled
 
 

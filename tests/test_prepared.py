@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from finetunings import selectors
 from finetunings.models import Finetuning, FinetuningMetric
 from finetunings.prepared import PreparedRead
+from tests.helpers.threads import run_at_once
 
 FIELDS = ("id", "alias", "status", "metadata", "golden_records", "created_at", "progress_step")
 
@@ -62,3 +63,24 @@ def test_a_value_the_query_changes_on_its_way_to_the_sql_is_refused(db):
 
     with pytest.raises(ImproperlyConfigured, match="'alias' is not one plain parameter"):
         read.rows(alias="shop")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_reads_through_a_query_compiled_for_its_own_connection(
+    connection, golden_records, make_finetuning
+):
+    job = make_finetuning(connection)
+    built = []
+
+    def build(finetuning_id):
+        built.append(finetuning_id)
+        return _jobs_by_id(finetuning_id)
+
+    read = PreparedRead(build, "finetuning_id")
+    found = [read.first(finetuning_id=job.pk)["id"]]
+
+    failures = run_at_once(lambda _: found.append(read.first(finetuning_id=job.pk)["id"]))
+
+    assert failures == []
+    assert found == [job.pk] * 3
+    assert len(built) == 3  # this thread's connection, then one per new thread's
