@@ -1,4 +1,4 @@
-"""Reads compiled to SQL once per database, then run with new values: the hottest lookups.
+"""Reads compiled to SQL once per connection, then run with new values: the hottest lookups.
 
 Django builds and compiles a queryset on every evaluation. For a query that reads one row
 (a job by its id for ``GET /finetunings/{id}``, an API key by its hash on every request),
@@ -31,7 +31,7 @@ class _Compiled:
 
 
 class PreparedRead:
-    """``build(**values)``, a ``values()`` queryset, compiled once per database.
+    """``build(**values)``, a ``values()`` queryset, compiled once per database connection.
 
     Each name in ``names`` must reach the SQL as one parameter, unchanged (an exact
     lookup such as ``pk=value``); that is checked when the query is compiled.

@@ -126,6 +126,9 @@ def finetuning_timeline_latest(
 
 # Read on every API request: compiled once (see prepared.py).
 _API_KEY_FIELDS = ("id", "name", "prefix", "last_used_at")
+# ``from_db`` takes the values in the model's field order, whatever the tuple's: that order,
+# worked out once.
+_API_KEY_ATTNAMES = [f.attname for f in APIKey._meta.concrete_fields if f.name in _API_KEY_FIELDS]
 _LIVE_API_KEY = PreparedRead(
     lambda key_hash: (
         APIKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
@@ -142,9 +145,9 @@ def api_key_for(raw_key: str) -> APIKey | None:
     if found is None:
         return None
     # As ``.only(*_API_KEY_FIELDS)`` would give it: the other fields load when read.
-    # ``from_db`` takes the values in the model's field order, whatever the tuple's.
-    names = [f.attname for f in APIKey._meta.concrete_fields if f.attname in found]
-    return APIKey.from_db(db_connection.alias, names, [found[name] for name in names])
+    return APIKey.from_db(
+        db_connection.alias, _API_KEY_ATTNAMES, [found[name] for name in _API_KEY_ATTNAMES]
+    )
 
 
 def finetuning_active_of_connections(*, connection_ids) -> QuerySet[Finetuning]:

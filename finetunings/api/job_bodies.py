@@ -49,7 +49,7 @@ def finetuning_rows(jobs: QuerySet) -> QuerySet:
     return jobs.values(*ROW_FIELDS, *([EVALUATION] if EVALUATION in jobs.query.annotations else []))
 
 
-# ``GET /finetunings/{id}``: the same query with the job's id, compiled once per database.
+# ``GET /finetunings/{id}``: the same query with the job's id, compiled once per connection.
 _ONE_ROW = PreparedRead(
     lambda finetuning_id: finetuning_rows(finetuning_list()).filter(pk=finetuning_id),
     "finetuning_id",
